@@ -1,0 +1,116 @@
+"""What every adapter promises (DESIGN.md section 3).
+
+An adapter turns a node's rendered ``with:`` into work in a foreign system and
+reports back what that system says. It is stateless between calls: everything it
+needs to find its job again lives in the :class:`Handle` the store keeps.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from interlock.states import NodeState
+
+
+class NoParams(BaseModel):
+    """`with:` model of an adapter that accepts anything."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One attempt of one node, ready to hand to a foreign system."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    params: dict[str, Any]          # the node's `with:`, rendered and validated
+    traceparent: str                # W3C trace context of the run
+    timeout_s: float | None = None  # the node's `timeout:`, if any
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Where a submitted job lives: enough to poll, cancel or read its logs."""
+
+    kind: str
+    external_id: str
+    system: str | None = None
+    url: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the foreign system says about one handle now."""
+
+    handle: Handle
+    state: NodeState                 # RUNNING, SUCCEEDED, FAILED, LOST or CANCELLED
+    remote_status: str               # the system's own word, kept for operators
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log_excerpt: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not NodeState.RUNNING
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str
+    cursor: str | None = None        # pass back to read on; None when there is no more
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """A job a system offers, as found by `discover` (for imports and mappings)."""
+
+    system: str | None
+    job_id: str
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+class Adapter(ABC):
+    kind: ClassVar[str]                       # the `uses:` value
+    params_model: ClassVar[type[BaseModel]] = NoParams
+    # Poll spacing while a job runs: starts at the first value, doubles up to the second.
+    poll_interval: ClassVar[tuple[float, float]] = (1.0, 30.0)
+
+    @abstractmethod
+    def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
+        """Start the job, idempotent on ``key``: the same key never starts a second job.
+
+        May return a finished :class:`Observation` when the work completes within the
+        call (a no-op, say); otherwise the handle to poll.
+        """
+
+    @abstractmethod
+    def poll(self, handles: Sequence[Handle]) -> list[Observation]:
+        """Observe many handles at once: one request per system where the API allows."""
+
+    @abstractmethod
+    def cancel(self, handle: Handle) -> None: ...
+
+    @abstractmethod
+    def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk: ...
+
+    def discover(self) -> list[RemoteJob]:
+        return []
+
+    def check(self) -> Health:
+        return Health(ok=True)

@@ -1,0 +1,1 @@
+"""The flow graph and the pure planner."""

@@ -1,0 +1,136 @@
+"""Sandboxed `{{ }}` expressions: rendering node parameters and finding what they refer to.
+
+Templates run in Jinja2's immutable sandbox (no attribute access to Python internals, no
+mutation) with strict undefined, so a missing output is an error rather than "".
+A string that is exactly one `{{ expr }}` renders to the expression's native value
+(a number stays a number); any other string renders to a string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Undefined, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from interlock.errors import ExpressionError
+
+# Names an expression may use at its top level.
+CONTEXT_NAMES = frozenset({"inputs", "nodes", "run"})
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
+
+
+def has_expression(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=4096)
+def _compile_template(text: str) -> Any:
+    try:
+        return _ENV.from_string(text)
+    except TemplateError as exc:
+        raise ExpressionError(f"cannot parse {text!r}: {exc}") from exc
+
+
+@lru_cache(maxsize=4096)
+def _compile_expression(expr: str) -> Any:
+    try:
+        return _ENV.compile_expression(expr, undefined_to_none=False)
+    except TemplateError as exc:
+        raise ExpressionError(f"cannot parse expression {expr.strip()!r}: {exc}") from exc
+
+
+def render_string(text: str, context: dict[str, Any]) -> Any:
+    if not has_expression(text):
+        return text
+    single = _SINGLE.match(text)
+    try:
+        if single:
+            value = _compile_expression(single["expr"])(**context)
+            if isinstance(value, Undefined):
+                str(value)  # strict undefined: raises with Jinja's own message
+            return value
+        return _compile_template(text).render(**context)
+    except UndefinedError as exc:
+        raise ExpressionError(f"in {text!r}: {exc.message}") from exc
+    except SecurityError as exc:
+        raise ExpressionError(f"in {text!r}: not allowed: {exc}") from exc
+    except ExpressionError:
+        raise
+    except Exception as exc:  # a filter or operator failing on the data it was given
+        raise ExpressionError(f"in {text!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def render(value: Any, context: dict[str, Any]) -> Any:
+    """Render every string inside ``value`` (dicts and lists are walked)."""
+    if isinstance(value, str):
+        return render_string(value, context)
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    return value
+
+
+def evaluate_condition(text: str, context: dict[str, Any]) -> bool:
+    """An `if:`: either `{{ expr }}` or a bare expression."""
+    expr = text if has_expression(text) else "{{ " + text + " }}"
+    result = render_string(expr, context)
+    if isinstance(result, str):
+        return result.strip().lower() not in {"", "false", "0", "no", "none"}
+    return bool(result)
+
+
+def condition_template(text: str) -> str:
+    return text if has_expression(text) else "{{ " + text + " }}"
+
+
+@dataclass
+class References:
+    """What a template refers to: used to check flows before they run."""
+
+    nodes: set[str] = field(default_factory=set)
+    inputs: set[str] = field(default_factory=set)
+    unknown_names: set[str] = field(default_factory=set)
+
+
+def references(text: str) -> References:
+    """Static references in one template string; raises ExpressionError if it does not parse."""
+    try:
+        ast = _ENV.parse(text)
+    except TemplateError as exc:
+        raise ExpressionError(f"cannot parse {text!r}: {exc.message}") from exc
+    refs = References(unknown_names=meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        root, key = node.node, _static_key(node)
+        if isinstance(root, nodes.Name) and key is not None:
+            if root.name == "nodes":
+                refs.nodes.add(key)
+            elif root.name == "inputs":
+                refs.inputs.add(key)
+    return refs
+
+
+def _static_key(node: nodes.Getattr | nodes.Getitem) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
+
+
+def strings_in(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Every (path, string) inside a nested value that holds an expression."""
+    if isinstance(value, str):
+        return [(path, value)] if has_expression(value) else []
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in strings_in(v, (*path, k))]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in strings_in(v, (*path, i))]
+    return []

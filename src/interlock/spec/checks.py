@@ -1,0 +1,139 @@
+"""Graph-level checks of a flow, run on the raw document so they report alongside
+schema errors: needs, cycles, node ids, adapters, expressions and `with:` params."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from interlock.engine.graph import find_cycle
+from interlock.errors import ExpressionError, Problem
+from interlock.expressions import condition_template, has_expression, references, strings_in
+from interlock.spec.models import SLUG
+from interlock.spec.yamlpos import Located
+
+# `uses:` kind -> its `with:` model; None means the kind is not installed.
+ParamsLookup = Callable[[str], type[BaseModel] | None]
+
+
+def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
+    raw = doc.value if isinstance(doc.value, dict) else {}
+    nodes = raw.get("nodes")
+    if not isinstance(nodes, dict):
+        return []
+    needs = {nid: _needs_of(n) for nid, n in nodes.items()}
+    problems = list(_check_ids_and_needs(doc, nodes, needs))
+    cycle = find_cycle({k: [u for u in v if u in needs] for k, v in needs.items()})
+    if cycle:
+        problems.append(doc.at(("nodes", cycle[0], "needs"),
+                               "cycle in `needs:`: " + " -> ".join(cycle)
+                               + "; remove one of these dependencies"))
+    # With a cycle "upstream" means nothing; expressions are still parsed and checked.
+    ancestors = None if cycle else _ancestors(needs)
+    inputs = raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {}
+    for nid, node in nodes.items():
+        if not isinstance(node, dict):
+            continue
+        problems += _check_uses(doc, nid, node, params_for)
+        upstream = None if ancestors is None else ancestors.get(nid, frozenset())
+        problems += _check_expressions(doc, nid, node, upstream, inputs)
+    return problems
+
+
+def _needs_of(node: Any) -> list[str]:
+    needs = node.get("needs") if isinstance(node, dict) else None
+    return [n for n in needs if isinstance(n, str)] if isinstance(needs, list) else []
+
+
+def _check_ids_and_needs(doc: Located, nodes: dict[str, Any],
+                         needs: dict[str, list[str]]) -> Iterator[Problem]:
+    for nid, ups in needs.items():
+        if not isinstance(nid, str) or not re.match(SLUG, nid):
+            yield doc.at(("nodes", nid), f"bad node id `{nid}`: use letters, digits, `_` or `-`, "
+                                         "starting with a letter")
+        for i, up in enumerate(ups):
+            if up == nid:
+                yield doc.at(("nodes", nid, "needs", i), f"node `{nid}` needs itself")
+            elif up not in nodes:
+                known = ", ".join(sorted(map(str, nodes)))
+                yield doc.at(("nodes", nid, "needs", i),
+                             f"node `{nid}` needs `{up}`, which is not a node of this flow "
+                             f"(nodes: {known})")
+
+
+def _ancestors(needs: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    memo: dict[str, frozenset[str]] = {}
+
+    def of(nid: str) -> frozenset[str]:
+        if nid not in memo:
+            direct = [u for u in needs.get(nid, []) if u in needs and u != nid]
+            memo[nid] = frozenset(direct).union(*(of(u) for u in direct))
+        return memo[nid]
+
+    return {nid: of(nid) for nid in needs}
+
+
+def _check_uses(doc: Located, nid: str, node: dict[str, Any],
+                params_for: ParamsLookup) -> list[Problem]:
+    uses = node.get("uses")
+    if not isinstance(uses, str):
+        return []
+    model = params_for(uses)
+    if model is None:
+        return [doc.at(("nodes", nid, "uses"),
+                       f"node `{nid}`: unknown `uses: {uses}`; no installed adapter has that kind")]
+    params = node.get("with", {})
+    if not isinstance(params, dict):
+        return []
+    try:
+        model.model_validate(params)
+    except ValidationError as exc:
+        return [doc.at(("nodes", nid, "with", *err["loc"]), f"node `{nid}` with: {_msg(err)}")
+                for err in exc.errors() if not _is_templated(params, err["loc"])]
+    return []
+
+
+def _is_templated(params: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Type errors on values that are still `{{ }}` templates are checked after rendering."""
+    value: Any = params
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return False
+    return isinstance(value, str) and has_expression(value)
+
+
+def _msg(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" if loc else err["msg"]
+
+
+def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
+                       upstream: frozenset[str] | None,
+                       inputs: dict[str, Any]) -> Iterator[Problem]:
+    templates = strings_in(node.get("with", {}), ("with",))
+    if isinstance(node.get("if"), str):
+        templates.append((("if",), condition_template(node["if"])))
+    for path, text in templates:
+        where = ("nodes", nid, *path)
+        try:
+            refs = references(text)
+        except ExpressionError as exc:
+            yield doc.at(where, f"node `{nid}`: {exc}")
+            continue
+        for name in sorted(refs.unknown_names):
+            yield doc.at(where, f"node `{nid}`: unknown name `{name}` in expression; "
+                                "use `inputs.<name>`, `nodes.<id>.outputs.<key>` or `run.id`")
+        for ref in sorted(refs.nodes - upstream if upstream is not None else ()):
+            yield doc.at(where, f"node `{nid}`: expression refers to node `{ref}`, which is not "
+                                f"upstream of `{nid}`; add it to `needs:` (directly or through "
+                                "another node)")
+        for name in sorted(refs.inputs - set(inputs)):
+            yield doc.at(where, f"node `{nid}`: expression refers to input `{name}`, which the "
+                                "flow does not declare under `inputs:`")

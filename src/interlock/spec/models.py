@@ -1,0 +1,157 @@
+"""Pydantic models of a flow document (DESIGN.md section 2).
+
+Field names follow the YAML; `with` and `if` are Python keywords, hence the aliases.
+Graph-level rules (needs, cycles, expressions, adapters) live in `spec.checks`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from interlock.durations import parse_duration
+
+SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
+NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$",
+                    "description": "e.g. 500ms, 30s, 5m, 1h30m, 2d"}),
+]
+
+
+def _check_cron(expr: str) -> str:
+    if not croniter.is_valid(expr):
+        raise ValueError(f"bad cron expression {expr!r}: use five fields "
+                         "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1-5'")
+    return expr
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}: use an IANA name such as Europe/Paris") from None
+    return name
+
+
+CronExpr = Annotated[str, AfterValidator(_check_cron)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class InputType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    OBJECT = "object"
+    ARRAY = "array"
+
+
+class InputSpec(Strict):
+    type: InputType = InputType.STRING
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+class Retry(Strict):
+    attempts: int = Field(default=1, ge=1, le=100, description="total attempts, the first included")
+    backoff: Duration = Field(default=0.0, description="wait before the second attempt")
+    factor: float = Field(default=2.0, ge=1.0, description="backoff multiplier per attempt")
+    max_backoff: Duration = Field(default=3600.0)
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
+        return min(self.backoff * self.factor ** max(attempt - 2, 0), self.max_backoff)
+
+
+class TriggerRule(StrEnum):
+    ALL_SUCCESS = "all_success"  # run only when every upstream node succeeded
+    ALL_DONE = "all_done"        # run once every upstream node finished, whatever its state
+
+
+class Dataset(Strict):
+    namespace: str
+    name: str
+
+
+class Node(Strict):
+    uses: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    needs: list[str] = Field(default_factory=list)
+    if_: str | None = Field(default=None, alias="if")
+    retry: Retry = Field(default_factory=Retry)
+    timeout: Duration | None = None
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    produces: list[Dataset] = Field(default_factory=list)
+    consumes: list[Dataset] = Field(default_factory=list)
+    description: str = ""
+
+
+class CatchUp(StrEnum):
+    NONE = "none"  # after downtime, skip missed ticks
+    LAST = "last"  # fire the most recent missed tick once
+    ALL = "all"    # fire every missed tick
+
+
+class Schedule(Strict):
+    cron: CronExpr
+    timezone: TimeZone = "UTC"
+    catchup: CatchUp = CatchUp.LAST
+
+
+class Webhook(Strict):
+    key: str = Field(pattern=SLUG)
+
+
+class After(Strict):
+    state: str = "success"
+    system: str | None = None
+    dag_id: str | None = None
+    job: str | None = None
+    flow: str | None = None
+
+
+class Trigger(Strict):
+    schedule: Schedule | None = None
+    webhook: Webhook | None = None
+    after: After | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [k for k in ("schedule", "webhook", "after") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a trigger has exactly one of `schedule`, `webhook` or `after`")
+        return self
+
+
+class Flow(Strict):
+    id: str = Field(pattern=SLUG)
+    namespace: str = Field(default="default", pattern=NAMESPACE)
+    description: str = ""
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=list)
+    nodes: dict[str, Node] = Field(min_length=1)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.id}"

@@ -1,0 +1,100 @@
+"""Node and run states, and the one table of transitions between them.
+
+Every state change in Interlock goes through :func:`transition`, which checks the
+table; the store persists the result as a compare-and-set update plus an
+append-only state event. Attempts use :class:`NodeState` too (a subset of it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypeVar
+
+from interlock.errors import IllegalTransition
+
+
+class NodeState(StrEnum):
+    PENDING = "pending"        # waiting for its upstream nodes
+    QUEUED = "queued"          # an attempt was decided and handed to dispatch; no handle yet
+    RUNNING = "running"        # submitted: the remote system holds it under an external handle
+    RETRY_WAIT = "retry_wait"  # an attempt failed; the next one starts after the backoff
+    SUCCEEDED = "succeeded"    # the remote system reported success
+    FAILED = "failed"          # the remote system reported failure (or refused the job)
+    TIMED_OUT = "timed_out"    # Interlock stopped it after `timeout`
+    LOST = "lost"              # Interlock can no longer see the job (not the same as FAILED)
+    SKIPPED = "skipped"        # `if:` was false, or an upstream node did not succeed
+    CANCELLED = "cancelled"    # cancelled by a person or by the run's cancellation
+
+
+class RunState(StrEnum):
+    PENDING = "pending"        # created, not yet planned
+    RUNNING = "running"        # at least one planning pass made
+    CANCELLING = "cancelling"  # cancel asked; in-flight attempts are being cancelled
+    SUCCEEDED = "succeeded"    # every node succeeded or was skipped by its `if:`
+    FAILED = "failed"          # some node failed, timed out or was lost
+    CANCELLED = "cancelled"    # cancelled before it finished
+
+
+NODE_TERMINAL = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIMED_OUT,
+                           NodeState.LOST, NodeState.SKIPPED, NodeState.CANCELLED})
+NODE_IN_FLIGHT = frozenset({NodeState.QUEUED, NodeState.RUNNING})
+NODE_CANCELLABLE = frozenset({NodeState.PENDING, NodeState.QUEUED, NodeState.RUNNING,
+                              NodeState.RETRY_WAIT})
+# Terminal states that make a run fail and that `retry` re-opens.
+NODE_FAILURES = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST,
+                           NodeState.CANCELLED})
+# Attempt outcomes that the retry policy may try again.
+ATTEMPT_RETRYABLE = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
+
+RUN_TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
+RUN_CANCELLABLE = frozenset({RunState.PENDING, RunState.RUNNING})
+
+_N = NodeState
+_R = RunState
+
+NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
+    _N.PENDING: frozenset({_N.QUEUED, _N.SKIPPED, _N.FAILED, _N.CANCELLED}),
+    # QUEUED -> SUCCEEDED/FAILED: an adapter may finish (or refuse) the job within submit.
+    _N.QUEUED: frozenset({_N.RUNNING, _N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST,
+                          _N.CANCELLED, _N.RETRY_WAIT}),
+    _N.RUNNING: frozenset({_N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST, _N.CANCELLED,
+                           _N.RETRY_WAIT}),
+    _N.RETRY_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.FAILED}),
+    _N.SUCCEEDED: frozenset(),
+    # A manual `retry` re-opens what did not succeed; nothing else leaves a terminal state.
+    _N.FAILED: frozenset({_N.PENDING}),
+    _N.TIMED_OUT: frozenset({_N.PENDING}),
+    _N.LOST: frozenset({_N.PENDING, _N.RUNNING}),  # RUNNING: the reconciler found it again
+    _N.SKIPPED: frozenset({_N.PENDING}),
+    _N.CANCELLED: frozenset({_N.PENDING}),
+}
+
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLING, _R.CANCELLED, _R.FAILED}),
+    _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLING}),
+    _R.CANCELLING: frozenset({_R.CANCELLED}),
+    _R.SUCCEEDED: frozenset(),
+    _R.FAILED: frozenset({_R.RUNNING}),      # `retry`
+    _R.CANCELLED: frozenset({_R.RUNNING}),   # `retry`
+}
+
+
+def can_transition(current: NodeState | RunState, target: NodeState | RunState) -> bool:
+    table = NODE_TRANSITIONS if isinstance(current, NodeState) else RUN_TRANSITIONS
+    if type(current) is not type(target):
+        return False
+    return target in table[current]  # type: ignore[index]
+
+
+S = TypeVar("S", NodeState, RunState)
+
+
+def transition(current: S, target: S) -> S:
+    """Return ``target`` if the table allows ``current -> target``; raise otherwise.
+
+    The only door for a state change: the store calls it before every compare-and-set.
+    """
+    if not can_transition(current, target):
+        kind = "node" if isinstance(current, NodeState) else "run"
+        raise IllegalTransition(f"{kind} state cannot go from {current.value} to {target.value}")
+    return target
