@@ -1,0 +1,2 @@
+"""Dispatch: the controller applies plans; handlers run attempts; Celery or an
+embedded loop carries the work between them."""

@@ -1,0 +1,73 @@
+"""Celery on Redis: the tasks that carry work between `interlock worker` processes.
+
+Tasks are thin: they call the same handlers as the embedded loop. Delivery settings
+favour at-least-once (late acks, reject when the worker is lost); the handlers'
+compare-and-set states and idempotency keys turn that into exactly-once effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from interlock.config import settings
+from interlock.dispatch.handlers import handle, handle_poll_batch
+from interlock.dispatch.reconciler import PollBatch
+from interlock.store.outbox import Work
+from interlock.store.tables import TaskKind
+
+WORK_TASK = "interlock.work"
+POLL_TASK = "interlock.poll_batch"
+
+
+def make_app(broker_url: str) -> Celery:
+    app = Celery("interlock", broker=broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,        # the store is the source of truth, not a result backend
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        # Longer than any countdown we use, so delayed tasks are not delivered twice.
+        broker_transport_options={"visibility_timeout": 600},
+        worker_hijack_root_logger=False,
+    )
+    app.task(name=WORK_TASK)(_work_task)
+    app.task(name=POLL_TASK)(_poll_task)
+    return app
+
+
+class CeleryDispatcher:
+    def __init__(self, app: Celery):
+        self.app = app
+
+    def send(self, work: Work, *, countdown: float = 0.0) -> None:
+        self.app.send_task(WORK_TASK, args=[work.kind.value, work.run_id, work.attempt_id],
+                           countdown=countdown or None)
+
+    def send_polls(self, batch: PollBatch) -> None:
+        self.app.send_task(POLL_TASK, args=[batch.attempt_ids])
+
+
+_app: Celery | None = None
+
+
+def app() -> Celery:
+    global _app
+    if _app is None:
+        broker = settings().broker_url
+        if broker is None:
+            raise RuntimeError("INTERLOCK_BROKER_URL is not set; Celery dispatch needs a broker")
+        _app = make_app(broker)
+    return _app
+
+
+def _work_task(kind: str, run_id: str, attempt_id: int | None) -> None:
+    handle(Work(TaskKind(kind), run_id, attempt_id), dispatcher=CeleryDispatcher(app()))
+
+
+def _poll_task(attempt_ids: list[int]) -> Any:
+    handle_poll_batch(attempt_ids, dispatcher=CeleryDispatcher(app()))

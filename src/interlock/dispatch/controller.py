@@ -1,0 +1,154 @@
+"""The controller: plan a run and apply the decisions in one transaction.
+
+Decisions become compare-and-set state changes, attempt rows and outbox rows together,
+so a crash anywhere leaves either all of a pass or none of it. The outbox rows are sent
+after the commit; the reconciler sends again whatever a dead process did not finish.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.dispatch.base import Dispatcher
+from interlock.engine.planner import (
+    CancelAttempt,
+    CloseAttempt,
+    Decision,
+    Plan,
+    SetNode,
+    SetRun,
+    Submit,
+    plan,
+)
+from interlock.errors import InterlockError
+from interlock.states import RUN_TERMINAL, NodeState, RunState
+from interlock.store import outbox
+from interlock.store.db import session_scope
+from interlock.store.outbox import Work
+from interlock.store.runs import Loaded, load
+from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
+
+ACTOR = "planner"
+MAX_PASSES = 5
+
+
+class StaleSnapshot(InterlockError):
+    """A compare-and-set lost a race: the pass is rolled back and planned again."""
+
+
+def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR) -> RunState:
+    """Plan ``run_id`` until nothing more is due now; return the run's state."""
+    state = RunState.PENDING
+    for _ in range(MAX_PASSES):
+        try:
+            with session_scope() as session:
+                loaded = load(session, run_id, lock=True)
+                outbox.complete(session, kind=TaskKind.ADVANCE, run_id=run_id)
+                result = plan(loaded.graph, loaded.view(), clock.now())
+                work, state = _apply(session, loaded, result, actor)
+        except StaleSnapshot:
+            continue
+        for item in work:
+            dispatcher.send(item)
+        if not result.decisions or result.wake_at is None or result.wake_at > clock.now():
+            break
+    return state
+
+
+def _apply(session: Session, loaded: Loaded, result: Plan,
+           actor: str) -> tuple[list[Work], RunState]:
+    applier = _Applier(session, loaded, actor)
+    for decision in result.decisions:
+        applier.apply(decision)
+    wake_at = None if applier.run_state in RUN_TERMINAL else result.wake_at
+    session.execute(update(Run).where(Run.id == loaded.run.id).values(wake_at=wake_at))
+    return applier.work, applier.run_state
+
+
+class _Applier:
+    """Applies one plan's decisions, tracking states as they change within the pass."""
+
+    def __init__(self, session: Session, loaded: Loaded, actor: str):
+        self.session, self.loaded, self.actor = session, loaded, actor
+        self.run_id = loaded.run.id
+        self.run_state = RunState(loaded.run.state)
+        self.node_states = {nid: NodeState(n.state) for nid, n in loaded.nodes.items()}
+        self.work: list[Work] = []
+
+    def apply(self, decision: Decision) -> None:
+        match decision:
+            case SetRun():
+                self._set_run(decision)
+            case SetNode():
+                self._set_node(decision)
+            case Submit():
+                self._submit(decision)
+            case CloseAttempt():
+                self._close_attempt(decision)
+            case CancelAttempt():
+                self._cancel_attempt(decision)
+
+    def _set_run(self, d: SetRun) -> None:
+        finished = {"finished_at": clock.now()} if d.to in RUN_TERMINAL else {}
+        self._check(set_run_state(self.session, run_id=self.run_id, expected=self.run_state,
+                                  to=d.to, actor=self.actor, reason=d.reason, **finished))
+        self.run_state = d.to
+
+    def _set_node(self, d: SetNode) -> None:
+        values: dict[str, object] = {"error": d.error, "retry_at": d.retry_at}
+        if d.outputs is not None:
+            values["outputs"] = d.outputs
+        self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
+                                   expected=self.node_states[d.node_id], to=d.to,
+                                   actor=self.actor, reason=d.reason, **values))
+        self.node_states[d.node_id] = d.to
+
+    def _submit(self, d: Submit) -> None:
+        attempt = Attempt(run_id=self.run_id, node_id=d.node_id, number=d.attempt,
+                          key=attempt_key(self.run_id, d.node_id, d.attempt),
+                          uses=self.loaded.flow.nodes[d.node_id].uses,
+                          state=NodeState.QUEUED.value, params=d.params, outputs={},
+                          submit_tries=0, created_at=clock.now())
+        self.session.add(attempt)
+        self.session.flush()
+        self.loaded.attempts.setdefault(d.node_id, []).append(attempt)
+        self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
+                                   expected=self.node_states[d.node_id], to=NodeState.QUEUED,
+                                   actor=self.actor, reason=f"attempt {d.attempt} queued",
+                                   retry_at=None))
+        self.node_states[d.node_id] = NodeState.QUEUED
+        self.work.append(outbox.add(self.session, Work(TaskKind.EXECUTE, self.run_id, attempt.id)))
+
+    def _attempt(self, node_id: str, number: int) -> Attempt:
+        return next(a for a in self.loaded.attempts[node_id] if a.number == number)
+
+    def _close_attempt(self, d: CloseAttempt) -> None:
+        attempt = self._attempt(d.node_id, d.attempt)
+        self._check(set_attempt_state(self.session, attempt=attempt,
+                                      expected=NodeState(attempt.state), to=d.to,
+                                      actor=self.actor, reason=d.reason, error=d.reason,
+                                      finished_at=clock.now()))
+        attempt.state = d.to.value
+        outbox.complete(self.session, kind=TaskKind.EXECUTE, run_id=self.run_id,
+                        attempt_id=attempt.id)
+
+    def _cancel_attempt(self, d: CancelAttempt) -> None:
+        attempt = self._attempt(d.node_id, d.attempt)
+        # Without a handle nothing runs yet; the executor cancels what it submits late.
+        if attempt.handle is not None:
+            self.work.append(outbox.add(self.session,
+                                        Work(TaskKind.CANCEL, self.run_id, attempt.id)))
+
+    @staticmethod
+    def _check(changed: bool) -> None:
+        if not changed:
+            raise StaleSnapshot("a state changed under this pass")
+
+
+def attempt_key(run_id: str, node_id: str, number: int) -> str:
+    """The idempotency key of an attempt: stable across every retry of the same task."""
+    return f"{run_id}.{node_id}.{number}"
+

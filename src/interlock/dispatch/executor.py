@@ -1,0 +1,215 @@
+"""Attempt handlers: submit to the adapter, observe, cancel. Each is idempotent.
+
+A handler may run twice for the same work (a resend after a lease ran out, a broker
+redelivery): the attempt's compare-and-set state and the adapter's idempotency key
+make the second run a no-op, so nothing is submitted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import timedelta
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation
+from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
+from interlock.dispatch.base import Dispatcher
+from interlock.dispatch.controller import advance
+from interlock.errors import Rejected, Transient
+from interlock.states import NodeState
+from interlock.store import outbox
+from interlock.store.db import session_scope
+from interlock.store.flows import load_flow_of
+from interlock.store.runs import lock_run
+from interlock.store.tables import Attempt, FlowRevision, Run, TaskKind
+from interlock.store.transitions import set_attempt_state, set_node_state
+from interlock.tracing import traceparent
+
+log = logging.getLogger(__name__)
+ACTOR = "executor"
+SUBMIT_BACKOFF = (1.0, 60.0)  # transient submit failures: first wait, cap
+
+
+def execute(attempt_id: int, *, dispatcher: Dispatcher,
+            registry: AdapterRegistry | None = None) -> None:
+    """Submit an attempt to its adapter and record the handle (or the outcome)."""
+    registry = registry or default_registry()
+    with session_scope() as session:
+        attempt = session.get(Attempt, attempt_id)
+        if attempt is None:
+            return
+        if NodeState(attempt.state) is not NodeState.QUEUED:
+            outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
+                            attempt_id=attempt_id)
+            return
+        job = _job_of(session, attempt)
+        session.execute(update(Attempt).where(Attempt.id == attempt_id)
+                        .values(submit_tries=Attempt.submit_tries + 1))
+        tries = attempt.submit_tries + 1
+    try:
+        adapter = registry.get(attempt.uses)
+        adapter.params_model.model_validate(job.params)
+        result = adapter.submit(job, key=attempt.key)
+    except Transient as exc:
+        _submit_later(attempt, tries, str(exc), dispatcher)
+        return
+    except (Rejected, UnknownAdapter) as exc:
+        result = _failed(attempt, str(exc))
+    except ValidationError as exc:
+        result = _failed(attempt, f"invalid `with:` for `uses: {attempt.uses}`: {exc}")
+    except Exception as exc:  # an adapter bug must fail the attempt, not loop forever
+        log.exception("adapter %s failed to submit attempt %s", attempt.uses, attempt.key)
+        result = _failed(attempt, f"adapter error: {type(exc).__name__}: {exc}")
+    _record_submit(attempt, result, adapter_for(registry, attempt.uses), dispatcher)
+
+
+def adapter_for(registry: AdapterRegistry, kind: str) -> Adapter | None:
+    try:
+        return registry.get(kind)
+    except UnknownAdapter:
+        return None
+
+
+def _job_of(session: Session, attempt: Attempt) -> JobSpec:
+    run = session.get(Run, attempt.run_id)
+    assert run is not None
+    revision = session.get(FlowRevision, run.flow_revision_id)
+    assert revision is not None
+    node = load_flow_of(revision).nodes[attempt.node_id]
+    return JobSpec(run_id=attempt.run_id, node_id=attempt.node_id, attempt=attempt.number,
+                   params=attempt.params, traceparent=traceparent(run.trace_id, attempt.key),
+                   timeout_s=node.timeout)
+
+
+def _failed(attempt: Attempt, error: str) -> Observation:
+    return Observation(handle=Handle(kind=attempt.uses, external_id=attempt.key),
+                       state=NodeState.FAILED, remote_status="rejected", error=error)
+
+
+def _submit_later(attempt: Attempt, tries: int, error: str, dispatcher: Dispatcher) -> None:
+    delay = min(SUBMIT_BACKOFF[0] * 2 ** (tries - 1), SUBMIT_BACKOFF[1])
+    with session_scope() as session:
+        session.execute(update(Attempt).where(Attempt.id == attempt.id)
+                        .values(remote_status=f"submit failed (try {tries}): {error}"[:200]))
+        outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
+                        attempt_id=attempt.id)
+        outbox.add(session, outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id),
+                   delay=delay)
+    dispatcher.send(outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id), countdown=delay)
+
+
+def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adapter | None,
+                   dispatcher: Dispatcher) -> None:
+    handle = result.handle if isinstance(result, Observation) else result
+    if isinstance(result, Observation) and result.finished:
+        if _finish(attempt, result, expected=NodeState.QUEUED):
+            advance(attempt.run_id, dispatcher=dispatcher)
+        return
+    interval = adapter.poll_interval[0] if adapter else 1.0
+    with session_scope() as session:
+        lock_run(session, attempt.run_id)
+        at = clock.now()
+        moved = set_attempt_state(session, attempt=attempt, expected=NodeState.QUEUED,
+                                  to=NodeState.RUNNING, actor=ACTOR, reason="submitted",
+                                  handle=asdict(handle), submitted_at=at,
+                                  remote_status=getattr(result, "remote_status", "submitted"),
+                                  next_poll_at=at + timedelta(seconds=interval),
+                                  poll_interval=interval)
+        if moved:
+            set_node_state(session, run_id=attempt.run_id, node_id=attempt.node_id,
+                           expected=NodeState.QUEUED, to=NodeState.RUNNING, actor=ACTOR,
+                           reason=f"attempt {attempt.number} submitted")
+        outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
+                        attempt_id=attempt.id)
+    if not moved and adapter is not None:
+        # Cancelled or timed out while we were submitting: stop what we just started.
+        adapter.cancel(handle)
+
+
+def _finish(attempt: Attempt, obs: Observation, *, expected: NodeState) -> bool:
+    """Record a finished observation and owe the run a planning pass (same transaction)."""
+    with session_scope() as session:
+        lock_run(session, attempt.run_id)
+        moved = set_attempt_state(
+            session, attempt=attempt, expected=expected, to=obs.state, actor=ACTOR,
+            reason=obs.remote_status, handle=asdict(obs.handle), outputs=obs.outputs,
+            error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
+            finished_at=clock.now(), next_poll_at=None)
+        outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
+                        attempt_id=attempt.id)
+        if moved:
+            outbox.add(session, outbox.Work(TaskKind.ADVANCE, attempt.run_id))
+    return moved
+
+
+def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
+         registry: AdapterRegistry | None = None) -> None:
+    """Observe in-flight attempts, batched by adapter: one `poll` call per kind."""
+    registry = registry or default_registry()
+    claimed = claim_polls(attempt_ids)
+    by_kind: dict[str, list[Attempt]] = {}
+    for attempt in claimed:
+        by_kind.setdefault(attempt.uses, []).append(attempt)
+    for kind, attempts in by_kind.items():
+        adapter = registry.get(kind)
+        handles = [Handle(**a.handle) for a in attempts if a.handle]
+        try:
+            observations = adapter.poll(handles)
+        except Transient as exc:
+            log.warning("polling %s attempts failed, will retry: %s", kind, exc)
+            continue
+        by_key = {a.key: a for a in attempts}
+        for obs in observations:
+            attempt = by_key.get(obs.handle.external_id)
+            if attempt is not None and obs.finished and \
+                    _finish(attempt, obs, expected=NodeState.RUNNING):
+                advance(attempt.run_id, dispatcher=dispatcher)
+
+
+def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
+    """Take the due attempts among ``attempt_ids`` and push their next poll back.
+
+    The compare-and-set on `next_poll_at` means two pollers never poll the same attempt
+    for the same tick; the interval doubles up to the adapter's maximum.
+    """
+    now = clock.now()
+    taken: list[Attempt] = []
+    with session_scope() as session:
+        due = session.scalars(select(Attempt).where(
+            Attempt.id.in_(list(attempt_ids)), Attempt.state == NodeState.RUNNING.value,
+            Attempt.next_poll_at <= now + timedelta(milliseconds=50))).all()
+        for attempt in due:
+            interval = _next_interval(attempt)
+            result = session.execute(
+                update(Attempt).where(Attempt.id == attempt.id,
+                                      Attempt.next_poll_at == attempt.next_poll_at)
+                .values(next_poll_at=now + timedelta(seconds=interval), poll_interval=interval))
+            if result.rowcount == 1:
+                taken.append(attempt)
+    return taken
+
+
+def _next_interval(attempt: Attempt) -> float:
+    try:
+        low, high = default_registry().adapter_class(attempt.uses).poll_interval
+    except UnknownAdapter:
+        low, high = 1.0, 30.0
+    return min(max((attempt.poll_interval or low) * 2, low), high)
+
+
+def cancel(attempt_id: int, *, registry: AdapterRegistry | None = None) -> None:
+    registry = registry or default_registry()
+    with session_scope() as session:
+        attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.handle is None:
+        return
+    registry.get(attempt.uses).cancel(Handle(**attempt.handle))
+    with session_scope() as session:
+        outbox.complete(session, kind=TaskKind.CANCEL, run_id=attempt.run_id,
+                        attempt_id=attempt_id)

@@ -1,0 +1,28 @@
+"""One entry point per kind of work, shared by the Celery tasks and the embedded loop."""
+
+from __future__ import annotations
+
+from interlock.dispatch import executor
+from interlock.dispatch.base import Dispatcher
+from interlock.dispatch.controller import advance
+from interlock.store.outbox import Work
+from interlock.store.tables import TaskKind
+
+
+def handle(work: Work, *, dispatcher: Dispatcher) -> None:
+    match work.kind:
+        case TaskKind.ADVANCE:
+            advance(work.run_id, dispatcher=dispatcher)
+        case TaskKind.EXECUTE:
+            assert work.attempt_id is not None
+            executor.execute(work.attempt_id, dispatcher=dispatcher)
+        case TaskKind.POLL:
+            assert work.attempt_id is not None
+            executor.poll([work.attempt_id], dispatcher=dispatcher)
+        case TaskKind.CANCEL:
+            assert work.attempt_id is not None
+            executor.cancel(work.attempt_id)
+
+
+def handle_poll_batch(attempt_ids: list[int], *, dispatcher: Dispatcher) -> None:
+    executor.poll(attempt_ids, dispatcher=dispatcher)

@@ -1,0 +1,229 @@
+"""The planner: a pure function from (graph, run snapshot, clock) to decisions.
+
+No I/O and no clock of its own, so every rule here is tested without services. The
+controller applies the decisions in order, in one transaction; a pass may therefore
+decide a node's outcome and act on it downstream at once (B starts in the same pass
+that marks A succeeded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.engine.graph import FlowGraph
+from interlock.engine.snapshot import AttemptView, NodeView, RunView
+from interlock.errors import ExpressionError
+from interlock.expressions import evaluate_condition, render
+from interlock.spec.models import Node, TriggerRule
+from interlock.states import (
+    ATTEMPT_RETRYABLE,
+    NODE_FAILURES,
+    NODE_IN_FLIGHT,
+    NODE_TERMINAL,
+    NodeState,
+    RunState,
+)
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Start attempt ``attempt`` of a node with its rendered parameters (node -> QUEUED)."""
+
+    node_id: str
+    attempt: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetNode:
+    node_id: str
+    to: NodeState
+    reason: str
+    error: str | None = None
+    outputs: dict[str, Any] | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CloseAttempt:
+    """Settle an attempt the remote side did not settle (timed out, or cancelled)."""
+
+    node_id: str
+    attempt: int
+    to: NodeState
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelAttempt:
+    """Ask the foreign system to stop an attempt's job."""
+
+    node_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class SetRun:
+    to: RunState
+    reason: str
+
+
+Decision = Submit | SetNode | CloseAttempt | CancelAttempt | SetRun
+
+
+@dataclass
+class Plan:
+    decisions: list[Decision] = field(default_factory=list)
+    wake_at: datetime | None = None  # when the planner must look again with no event
+
+    def wake(self, at: datetime) -> None:
+        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
+
+
+def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
+    result = Plan()
+    if run.state in {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}:
+        return result
+    if run.state is RunState.PENDING:
+        result.decisions.append(SetRun(RunState.RUNNING, "planned"))
+    nodes = dict(run.nodes)  # effective states, updated as this pass decides
+    cancelling = run.state is RunState.CANCELLING
+    for node_id in graph.order:
+        step = _cancel_node if cancelling else _advance_node
+        for decision in step(graph, run, nodes, node_id, now, result):
+            result.decisions.append(decision)
+            nodes[node_id] = _apply(nodes[node_id], decision)
+            if isinstance(decision, SetNode) and decision.retry_at is not None:
+                result.wake(decision.retry_at)
+    _finish(run, nodes, cancelling, result)
+    return result
+
+
+def _apply(view: NodeView, decision: Decision) -> NodeView:
+    """The node as it will be once ``decision`` lands (so later nodes see it this pass)."""
+    if isinstance(decision, SetNode):
+        return replace(view, state=decision.to, retry_at=decision.retry_at,
+                       outputs=decision.outputs if decision.outputs is not None else view.outputs)
+    if isinstance(decision, Submit):
+        return replace(view, state=NodeState.QUEUED)
+    return view
+
+
+def _cancel_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: str,
+                 now: datetime, result: Plan) -> list[Decision]:
+    view = nodes[node_id]
+    if view.state in NODE_TERMINAL:
+        return []
+    current = view.current
+    if view.state in NODE_IN_FLIGHT and current is not None and current.state in NODE_IN_FLIGHT:
+        return [CancelAttempt(node_id, current.number),
+                CloseAttempt(node_id, current.number, NodeState.CANCELLED, "run cancelled"),
+                SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
+    return [SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
+
+
+def _advance_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: str,
+                  now: datetime, result: Plan) -> list[Decision]:
+    view = nodes[node_id]
+    node = graph.node(node_id)
+    if view.state is NodeState.PENDING:
+        return _start(graph, run, nodes, node_id, node, now)
+    if view.state in NODE_IN_FLIGHT:
+        return _settle(node_id, node, view, now, result)
+    if view.state is NodeState.RETRY_WAIT:
+        if view.retry_at is not None and view.retry_at > now:
+            result.wake(view.retry_at)
+            return []
+        return _submit(run, nodes, node_id, node, view.attempt_count + 1)
+    return []
+
+
+def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: str,
+           node: Node, now: datetime) -> list[Decision]:
+    upstream = {u: nodes[u].state for u in node.needs}
+    if any(state not in NODE_TERMINAL for state in upstream.values()):
+        return []
+    if node.trigger_rule is TriggerRule.ALL_SUCCESS:
+        blocked = sorted(u for u, s in upstream.items() if s is not NodeState.SUCCEEDED)
+        if blocked:
+            first = blocked[0]
+            return [SetNode(node_id, NodeState.SKIPPED,
+                            f"upstream `{first}` {upstream[first].value}")]
+    if node.if_ is not None:
+        try:
+            go = evaluate_condition(node.if_, context(run, nodes))
+        except ExpressionError as exc:
+            return [SetNode(node_id, NodeState.FAILED, "`if:` failed", error=str(exc))]
+        if not go:
+            return [SetNode(node_id, NodeState.SKIPPED, "`if:` is false")]
+    return _submit(run, nodes, node_id, node, 1)
+
+
+def _submit(run: RunView, nodes: dict[str, NodeView], node_id: str, node: Node,
+            attempt: int) -> list[Decision]:
+    try:
+        params = render(node.with_, context(run, nodes))
+    except ExpressionError as exc:
+        return [SetNode(node_id, NodeState.FAILED, "`with:` failed to render", error=str(exc))]
+    return [Submit(node_id, attempt, params)]
+
+
+def _settle(node_id: str, node: Node, view: NodeView, now: datetime,
+            result: Plan) -> list[Decision]:
+    """A node in flight: time it out, or turn its finished attempt into the node's outcome."""
+    current = view.current
+    if current is None:
+        return []
+    if current.state in NODE_IN_FLIGHT:
+        if node.timeout is None:
+            return []
+        deadline = current.created_at + timedelta(seconds=node.timeout)
+        if deadline > now:
+            result.wake(deadline)
+            return []
+        timed_out = replace(current, state=NodeState.TIMED_OUT, finished_at=now,
+                            error=f"timed out after {node.timeout:g}s")
+        return [CancelAttempt(node_id, current.number),
+                CloseAttempt(node_id, current.number, NodeState.TIMED_OUT, timed_out.error or ""),
+                *_outcome(node_id, node, timed_out, now)]
+    return _outcome(node_id, node, current, now)
+
+
+def _outcome(node_id: str, node: Node, attempt: AttemptView, now: datetime) -> list[Decision]:
+    if attempt.state is NodeState.SUCCEEDED:
+        return [SetNode(node_id, NodeState.SUCCEEDED, f"attempt {attempt.number} succeeded",
+                        outputs=attempt.outputs)]
+    if attempt.state in ATTEMPT_RETRYABLE and attempt.number < node.retry.attempts:
+        finished = attempt.finished_at or now
+        retry_at = finished + timedelta(seconds=node.retry.delay_before(attempt.number + 1))
+        return [SetNode(node_id, NodeState.RETRY_WAIT,
+                        f"attempt {attempt.number} {attempt.state.value}; "
+                        f"retry {attempt.number + 1} of {node.retry.attempts}",
+                        error=attempt.error, retry_at=retry_at)]
+    return [SetNode(node_id, attempt.state, f"attempt {attempt.number} {attempt.state.value}",
+                    error=attempt.error)]
+
+
+def _finish(run: RunView, nodes: dict[str, NodeView], cancelling: bool, result: Plan) -> None:
+    if any(view.state not in NODE_TERMINAL for view in nodes.values()):
+        return
+    if cancelling:
+        result.decisions.append(SetRun(RunState.CANCELLED, "cancelled"))
+        return
+    failed = sorted(nid for nid, v in nodes.items() if v.state in NODE_FAILURES)
+    if failed:
+        result.decisions.append(SetRun(RunState.FAILED, "failed: " + ", ".join(failed)))
+    else:
+        result.decisions.append(SetRun(RunState.SUCCEEDED, "every node succeeded or was skipped"))
+
+
+def context(run: RunView, nodes: dict[str, NodeView]) -> dict[str, Any]:
+    """What `{{ }}` expressions see."""
+    return {
+        "inputs": run.inputs,
+        "run": {"id": run.run_id, "trace_id": run.trace_id},
+        "nodes": {nid: {"outputs": v.outputs, "state": v.state.value}
+                  for nid, v in nodes.items() if v.state in NODE_TERMINAL},
+    }

@@ -1,0 +1,44 @@
+"""Read-only views of a run that the planner decides from (built by the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from interlock.states import NodeState, RunState
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    number: int
+    state: NodeState
+    created_at: datetime
+    finished_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeView:
+    state: NodeState = NodeState.PENDING
+    attempts: tuple[AttemptView, ...] = ()   # oldest first; the last is the current one
+    retry_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def current(self) -> AttemptView | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def attempt_count(self) -> int:
+        return self.attempts[-1].number if self.attempts else 0
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    state: RunState
+    inputs: dict[str, Any]
+    trace_id: str
+    nodes: dict[str, NodeView]

@@ -1,0 +1,123 @@
+"""What people do with Interlock: register flows, start, inspect, cancel and retry runs.
+
+The CLI and the API both call these; neither builds SQL nor touches the planner.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from interlock.adapters.contract import Handle
+from interlock.adapters.registry import default_registry
+from interlock.dispatch.reconciler import Sender
+from interlock.errors import NotFound
+from interlock.spec.inputs import check_inputs
+from interlock.spec.loader import parse_flow
+from interlock.spec.models import Flow
+from interlock.store import flows as flow_store
+from interlock.store import runs as run_store
+from interlock.store.db import session_scope
+from interlock.store.outbox import Work
+from interlock.store.tables import TaskKind
+from interlock.views import (
+    EventPublic,
+    FlowRevisionPublic,
+    LogPublic,
+    RunDetail,
+    RunPage,
+    RunSummary,
+)
+
+
+def register(source: str, *, file: str = "<api>") -> tuple[Flow, FlowRevisionPublic]:
+    """Validate and store a flow's source; an unchanged source keeps its revision."""
+    flow = parse_flow(source, file)
+    with session_scope() as session:
+        revision = flow_store.register_flow(session, flow=flow, source=source)
+        return flow, FlowRevisionPublic.of(revision)
+
+
+def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Sender,
+              revision: int | None = None, trigger: dict[str, Any] | None = None,
+              actor: str = "api", inputs_are_strings: bool = False) -> str:
+    with session_scope() as session:
+        rev = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id,
+                                      revision=revision)
+        flow = flow_store.load_flow_of(rev)
+        checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
+        run = run_store.create_run(session, revision=rev, inputs=checked,
+                                   trigger=trigger or {"type": "manual", "by": actor}, actor=actor)
+        run_id = run.id
+    dispatcher.send(Work(TaskKind.ADVANCE, run_id))
+    return run_id
+
+
+def get_run(run_id: str) -> RunDetail:
+    with session_scope() as session:
+        return RunDetail.of_loaded(run_store.load(session, run_id))
+
+
+def run_events(run_id: str) -> list[EventPublic]:
+    with session_scope() as session:
+        run_store.load(session, run_id)  # 404 for an unknown run
+        return [EventPublic.of(e) for e in run_store.events_of(session, run_id)]
+
+
+def list_runs(*, filters: run_store.RunFilter, limit: int = 50,
+              cursor: str | None = None) -> RunPage:
+    before = decode_cursor(cursor) if cursor else None
+    with session_scope() as session:
+        rows = run_store.list_runs(session, filters=filters, limit=limit + 1, before=before)
+    page = [RunSummary.of(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) \
+        if len(rows) > limit else None
+    return RunPage(runs=page, next_cursor=next_cursor)
+
+
+def encode_cursor(at: datetime, run_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{run_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), run_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"bad cursor {cursor!r}: pass the `next_cursor` of a previous page") \
+            from exc
+
+
+def cancel_run(run_id: str, *, dispatcher: Sender, actor: str = "api") -> None:
+    with session_scope() as session:
+        run_store.request_cancel(session, run_id=run_id, actor=actor)
+    dispatcher.send(Work(TaskKind.ADVANCE, run_id))
+
+
+def retry_run(run_id: str, *, dispatcher: Sender, actor: str = "api") -> list[str]:
+    with session_scope() as session:
+        reopened = run_store.request_retry(session, run_id=run_id, actor=actor)
+    dispatcher.send(Work(TaskKind.ADVANCE, run_id))
+    return reopened
+
+
+def node_logs(run_id: str, node_id: str, *, attempt: int | None = None,
+              cursor: str | None = None) -> LogPublic:
+    with session_scope() as session:
+        loaded = run_store.load(session, run_id)
+    if node_id not in loaded.nodes:
+        raise NotFound(f"run `{run_id}` has no node `{node_id}` "
+                       f"(nodes: {', '.join(loaded.nodes)})")
+    attempts = loaded.attempts.get(node_id, [])
+    chosen = [a for a in attempts if attempt is None or a.number == attempt]
+    if not chosen:
+        raise NotFound(f"node `{node_id}` of run `{run_id}` has no attempt"
+                       + (f" {attempt}" if attempt is not None else " yet"))
+    a = chosen[-1]
+    if a.handle is None:
+        return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number,
+                         text=a.log_excerpt or a.error or "", cursor=None, truncated=False)
+    chunk = default_registry().get(a.uses).logs(Handle(**a.handle), cursor=cursor)
+    return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number, text=chunk.text,
+                     cursor=chunk.cursor, truncated=chunk.truncated)

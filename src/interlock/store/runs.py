@@ -1,0 +1,176 @@
+"""Runs: creation, the planner's snapshot, listing, cancel and retry requests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.engine.graph import FlowGraph
+from interlock.engine.snapshot import AttemptView, NodeView, RunView
+from interlock.errors import Conflict, NotFound
+from interlock.spec.models import Flow
+from interlock.states import NODE_FAILURES, RUN_CANCELLABLE, NodeState, RunState
+from interlock.store import outbox
+from interlock.store.flows import load_flow_of
+from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
+from interlock.store.transitions import set_node_state, set_run_state
+
+
+@dataclass
+class Loaded:
+    """A run with everything the planner and the API need, read in one transaction."""
+
+    run: Run
+    flow: Flow
+    nodes: dict[str, NodeRun]
+    attempts: dict[str, list[Attempt]]  # by node id, oldest first
+
+    @property
+    def graph(self) -> FlowGraph:
+        return FlowGraph(self.flow)
+
+    def view(self) -> RunView:
+        return RunView(run_id=self.run.id, state=RunState(self.run.state), inputs=self.run.inputs,
+                       trace_id=self.run.trace_id,
+                       nodes={nid: _node_view(n, self.attempts.get(nid, []))
+                              for nid, n in self.nodes.items()})
+
+
+def _node_view(node: NodeRun, attempts: list[Attempt]) -> NodeView:
+    return NodeView(state=NodeState(node.state), retry_at=node.retry_at, outputs=node.outputs,
+                    attempts=tuple(AttemptView(number=a.number, state=NodeState(a.state),
+                                               created_at=a.created_at, finished_at=a.finished_at,
+                                               outputs=a.outputs, error=a.error)
+                                   for a in attempts))
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
+               trigger: dict[str, Any], actor: str) -> Run:
+    flow = load_flow_of(revision)
+    at = clock.now()
+    run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
+              flow_id=revision.flow_id, revision=revision.revision, state=RunState.PENDING.value,
+              inputs=inputs, trigger=trigger, trace_id=uuid.uuid4().hex, created_at=at,
+              updated_at=at)
+    session.add(run)
+    session.flush()
+    session.add_all(NodeRun(run_id=run.id, node_id=nid, uses=node.uses,
+                            state=NodeState.PENDING.value, outputs={}, updated_at=at)
+                    for nid, node in flow.nodes.items())
+    session.add(StateEvent(run_id=run.id, entity="run", to_state=RunState.PENDING.value,
+                           actor=actor, reason=f"started by {trigger.get('type', 'api')}", at=at))
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
+    return run
+
+
+def load(session: Session, run_id: str, *, lock: bool = False) -> Loaded:
+    """The run and its nodes and attempts; ``lock`` serialises writers of this run."""
+    query = select(Run).where(Run.id == run_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    run = session.scalars(query).first()
+    if run is None:
+        raise NotFound(f"run `{run_id}` does not exist")
+    revision = session.get(FlowRevision, run.flow_revision_id)
+    assert revision is not None  # foreign key
+    nodes = {n.node_id: n for n in session.scalars(select(NodeRun).where(NodeRun.run_id == run_id))}
+    attempts: dict[str, list[Attempt]] = {}
+    for a in session.scalars(select(Attempt).where(Attempt.run_id == run_id)
+                             .order_by(Attempt.node_id, Attempt.number)):
+        attempts.setdefault(a.node_id, []).append(a)
+    return Loaded(run=run, flow=load_flow_of(revision), nodes=nodes, attempts=attempts)
+
+
+def lock_run(session: Session, run_id: str) -> Run:
+    """Take the run's row lock (PostgreSQL; SQLite transactions are already exclusive)."""
+    query = select(Run).where(Run.id == run_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    run = session.scalars(query).first()
+    if run is None:
+        raise NotFound(f"run `{run_id}` does not exist")
+    return run
+
+
+def request_cancel(session: Session, *, run_id: str, actor: str) -> Run:
+    run = lock_run(session, run_id)
+    state = RunState(run.state)
+    if state not in RUN_CANCELLABLE:
+        raise Conflict(f"run `{run_id}` is {state.value}; only pending or running runs can be "
+                       "cancelled")
+    set_run_state(session, run_id=run_id, expected=state, to=RunState.CANCELLING, actor=actor,
+                  reason="cancel requested")
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
+    return run
+
+
+def request_retry(session: Session, *, run_id: str, actor: str) -> list[str]:
+    """Re-open the nodes that did not succeed (and those skipped because of them).
+
+    Succeeded nodes keep their outputs; the re-opened nodes start again at attempt
+    numbers after their last one, so idempotency keys never repeat.
+    """
+    loaded = load(session, run_id, lock=True)
+    state = RunState(loaded.run.state)
+    if state not in {RunState.FAILED, RunState.CANCELLED}:
+        raise Conflict(f"run `{run_id}` is {state.value}; only failed or cancelled runs can be "
+                       "retried")
+    reopened = [nid for nid, n in loaded.nodes.items()
+                if NodeState(n.state) in NODE_FAILURES | {NodeState.SKIPPED}
+                and not _skipped_by_condition(n)]
+    for nid in reopened:
+        set_node_state(session, run_id=run_id, node_id=nid, expected=NodeState(loaded.nodes[nid].state),
+                       to=NodeState.PENDING, actor=actor, reason="retry requested", error=None,
+                       retry_at=None)
+    set_run_state(session, run_id=run_id, expected=state, to=RunState.RUNNING, actor=actor,
+                  reason=f"retry of {', '.join(reopened)}", finished_at=None)
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
+    return reopened
+
+
+def _skipped_by_condition(node: NodeRun) -> bool:
+    return NodeState(node.state) is NodeState.SKIPPED and (node.reason or "").startswith("`if:`")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    state: RunState | None = None
+    namespace: str | None = None
+    flow_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def list_runs(session: Session, *, filters: RunFilter, limit: int,
+              before: tuple[datetime, str] | None = None) -> list[Run]:
+    """Newest first; ``before`` is the (created_at, id) cursor of the previous page's last row."""
+    query = select(Run)
+    if filters.state is not None:
+        query = query.where(Run.state == filters.state.value)
+    if filters.namespace is not None:
+        query = query.where(Run.namespace == filters.namespace)
+    if filters.flow_id is not None:
+        query = query.where(Run.flow_id == filters.flow_id)
+    if filters.created_after is not None:
+        query = query.where(Run.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(Run.created_at < filters.created_before)
+    if before is not None:
+        at, rid = before
+        query = query.where((Run.created_at < at) | ((Run.created_at == at) & (Run.id < rid)))
+    return list(session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)))
+
+
+def events_of(session: Session, run_id: str) -> list[StateEvent]:
+    return list(session.scalars(select(StateEvent).where(StateEvent.run_id == run_id)
+                                .order_by(StateEvent.id)))

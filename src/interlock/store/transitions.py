@@ -1,0 +1,64 @@
+"""Persisted state changes: a compare-and-set update plus an append-only state event.
+
+These are the only functions that write a `state` column. Each checks the transition
+table first (`interlock.states.transition`) and returns False when the row was not in
+the expected state any more (another worker got there first): callers then re-read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.states import NodeState, RunState, transition
+from interlock.store.tables import Attempt, Entity, NodeRun, Run, StateEvent
+
+
+def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
+                  actor: str, reason: str | None = None, **values: Any) -> bool:
+    transition(expected, to)
+    at = clock.now()
+    result = session.execute(
+        update(Run).where(Run.id == run_id, Run.state == expected.value)
+        .values(state=to.value, updated_at=at, reason=reason, **values))
+    return _record(session, result.rowcount, run_id=run_id, entity=Entity.RUN, node_id=None,
+                   attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+
+
+def set_node_state(session: Session, *, run_id: str, node_id: str, expected: NodeState,
+                   to: NodeState, actor: str, reason: str | None = None, **values: Any) -> bool:
+    transition(expected, to)
+    at = clock.now()
+    result = session.execute(
+        update(NodeRun)
+        .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id,
+               NodeRun.state == expected.value)
+        .values(state=to.value, updated_at=at, reason=reason, **values))
+    return _record(session, result.rowcount, run_id=run_id, entity=Entity.NODE, node_id=node_id,
+                   attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+
+
+def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState, to: NodeState,
+                      actor: str, reason: str | None = None, **values: Any) -> bool:
+    transition(expected, to)
+    at = clock.now()
+    result = session.execute(
+        update(Attempt).where(Attempt.id == attempt.id, Attempt.state == expected.value)
+        .values(state=to.value, **values))
+    return _record(session, result.rowcount, run_id=attempt.run_id, entity=Entity.ATTEMPT,
+                   node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
+                   actor=actor, reason=reason, at=at)
+
+
+def _record(session: Session, rowcount: int, *, run_id: str, entity: Entity, node_id: str | None,
+            attempt: int | None, expected: NodeState | RunState, to: NodeState | RunState,
+            actor: str, reason: str | None, at: Any) -> bool:
+    if rowcount != 1:
+        return False
+    session.add(StateEvent(run_id=run_id, entity=entity.value, node_id=node_id, attempt=attempt,
+                           from_state=expected.value, to_state=to.value, actor=actor,
+                           reason=reason, at=at))
+    return True

@@ -1,0 +1,129 @@
+"""Public shapes of runs, nodes and attempts: what the API returns and `--json` prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from interlock.states import NodeState, RunState
+from interlock.store.tables import Attempt, FlowRevision, Run, StateEvent
+from interlock.store.runs import Loaded
+
+
+class HandlePublic(BaseModel):
+    kind: str
+    external_id: str
+    system: str | None = None
+    url: str | None = None
+
+
+class AttemptPublic(BaseModel):
+    number: int
+    key: str = Field(description="idempotency key: the same key never starts a second job")
+    state: NodeState
+    handle: HandlePublic | None
+    remote_status: str | None
+    outputs: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptPublic:
+        handle = HandlePublic(**{k: a.handle.get(k) for k in HandlePublic.model_fields}) \
+            if a.handle else None
+        return cls(number=a.number, key=a.key, state=NodeState(a.state), handle=handle,
+                   remote_status=a.remote_status, outputs=a.outputs, error=a.error,
+                   created_at=a.created_at, submitted_at=a.submitted_at,
+                   finished_at=a.finished_at)
+
+
+class NodePublic(BaseModel):
+    id: str
+    uses: str
+    state: NodeState
+    reason: str | None
+    error: str | None
+    outputs: dict[str, Any]
+    retry_at: datetime | None
+    attempts: list[AttemptPublic]
+
+
+class RunSummary(BaseModel):
+    id: str
+    namespace: str
+    flow_id: str
+    revision: int
+    state: RunState
+    reason: str | None
+    trace_id: str
+    trigger: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Run) -> RunSummary:
+        return cls(id=r.id, namespace=r.namespace, flow_id=r.flow_id, revision=r.revision,
+                   state=RunState(r.state), reason=r.reason, trace_id=r.trace_id,
+                   trigger=r.trigger, created_at=r.created_at, finished_at=r.finished_at)
+
+
+class RunDetail(RunSummary):
+    inputs: dict[str, Any]
+    nodes: list[NodePublic]
+
+    @classmethod
+    def of_loaded(cls, loaded: Loaded) -> RunDetail:
+        nodes = [NodePublic(id=nid, uses=n.uses, state=NodeState(n.state), reason=n.reason,
+                            error=n.error, outputs=n.outputs, retry_at=n.retry_at,
+                            attempts=[AttemptPublic.of(a) for a in loaded.attempts.get(nid, [])])
+                 for nid in loaded.graph.order for n in [loaded.nodes[nid]]]
+        return cls(**RunSummary.of(loaded.run).model_dump(), inputs=loaded.run.inputs, nodes=nodes)
+
+
+class RunPage(BaseModel):
+    runs: list[RunSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` to get the next page")
+
+
+class EventPublic(BaseModel):
+    entity: str
+    node_id: str | None
+    attempt: int | None
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, e: StateEvent) -> EventPublic:
+        return cls(entity=e.entity, node_id=e.node_id, attempt=e.attempt,
+                   from_state=e.from_state, to_state=e.to_state, actor=e.actor,
+                   reason=e.reason, at=e.at)
+
+
+class FlowRevisionPublic(BaseModel):
+    namespace: str
+    id: str
+    revision: int
+    digest: str
+    created_at: datetime
+    nodes: list[str]
+
+    @classmethod
+    def of(cls, r: FlowRevision) -> FlowRevisionPublic:
+        return cls(namespace=r.namespace, id=r.flow_id, revision=r.revision, digest=r.digest,
+                   created_at=r.created_at, nodes=list(r.spec.get("nodes", {})))
+
+
+class LogPublic(BaseModel):
+    run_id: str
+    node_id: str
+    attempt: int
+    text: str
+    cursor: str | None
+    truncated: bool
