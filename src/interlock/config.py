@@ -14,6 +14,8 @@ class Settings:
     database_url: str           # INTERLOCK_DATABASE_URL: SQLAlchemy URL of the store
     broker_url: str | None      # INTERLOCK_BROKER_URL: Celery broker; None = embedded dispatch
     api_url: str                # INTERLOCK_API_URL: where CLIs and wrappers reach the API
+    queue: str                  # INTERLOCK_QUEUE: the Celery queue workers consume
+    lease_s: float              # INTERLOCK_LEASE_SECONDS: unfinished work is re-sent after this
 
     @property
     def attempts_dir(self) -> Path:
@@ -33,6 +35,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url=database_url,
         broker_url=env.get("INTERLOCK_BROKER_URL") or None,
         api_url=env.get("INTERLOCK_API_URL", "http://127.0.0.1:8000"),
+        queue=env.get("INTERLOCK_QUEUE", "interlock"),
+        lease_s=float(env.get("INTERLOCK_LEASE_SECONDS", "15")),
     )
 
 

@@ -80,9 +80,9 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 
 
 def can_transition(current: NodeState | RunState, target: NodeState | RunState) -> bool:
-    table = NODE_TRANSITIONS if isinstance(current, NodeState) else RUN_TRANSITIONS
-    if type(current) is not type(target):
+    if type(current) is not type(target) or not isinstance(current, NodeState | RunState):
         return False
+    table = NODE_TRANSITIONS if isinstance(current, NodeState) else RUN_TRANSITIONS
     return target in table[current]  # type: ignore[index]
 
 
@@ -96,5 +96,5 @@ def transition(current: S, target: S) -> S:
     """
     if not can_transition(current, target):
         kind = "node" if isinstance(current, NodeState) else "run"
-        raise IllegalTransition(f"{kind} state cannot go from {current.value} to {target.value}")
+        raise IllegalTransition(f"{kind} state cannot go from {current!s} to {target!s}")
     return target

@@ -51,7 +51,7 @@ class Observation:
     """What the foreign system says about one handle now."""
 
     handle: Handle
-    state: NodeState                 # RUNNING, SUCCEEDED, FAILED, LOST or CANCELLED
+    state: NodeState                 # RUNNING, SUCCEEDED, FAILED, TIMED_OUT, LOST or CANCELLED
     remote_status: str               # the system's own word, kept for operators
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None

@@ -53,7 +53,7 @@ class AdapterRegistry:
         except KeyError:
             known = ", ".join(sorted(self.kinds)) or "none"
             raise UnknownAdapter(
-                f"no adapter for `uses: {kind}` (installed: {known}); "
+                f"unknown `uses: {kind}`: no installed adapter has that kind (installed: {known}); "
                 f"install the package that provides it"
             ) from None
 

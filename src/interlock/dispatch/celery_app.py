@@ -34,6 +34,7 @@ def make_app(broker_url: str) -> Celery:
         # Longer than any countdown we use, so delayed tasks are not delivered twice.
         broker_transport_options={"visibility_timeout": 600},
         worker_hijack_root_logger=False,
+        task_default_queue=settings().queue,
     )
     app.task(name=WORK_TASK)(_work_task)
     app.task(name=POLL_TASK)(_poll_task)

@@ -8,6 +8,8 @@ make the second run a no-op, so nothing is submitted twice.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
@@ -33,6 +35,7 @@ from interlock.tracing import traceparent
 
 log = logging.getLogger(__name__)
 ACTOR = "executor"
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 SUBMIT_BACKOFF = (1.0, 60.0)  # transient submit failures: first wait, cap
 
 
@@ -120,7 +123,7 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                                   handle=asdict(handle), submitted_at=at,
                                   remote_status=getattr(result, "remote_status", "submitted"),
                                   next_poll_at=at + timedelta(seconds=interval),
-                                  poll_interval=interval)
+                                  poll_interval=interval, worker=WORKER)
         if moved:
             set_node_state(session, run_id=attempt.run_id, node_id=attempt.node_id,
                            expected=NodeState.QUEUED, to=NodeState.RUNNING, actor=ACTOR,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from interlock.spec.models import Flow, Node
+if TYPE_CHECKING:  # spec imports this module (find_cycle); only annotations need the models
+    from interlock.spec.models import Flow, Node
 
 
 def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:

@@ -97,6 +97,9 @@ def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
             nodes[node_id] = _apply(nodes[node_id], decision)
             if isinstance(decision, SetNode) and decision.retry_at is not None:
                 result.wake(decision.retry_at)
+            timeout = graph.node(node_id).timeout
+            if isinstance(decision, Submit) and timeout is not None:
+                result.wake(now + timedelta(seconds=timeout))
     _finish(run, nodes, cancelling, result)
     return result
 
@@ -117,10 +120,15 @@ def _cancel_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], nod
     if view.state in NODE_TERMINAL:
         return []
     current = view.current
-    if view.state in NODE_IN_FLIGHT and current is not None and current.state in NODE_IN_FLIGHT:
-        return [CancelAttempt(node_id, current.number),
-                CloseAttempt(node_id, current.number, NodeState.CANCELLED, "run cancelled"),
-                SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
+    if view.state in NODE_IN_FLIGHT and current is not None:
+        if current.state in NODE_IN_FLIGHT:
+            return [CancelAttempt(node_id, current.number),
+                    CloseAttempt(node_id, current.number, NodeState.CANCELLED, "run cancelled"),
+                    SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
+        # It finished before the cancel landed: keep what really happened, retry no more.
+        return [SetNode(node_id, current.state, f"attempt {current.number} {current.state.value}",
+                        error=current.error,
+                        outputs=current.outputs if current.state is NodeState.SUCCEEDED else None)]
     return [SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
 
 
@@ -136,7 +144,7 @@ def _advance_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], no
         if view.retry_at is not None and view.retry_at > now:
             result.wake(view.retry_at)
             return []
-        return _submit(run, nodes, node_id, node, view.attempt_count + 1)
+        return _submit(run, nodes, node_id, node, view_attempts_next(view))
     return []
 
 
@@ -158,7 +166,12 @@ def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: 
             return [SetNode(node_id, NodeState.FAILED, "`if:` failed", error=str(exc))]
         if not go:
             return [SetNode(node_id, NodeState.SKIPPED, "`if:` is false")]
-    return _submit(run, nodes, node_id, node, 1)
+    return _submit(run, nodes, node_id, node, view_attempts_next(nodes[node_id]))
+
+
+def view_attempts_next(view: NodeView) -> int:
+    """Attempt numbers never repeat within a run, so idempotency keys never do either."""
+    return view.attempt_count + 1
 
 
 def _submit(run: RunView, nodes: dict[str, NodeView], node_id: str, node: Node,
@@ -187,20 +200,24 @@ def _settle(node_id: str, node: Node, view: NodeView, now: datetime,
                             error=f"timed out after {node.timeout:g}s")
         return [CancelAttempt(node_id, current.number),
                 CloseAttempt(node_id, current.number, NodeState.TIMED_OUT, timed_out.error or ""),
-                *_outcome(node_id, node, timed_out, now)]
-    return _outcome(node_id, node, current, now)
+                *_outcome(node_id, node, timed_out, now, view.retry_base)]
+    return _outcome(node_id, node, current, now, view.retry_base)
 
 
-def _outcome(node_id: str, node: Node, attempt: AttemptView, now: datetime) -> list[Decision]:
+def _outcome(node_id: str, node: Node, attempt: AttemptView, now: datetime,
+             retry_base: int = 0) -> list[Decision]:
+    """The node's state from its finished attempt. ``retry_base`` is the number of attempts
+    made before the current round (a manual `retry` starts a new round of `retry.attempts`)."""
     if attempt.state is NodeState.SUCCEEDED:
         return [SetNode(node_id, NodeState.SUCCEEDED, f"attempt {attempt.number} succeeded",
                         outputs=attempt.outputs)]
-    if attempt.state in ATTEMPT_RETRYABLE and attempt.number < node.retry.attempts:
+    in_round = attempt.number - retry_base
+    if attempt.state in ATTEMPT_RETRYABLE and in_round < node.retry.attempts:
         finished = attempt.finished_at or now
-        retry_at = finished + timedelta(seconds=node.retry.delay_before(attempt.number + 1))
+        retry_at = finished + timedelta(seconds=node.retry.delay_before(in_round + 1))
         return [SetNode(node_id, NodeState.RETRY_WAIT,
                         f"attempt {attempt.number} {attempt.state.value}; "
-                        f"retry {attempt.number + 1} of {node.retry.attempts}",
+                        f"retry {in_round + 1} of {node.retry.attempts}",
                         error=attempt.error, retry_at=retry_at)]
     return [SetNode(node_id, attempt.state, f"attempt {attempt.number} {attempt.state.value}",
                     error=attempt.error)]

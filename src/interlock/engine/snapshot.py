@@ -25,6 +25,7 @@ class NodeView:
     attempts: tuple[AttemptView, ...] = ()   # oldest first; the last is the current one
     retry_at: datetime | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    retry_base: int = 0   # attempts made before the current round (a manual retry starts one)
 
     @property
     def current(self) -> AttemptView | None:

@@ -15,8 +15,8 @@ from interlock.expressions import condition_template, has_expression, references
 from interlock.spec.models import SLUG
 from interlock.spec.yamlpos import Located
 
-# `uses:` kind -> its `with:` model; None means the kind is not installed.
-ParamsLookup = Callable[[str], type[BaseModel] | None]
+# `uses:` kind -> its `with:` model, or a message saying why there is none.
+ParamsLookup = Callable[[str], type[BaseModel] | str]
 
 
 def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
@@ -82,9 +82,8 @@ def _check_uses(doc: Located, nid: str, node: dict[str, Any],
     if not isinstance(uses, str):
         return []
     model = params_for(uses)
-    if model is None:
-        return [doc.at(("nodes", nid, "uses"),
-                       f"node `{nid}`: unknown `uses: {uses}`; no installed adapter has that kind")]
+    if isinstance(model, str):
+        return [doc.at(("nodes", nid, "uses"), f"node `{nid}`: {model}")]
     params = node.get("with", {})
     if not isinstance(params, dict):
         return []

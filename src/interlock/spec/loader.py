@@ -16,11 +16,11 @@ from interlock.spec.yamlpos import Located, load_located
 
 
 def params_lookup(registry: AdapterRegistry) -> ParamsLookup:
-    def lookup(kind: str) -> type[BaseModel] | None:
+    def lookup(kind: str) -> type[BaseModel] | str:
         try:
             return registry.adapter_class(kind).params_model
-        except UnknownAdapter:
-            return None
+        except UnknownAdapter as exc:
+            return str(exc)
     return lookup
 
 

@@ -9,10 +9,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.config import settings
 from interlock.store.tables import Outbox, TaskKind
 
-# A sent row not completed within this long is sent again (its worker likely died).
-LEASE = timedelta(seconds=15)
+
+
+def lease() -> timedelta:
+    """A sent row not completed within this long is sent again (its worker likely died)."""
+    return timedelta(seconds=settings().lease_s)
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Work:
 def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:
     at = clock.now()
     session.add(Outbox(kind=work.kind.value, run_id=work.run_id, attempt_id=work.attempt_id,
-                       created_at=at, available_at=at + timedelta(seconds=delay) + LEASE, sends=1))
+                       created_at=at, available_at=at + timedelta(seconds=delay) + lease(), sends=1))
     return work
 
 
@@ -47,5 +51,5 @@ def claim_overdue(session: Session, *, limit: int = 500) -> list[Work]:
                                 .order_by(Outbox.id).limit(limit)))
     if rows:
         session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
-                        .values(available_at=now + LEASE, sends=Outbox.sends + 1))
+                        .values(available_at=now + lease(), sends=Outbox.sends + 1))
     return [Work(TaskKind(r.kind), r.run_id, r.attempt_id) for r in rows]

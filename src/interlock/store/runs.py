@@ -44,6 +44,7 @@ class Loaded:
 
 def _node_view(node: NodeRun, attempts: list[Attempt]) -> NodeView:
     return NodeView(state=NodeState(node.state), retry_at=node.retry_at, outputs=node.outputs,
+                    retry_base=node.retry_base,
                     attempts=tuple(AttemptView(number=a.number, state=NodeState(a.state),
                                                created_at=a.created_at, finished_at=a.finished_at,
                                                outputs=a.outputs, error=a.error)
@@ -65,7 +66,8 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
     session.add(run)
     session.flush()
     session.add_all(NodeRun(run_id=run.id, node_id=nid, uses=node.uses,
-                            state=NodeState.PENDING.value, outputs={}, updated_at=at)
+                            state=NodeState.PENDING.value, outputs={}, retry_base=0,
+                            updated_at=at)
                     for nid, node in flow.nodes.items())
     session.add(StateEvent(run_id=run.id, entity="run", to_state=RunState.PENDING.value,
                            actor=actor, reason=f"started by {trigger.get('type', 'api')}", at=at))
@@ -129,9 +131,11 @@ def request_retry(session: Session, *, run_id: str, actor: str) -> list[str]:
                 if NodeState(n.state) in NODE_FAILURES | {NodeState.SKIPPED}
                 and not _skipped_by_condition(n)]
     for nid in reopened:
-        set_node_state(session, run_id=run_id, node_id=nid, expected=NodeState(loaded.nodes[nid].state),
-                       to=NodeState.PENDING, actor=actor, reason="retry requested", error=None,
-                       retry_at=None)
+        made = loaded.attempts.get(nid, [])
+        set_node_state(session, run_id=run_id, node_id=nid,
+                       expected=NodeState(loaded.nodes[nid].state), to=NodeState.PENDING,
+                       actor=actor, reason="retry requested", error=None, retry_at=None,
+                       retry_base=made[-1].number if made else 0)
     set_run_state(session, run_id=run_id, expected=state, to=RunState.RUNNING, actor=actor,
                   reason=f"retry of {', '.join(reopened)}", finished_at=None)
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))

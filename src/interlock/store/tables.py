@@ -78,6 +78,7 @@ class NodeRun(Base):
     uses: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     retry_at: Mapped[datetime | None]
+    retry_base: Mapped[int] = mapped_column(Integer, default=0)  # attempts before this round
     outputs: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -103,6 +104,7 @@ class Attempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     log_excerpt: Mapped[str | None] = mapped_column(Text)
     submit_tries: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))  # host:pid that submitted it
     created_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

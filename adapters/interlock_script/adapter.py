@@ -1,0 +1,143 @@
+"""`uses: script`: run a command on this host, in a runner that survives the worker.
+
+Each attempt has a directory under ``$INTERLOCK_HOME/attempts/<key>``. `submit`
+writes the spec and a ``spawned`` marker, then starts a detached runner
+(:mod:`interlock_script.runner`); everything after that is read back from files.
+The marker is written before the spawn, so a worker killed in between leaves a
+LOST attempt at worst, never a script started twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from interlock.adapters.contract import Adapter, Handle, Health, JobSpec, LogChunk, Observation
+from interlock.config import settings
+from interlock.errors import Rejected
+from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
+from interlock_script.logread import read_chunk
+from interlock_script.observe import lost, observe, on_this_host, paths_of
+from interlock_script.params import ScriptParams
+from interlock_script.prepare import build_spec
+from interlock_script.procs import pid_alive, read_pid_file, signal_group
+from interlock_script.records import RunResult, now_iso
+from interlock_script.status import runner_status
+
+KIND = "script"
+RUNNER_MODULE = "interlock_script.runner"
+LAUNCH_TIMEOUT_S = 30.0  # the launcher only forks and exits; this is a safety net
+
+
+class ScriptAdapter(Adapter):
+    kind: ClassVar[str] = KIND
+    params_model: ClassVar[type[BaseModel]] = ScriptParams
+    poll_interval: ClassVar[tuple[float, float]] = (0.1, 1.0)
+
+    def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
+        paths = AttemptPaths(settings().attempts_dir / dir_name_for(key))
+        paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = Handle(kind=KIND, external_id=key,
+                        data={"dir": str(paths.dir), "host": socket.gethostname()})
+        with _locked(paths.lock):
+            if paths.spawned.exists():
+                return handle  # an earlier submit with this key got this far: adopt it
+            self._prepare(job, paths)
+            write_atomically(paths.spawned, now_iso() + "\n")
+            return _launch(handle, paths)
+
+    def poll(self, handles: Sequence[Handle]) -> list[Observation]:
+        return [observe(h) for h in handles]
+
+    def cancel(self, handle: Handle) -> None:
+        paths = paths_of(handle)
+        if paths.result.exists() or not paths.dir.is_dir():
+            return
+        # The runner watches for this marker: it works before its pid file exists and
+        # from another host; the signal below only makes it quicker.
+        write_atomically(paths.cancel_requested, now_iso() + "\n")
+        if not on_this_host(handle):
+            return
+        runner = read_pid_file(paths.runner_pid)
+        if runner is not None and runner.alive():
+            os.kill(runner.pid, signal.SIGTERM)  # the runner stops the group and records it
+        elif runner_status(paths).gone:
+            _cancel_orphan(paths)
+
+    def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
+        try:
+            offset = int(cursor or 0)
+        except ValueError:
+            raise Rejected(f"bad log cursor {cursor!r}: expected a byte offset") from None
+        return read_chunk(paths_of(handle), offset, local=on_this_host(handle))
+
+    def check(self) -> Health:
+        attempts = settings().attempts_dir
+        try:
+            attempts.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return Health(ok=False, detail=f"cannot create {attempts}: {e}")
+        if not os.access(attempts, os.W_OK | os.X_OK):
+            return Health(ok=False, detail=f"{attempts} is not writable")
+        return Health(ok=True, detail=str(attempts))
+
+    @staticmethod
+    def _prepare(job: JobSpec, paths: AttemptPaths) -> None:
+        try:
+            params = ScriptParams.model_validate(job.params)
+        except ValidationError as e:
+            raise Rejected(f"invalid `with:` for uses: script: {e}") from None
+        spec = build_spec(params, job, paths.script)
+        if params.script is not None:
+            write_atomically(paths.script, params.script, mode=0o700)
+        spec.save(paths.spec)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _launch(handle: Handle, paths: AttemptPaths) -> Handle | Observation:
+    """Start the runner. It forks and its first process exits at once, so we reap that
+    here and no worker is ever the parent of a runner (no zombies, no stray waits)."""
+    with paths.runner_err.open("ab") as err:
+        launcher = subprocess.Popen([sys.executable, "-m", RUNNER_MODULE, str(paths.dir)],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True, close_fds=True)
+    try:
+        code = launcher.wait(LAUNCH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        launcher.wait()
+        return handle  # it may still have forked; the pid file or its absence will tell
+    if code > 0:  # failed before it forked (a signal could have come after): nothing runs
+        return lost(handle, f"runner failed to start (exit code {code}); see {paths.runner_err}")
+    return handle
+
+
+def _cancel_orphan(paths: AttemptPaths) -> None:
+    """The runner is gone without a result: stop what it left and record the cancel."""
+    if paths.result.exists():
+        return  # it finished just before it exited; a dead runner writes nothing more
+    child = read_pid_file(paths.child_pid)
+    # Only while the leader is ours or gone: a group id is not reused while members live.
+    if child is not None and (child.alive() or not pid_alive(child.pid)):
+        signal_group(child.pid, signal.SIGKILL)
+    RunResult(exit_code=None, signal=None, timed_out=False, cancelled=True, started_at=None,
+              finished_at=now_iso()).save(paths.result)

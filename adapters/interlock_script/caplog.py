@@ -1,0 +1,62 @@
+"""A log file that keeps the first and the last half of a stream within a byte cap.
+
+The file is only ever appended to, so a reader's byte offset stays valid: the head
+is written as it arrives; the rest is held in a ring buffer and written on close,
+after a `... [N bytes truncated] ...` line when the stream overflowed the cap.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+
+def truncation_marker(dropped: int) -> bytes:
+    return f"... [{dropped} bytes truncated] ...\n".encode()
+
+
+class CappedLog:
+    def __init__(self, path: Path, max_bytes: int):
+        self._file = path.open("ab")
+        self._head_room = max_bytes // 2
+        self._tail_cap = max_bytes - self._head_room
+        self._tail = bytearray()
+        self._ends_with_newline = True
+        self._dropped = 0
+        self._closed = False
+        # The pump thread writes while the main thread may close on its own schedule.
+        self._lock = threading.Lock()
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            head, rest = data[:self._head_room], data[self._head_room:]
+            if head:
+                self._write_now(head)
+                self._head_room -= len(head)
+            self._tail += rest
+            overflow = len(self._tail) - self._tail_cap
+            if overflow > 0:
+                del self._tail[:overflow]
+                self._dropped += overflow
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._dropped:
+                newline = b"" if self._ends_with_newline else b"\n"
+                self._file.write(newline + truncation_marker(self._dropped))
+            self._file.write(self._tail)
+            self._file.close()
+
+    def _write_now(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()  # readers (`logs`) see the head live
+        self._ends_with_newline = data.endswith(b"\n")

@@ -1,0 +1,132 @@
+"""Turn an attempt directory into an :class:`Observation`."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+
+from interlock.adapters.contract import Handle, Observation
+from interlock.states import NodeState
+from interlock_script.layout import AttemptPaths
+from interlock_script.outputs import OutputsError, parse_outputs
+from interlock_script.records import RunResult, RunSpec
+from interlock_script.status import START_GRACE_S, RunnerStatus, runner_status
+
+EXCERPT_CHARS = 2000
+_EXCERPT_BYTES = EXCERPT_CHARS * 4  # enough bytes for 2000 characters of UTF-8
+
+
+def paths_of(handle: Handle) -> AttemptPaths:
+    return AttemptPaths(Path(handle.data["dir"]))
+
+
+def observe(handle: Handle) -> Observation:
+    paths = paths_of(handle)
+    result = RunResult.load(paths.result)
+    if result is not None:
+        return finished(handle, paths, result)
+    return unfinished(handle, paths)
+
+
+def finished(handle: Handle, paths: AttemptPaths, result: RunResult) -> Observation:
+    excerpt = log_tail(paths.log) or None
+
+    def seen(state: NodeState, status: str, error: str | None = None) -> Observation:
+        return Observation(handle=handle, state=state, remote_status=status, error=error,
+                           log_excerpt=excerpt)
+
+    if result.cancelled:
+        return seen(NodeState.CANCELLED, "cancelled", "cancelled")
+    if result.timed_out:
+        return seen(NodeState.TIMED_OUT, "timed out", f"timed out after {_timeout_text(paths)}")
+    if result.error is not None:
+        return seen(NodeState.FAILED, "failed to start", result.error)
+    if result.signal is not None:
+        return seen(NodeState.FAILED, f"signal {result.signal}",
+                    f"killed by signal {result.signal} ({_signal_name(result.signal)})")
+    if result.exit_code != 0:
+        return seen(NodeState.FAILED, f"exited {result.exit_code}", f"exit code {result.exit_code}")
+    try:
+        outputs = parse_outputs(paths.outputs.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        outputs = {}
+    except OutputsError as e:
+        return seen(NodeState.FAILED, "exited 0", f"bad outputs file {paths.outputs}: {e}")
+    return Observation(handle=handle, state=NodeState.SUCCEEDED, remote_status="exited 0",
+                       outputs=outputs, log_excerpt=excerpt)
+
+
+def on_this_host(handle: Handle) -> bool:
+    host = handle.data.get("host")
+    return not host or host == socket.gethostname()
+
+
+def unfinished(handle: Handle, paths: AttemptPaths) -> Observation:
+    if not on_this_host(handle):
+        # Its pids mean nothing here, and its directory may not even be visible: only
+        # its own result.json can end it. Calling it LOST would invite a second run.
+        return Observation(handle=handle, state=NodeState.RUNNING,
+                           remote_status=f"running on {handle.data['host']}")
+    if not paths.dir.is_dir():
+        return lost(handle, f"attempt directory {paths.dir} is gone")
+    status = runner_status(paths)
+    if not status.gone:
+        return Observation(handle=handle, state=NodeState.RUNNING, remote_status=status.value)
+    # The runner may have written its result and exited since we last looked.
+    result = RunResult.load(paths.result)
+    if result is not None:
+        return finished(handle, paths, result)
+    return lost(handle, _lost_reason(paths, status))
+
+
+def lost(handle: Handle, error: str) -> Observation:
+    return Observation(handle=handle, state=NodeState.LOST, remote_status="lost", error=error,
+                       log_excerpt=log_tail(paths_of(handle).log) or None)
+
+
+def log_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - _EXCERPT_BYTES))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    return data.decode("utf-8", errors="replace")[-EXCERPT_CHARS:]
+
+
+def _lost_reason(paths: AttemptPaths, status: RunnerStatus) -> str:
+    if status is RunnerStatus.DEAD:
+        pid = paths.runner_pid.read_text(encoding="ascii").split()[0]
+        why = f"runner process {pid} exited without a result"
+    elif paths.spawned.exists():
+        why = f"runner never started (no pid file after {START_GRACE_S:g}s)"
+    else:
+        why = "runner was never spawned"
+    crash = _last_line(paths.runner_err)
+    detail = f"; runner said: {crash}" if crash else ""
+    return f"{why}{detail}; see {paths.log} and {paths.runner_err}"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _timeout_text(paths: AttemptPaths) -> str:
+    try:
+        timeout_s = RunSpec.load(paths.spec).timeout_s
+    except (OSError, ValueError, TypeError):
+        timeout_s = None
+    return "its timeout" if timeout_s is None else f"{timeout_s:g}s"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"

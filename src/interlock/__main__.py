@@ -1,0 +1,3 @@
+from interlock.cli.main import app
+
+app(prog_name="interlock")

@@ -1,0 +1,49 @@
+"""Interlock's errors as HTTP answers: a 4xx with a message a person can act on."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from interlock.errors import Conflict, NotFound, SpecError
+from interlock.spec.inputs import InputError
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    problems: list[dict[str, object]] | None = None
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(SpecError)
+    async def _spec(_: Request, exc: SpecError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": f"the flow has {len(exc.problems)} problem(s)",
+            "problems": [p.__dict__ for p in exc.problems]})
+
+    @app.exception_handler(InputError)
+    async def _inputs(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": str(exc),
+            "problems": [{"input": k, "message": v} for k, v in exc.problems.items()]})
+
+    @app.exception_handler(ValueError)
+    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "malformed request"},
+    404: {"model": ErrorBody, "description": "no such run, flow or node"},
+    409: {"model": ErrorBody, "description": "the target's state forbids this"},
+    422: {"model": ErrorBody, "description": "invalid flow or inputs; `problems` lists each"},
+}

@@ -1,0 +1,50 @@
+"""The HTTP API: FastAPI under /api/v1, OpenAPI at /openapi.json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from interlock import __version__
+from interlock.api import errors
+from interlock.api.routes import flows, runs
+from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.runtime import make_dispatcher
+from interlock.store.db import engine_for
+
+API_PREFIX = "/api/v1"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    dispatch: str
+
+
+def create_app(dispatcher: Sender | None = None) -> FastAPI:
+    """The app; ``dispatcher`` defaults to Celery with a broker, else the embedded loop."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine_for()  # migrate before the first request
+        app.state.dispatcher = dispatcher or make_dispatcher()
+        yield
+        close = getattr(app.state.dispatcher, "close", None)
+        if dispatcher is None and close is not None:
+            close()
+
+    app = FastAPI(title="Interlock", version=__version__, lifespan=lifespan,
+                  description="One control plane above Airflow, Dagster, cron, robots and scripts.")
+    errors.install(app)
+    app.include_router(runs.router, prefix=API_PREFIX)
+    app.include_router(flows.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        kind = type(app.state.dispatcher).__name__
+        return Health(status="ok", version=__version__, dispatch=kind)
+
+    return app

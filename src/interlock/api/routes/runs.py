@@ -1,0 +1,85 @@
+"""Runs: start, inspect, list, cancel, retry, logs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from interlock import operations as ops
+from interlock.api.deps import DispatcherDep
+from interlock.api.errors import ERROR_RESPONSES
+from interlock.states import RunState
+from interlock.store.runs import RunFilter
+from interlock.views import EventPublic, LogPublic, RunDetail, RunPage
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+class RunCreate(BaseModel):
+    namespace: str = Field(default="default", max_length=200)
+    flow_id: str = Field(max_length=128)
+    revision: int | None = Field(default=None, ge=1, description="default: the newest")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Accepted(BaseModel):
+    id: str
+    detail: str
+    nodes: list[str] = Field(default_factory=list)
+
+
+@router.post("", status_code=201, response_model=RunDetail)
+def start_run(body: RunCreate, dispatcher: DispatcherDep) -> RunDetail:
+    run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
+                           revision=body.revision, dispatcher=dispatcher, actor="api",
+                           trigger={"type": "api"})
+    return ops.get_run(run_id)
+
+
+@router.get("", response_model=RunPage)
+def list_runs(state: RunState | None = None,
+              namespace: Annotated[str | None, Query(max_length=200)] = None,
+              flow_id: Annotated[str | None, Query(max_length=128)] = None,
+              created_after: datetime | None = None, created_before: datetime | None = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              cursor: Annotated[str | None, Query(max_length=500)] = None) -> RunPage:
+    filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id,
+                        created_after=_aware(created_after), created_before=_aware(created_before))
+    return ops.list_runs(filters=filters, limit=limit, cursor=cursor)
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    if at is None or at.tzinfo is not None:
+        return at
+    raise ValueError(f"{at.isoformat()} has no time zone; add one, e.g. Z or +00:00")
+
+
+@router.get("/{run_id}", response_model=RunDetail)
+def get_run(run_id: str) -> RunDetail:
+    return ops.get_run(run_id)
+
+
+@router.get("/{run_id}/events", response_model=list[EventPublic])
+def run_events(run_id: str) -> list[EventPublic]:
+    return ops.run_events(run_id)
+
+
+@router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
+def cancel_run(run_id: str, dispatcher: DispatcherDep) -> Accepted:
+    ops.cancel_run(run_id, dispatcher=dispatcher, actor="api")
+    return Accepted(id=run_id, detail="cancel requested")
+
+
+@router.post("/{run_id}/retry", status_code=202, response_model=Accepted)
+def retry_run(run_id: str, dispatcher: DispatcherDep) -> Accepted:
+    reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor="api")
+    return Accepted(id=run_id, detail="retry started", nodes=reopened)
+
+
+@router.get("/{run_id}/nodes/{node_id}/logs", response_model=LogPublic)
+def node_logs(run_id: str, node_id: str, attempt: Annotated[int | None, Query(ge=1)] = None,
+              cursor: Annotated[str | None, Query(max_length=40)] = None) -> LogPublic:
+    return ops.node_logs(run_id, node_id, attempt=attempt, cursor=cursor)

@@ -1,0 +1,268 @@
+"""The `interlock` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from interlock import operations as ops
+from interlock.cli.render import run_table, runs_table
+from interlock.config import settings
+from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.runtime import make_dispatcher
+from interlock.errors import InterlockError, SpecError
+from interlock.spec.inputs import InputError
+from interlock.spec.loader import validate_paths
+from interlock.states import RUN_TERMINAL, RunState
+from interlock.store.runs import RunFilter
+from interlock.views import RunDetail
+
+app = typer.Typer(help="Interlock: one flow graph above the schedulers you already run.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Interlock's own errors become a message and an exit code, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            for problem in exc.problems:
+                err.print(str(problem), highlight=False, markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (InputError, ValueError) as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
+        except InterlockError as exc:
+            fail(str(exc), EXIT_RUN_FAILED)
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="Flow files or directories.")],
+             as_json: JsonOpt = False) -> None:
+    """Check flows; print every problem as file:line:col: message (exit 2 if any)."""
+    problems = validate_paths(paths)
+    if as_json:
+        out.print_json(json.dumps([p.__dict__ for p in problems]))
+    else:
+        for problem in problems:
+            out.print(str(problem), highlight=False, markup=False)
+        if not problems:
+            out.print(f"[green]ok[/]: {len(paths)} path(s), no problems")
+    raise typer.Exit(EXIT_BAD_INPUT if problems else EXIT_OK)
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--input {pair!r}: write name=value")
+        inputs[name] = value
+    return inputs
+
+
+@app.command()
+@guarded
+def run(flow: Annotated[Path, typer.Argument(help="The flow's YAML file.")],
+        input: Annotated[list[str], typer.Option("--input", "-i", help="name=value")] = [],  # noqa: B006
+        wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends.")] = False,
+        as_json: JsonOpt = False) -> None:
+    """Start a run of FLOW (exit 0 if it succeeds, 1 if it fails)."""
+    source = flow.read_text(encoding="utf-8")
+    spec, _ = ops.register(source, file=str(flow))
+    dispatcher = make_dispatcher()
+    embedded = settings().embedded
+    try:
+        run_id = ops.start_run(namespace=spec.namespace, flow_id=spec.id,
+                               inputs=_parse_inputs(input), dispatcher=dispatcher,
+                               inputs_are_strings=True, actor="cli")
+        if not wait and not embedded:
+            _print_started(run_id, as_json)
+            return
+        if embedded and not as_json and not wait:
+            err.print("[dim]no INTERLOCK_BROKER_URL: running in this process until the run ends[/]")
+        detail = _wait(run_id, live=wait and not as_json)
+    finally:
+        _close(dispatcher)
+    _report(detail, as_json, shown=wait)
+
+
+def _print_started(run_id: str, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps({"id": run_id}))
+    else:
+        out.print(f"started run {run_id}", highlight=False)
+
+
+def _wait(run_id: str, *, live: bool) -> RunDetail:
+    detail = ops.get_run(run_id)
+    with Live(run_table(detail), console=out, refresh_per_second=8, transient=False) \
+            if live else _Quiet() as view:
+        while detail.state not in RUN_TERMINAL:
+            time.sleep(0.1)
+            detail = ops.get_run(run_id)
+            if live:
+                view.update(run_table(detail))
+    return detail
+
+
+class _Quiet:
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, _renderable: object) -> None:
+        return None
+
+
+def _close(dispatcher: Sender) -> None:
+    close = getattr(dispatcher, "close", None)
+    if close is not None:
+        close()
+
+
+def _report(detail: RunDetail, as_json: bool, shown: bool = False) -> None:
+    """Print the final state (unless the live view already shows it) and exit 0 or 1."""
+    if as_json:
+        out.print_json(detail.model_dump_json())
+    elif not shown:
+        out.print(run_table(detail))
+    raise typer.Exit(EXIT_OK if detail.state is RunState.SUCCEEDED else EXIT_RUN_FAILED)
+
+
+@app.command()
+@guarded
+def status(run_id: Annotated[str, typer.Argument(metavar="RUN")], as_json: JsonOpt = False) -> None:
+    """Show a run: its nodes, states, attempts and errors."""
+    detail = ops.get_run(run_id)
+    if as_json:
+        out.print_json(detail.model_dump_json())
+    else:
+        out.print(run_table(detail))
+
+
+@app.command()
+@guarded
+def logs(run_id: Annotated[str, typer.Argument(metavar="RUN")],
+         node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
+         attempt: Annotated[int | None, typer.Option(help="Attempt number (default: last).")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Print the log of one node, or of every node that ran."""
+    detail = ops.get_run(run_id)
+    nodes = [node] if node else [n.id for n in detail.nodes if n.attempts]
+    chunks = [ops.node_logs(run_id, n, attempt=attempt) for n in nodes]
+    if as_json:
+        out.print_json(json.dumps([c.model_dump() for c in chunks]))
+        return
+    for chunk in chunks:
+        out.rule(f"{chunk.node_id} (attempt {chunk.attempt})")
+        out.print(chunk.text, highlight=False, markup=False, end="")
+
+
+@app.command()
+@guarded
+def runs(state: Annotated[RunState | None, typer.Option(help="Only runs in this state.")] = None,
+         flow: Annotated[str | None, typer.Option(help="namespace/flow-id")] = None,
+         limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+         as_json: JsonOpt = False) -> None:
+    """List recent runs, newest first."""
+    namespace, flow_id = (flow.split("/", 1) if flow and "/" in flow else (None, flow))
+    page = ops.list_runs(filters=RunFilter(state=state, namespace=namespace, flow_id=flow_id),
+                         limit=limit)
+    if as_json:
+        out.print_json(page.model_dump_json())
+    else:
+        out.print(runs_table(page.runs))
+
+
+@app.command()
+@guarded
+def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN")]) -> None:
+    """Cancel a run: pending nodes are cancelled, running jobs are asked to stop."""
+    dispatcher = make_dispatcher()
+    try:
+        ops.cancel_run(run_id, dispatcher=dispatcher, actor="cli")
+        if settings().embedded:
+            _wait(run_id, live=False)
+    finally:
+        _close(dispatcher)
+    out.print(f"cancel requested for run {run_id}", highlight=False)
+
+
+@app.command()
+@guarded
+def retry(run_id: Annotated[str, typer.Argument(metavar="RUN")],
+          wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends.")] = False,
+          as_json: JsonOpt = False) -> None:
+    """Re-run a failed run from its failed nodes, keeping what succeeded."""
+    dispatcher = make_dispatcher()
+    try:
+        reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor="cli")
+        if not as_json:
+            err.print(f"retrying {', '.join(reopened)} of run {run_id}", highlight=False)
+        if not wait and not settings().embedded:
+            return
+        detail = _wait(run_id, live=wait and not as_json)
+    finally:
+        _close(dispatcher)
+    _report(detail, as_json, shown=wait)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000) -> None:
+    """Serve the HTTP API (/api/v1, OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from interlock.api.main import create_app
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option(min=1)] = 8,
+           loglevel: Annotated[str, typer.Option()] = "INFO",
+           name: Annotated[str | None, typer.Option(help="Celery node name.")] = None) -> None:
+    """Run a Celery worker (needs INTERLOCK_BROKER_URL) with a reconciler beside it."""
+    from interlock.dispatch.worker import run_worker
+    if not settings().broker_url:
+        fail("INTERLOCK_BROKER_URL is not set; e.g. redis://127.0.0.1:6379/0", EXIT_BAD_INPUT)
+    run_worker(concurrency=concurrency, loglevel=loglevel, name=name)
+
+
+@app.command()
+def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None) -> None:
+    """Print (or write) the JSON Schema of flow files, for editors."""
+    from interlock.spec.schema import flow_schema_text
+    text = flow_schema_text()
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        out.print(text, highlight=False, markup=False, end="")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""Shared fixtures: a fresh store per test, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from interlock.config import settings
+from interlock.store.db import dispose_all
+
+PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, home: Path, url: str) -> None:
+    monkeypatch.setenv("INTERLOCK_HOME", str(home))
+    monkeypatch.setenv("INTERLOCK_DATABASE_URL", url)
+    monkeypatch.delenv("INTERLOCK_BROKER_URL", raising=False)
+    settings.cache_clear()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Points Interlock at an empty store of each kind in turn; yields its URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'interlock.db'}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+    _use(monkeypatch, tmp_path, url)
+    yield url
+    dispose_all()
+    settings.cache_clear()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'interlock.db'}"
+    _use(monkeypatch, tmp_path, url)
+    yield url
+    dispose_all()
+    settings.cache_clear()

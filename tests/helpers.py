@@ -1,0 +1,31 @@
+"""Helpers shared by tests: write flows, wait for runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from textwrap import dedent
+
+from interlock import operations as ops
+from interlock.states import RUN_TERMINAL
+from interlock.views import RunDetail
+
+
+def write_flow(directory: Path, text: str, name: str = "flow.yaml") -> Path:
+    path = directory / name
+    path.write_text(dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+def wait_run(run_id: str, timeout: float = 60.0) -> RunDetail:
+    """Poll the store until the run is terminal; fail the test with its state if not."""
+    deadline = time.monotonic() + timeout
+    detail = ops.get_run(run_id)
+    while detail.state not in RUN_TERMINAL:
+        if time.monotonic() > deadline:
+            states = {n.id: n.state.value for n in detail.nodes}
+            raise AssertionError(f"run {run_id} still {detail.state.value} after {timeout}s: "
+                                 f"{states}")
+        time.sleep(0.05)
+        detail = ops.get_run(run_id)
+    return detail
