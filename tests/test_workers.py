@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from interlock import operations as ops
 from interlock.config import settings
 from interlock.dispatch.celery_app import CeleryDispatcher, make_app
 from interlock.states import NodeState, RunState
+from interlock.store.db import session_scope
+from interlock.store.tables import Attempt
 from tests.conftest import REDIS_URL
 from tests.helpers import wait_run, write_flow
-from tests.workers import WorkerPool, flush_redis_db, kill_leftover_scripts
+from tests.workers import Worker, WorkerPool, flush_redis_db, kill_leftover_scripts
 
 pytestmark = pytest.mark.integration
 
@@ -125,17 +128,19 @@ def test_worker_sigkill_mid_node_loses_nothing_and_runs_nothing_twice(
     flow, _ = ops.register(write_flow(tmp_path, APPEND.format(ledger=ledger)).read_text())
     rng = random.Random(20261124)
     run_ids: list[str] = []
-    kills = 0
-    for trial in range(20):
+    owner_kills = 0
+    for _trial in range(20):
         run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
                                dispatcher=dispatcher)
         run_ids.append(run_id)
-        time.sleep(rng.uniform(0.0, 1.5))
-        victim = _worker_running_a_script(pool, run_id) or rng.choice(pool.alive())
-        victim.kill()
-        kills += 1
+        time.sleep(rng.uniform(0.2, 1.5))
+        owner = _worker_running_a_script(pool, run_id)
+        owner_kills += owner is not None
+        (owner or rng.choice(pool.alive())).kill()
         pool.start().wait_ready()
-    assert kills == 20
+    # Most kills must hit the worker that submitted a script still running, or the test
+    # would prove nothing about crashes mid-node.
+    assert owner_kills >= 15, owner_kills
     finished = [wait_run(run_id, timeout=120) for run_id in run_ids]
 
     assert [d.state for d in finished] == [RunState.SUCCEEDED] * 20, \
@@ -151,17 +156,14 @@ def test_worker_sigkill_mid_node_loses_nothing_and_runs_nothing_twice(
             assert [a.number for a in node.attempts] == [1]
 
 
-def _worker_running_a_script(pool: WorkerPool, run_id: str):  # type: ignore[no-untyped-def]
-    """The live worker whose pid submitted this run's newest running attempt, if known."""
-    detail = ops.get_run(run_id)
+def _worker_running_a_script(pool: WorkerPool, run_id: str) -> Worker | None:
+    """The live worker that submitted one of this run's attempts still running, if any."""
     pids = {w.pid: w for w in pool.alive()}
-    from interlock.store.db import session_scope
-    from interlock.store.tables import Attempt
-    from sqlalchemy import select
     with session_scope() as session:
         owners = session.scalars(select(Attempt.worker).where(
-            Attempt.run_id == detail.id, Attempt.worker.is_not(None))).all()
-    for owner in reversed(owners):
+            Attempt.run_id == run_id, Attempt.state == NodeState.RUNNING.value,
+            Attempt.worker.is_not(None))).all()
+    for owner in owners:
         pid = int(owner.rsplit(":", 1)[1])
         if pid in pids:
             return pids[pid]

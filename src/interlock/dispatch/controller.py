@@ -7,6 +7,8 @@ after the commit; the reconciler sends again whatever a dead process did not fin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,7 @@ from interlock.states import RUN_TERMINAL, NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Work
-from interlock.store.runs import Loaded, load
+from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
 
@@ -39,18 +41,28 @@ class StaleSnapshot(InterlockError):
     """A compare-and-set lost a race: the pass is rolled back and planned again."""
 
 
-def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR) -> RunState:
-    """Plan ``run_id`` until nothing more is due now; return the run's state."""
+def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
+            first: Callable[[Session], object] | None = None) -> RunState:
+    """Plan ``run_id`` until nothing more is due now; return the run's state.
+
+    ``first`` runs in the first pass's transaction, under the run's lock, before planning:
+    an executor records an attempt's outcome there, so the outcome and the decisions that
+    follow from it commit together (one commit per node instead of two).
+    """
     state = RunState.PENDING
     for _ in range(MAX_PASSES):
         try:
             with session_scope() as session:
-                loaded = load(session, run_id, lock=True)
+                lock_run(session, run_id)
+                if first is not None:
+                    first(session)
+                loaded = load(session, run_id)
                 outbox.complete(session, kind=TaskKind.ADVANCE, run_id=run_id)
                 result = plan(loaded.graph, loaded.view(), clock.now())
                 work, state = _apply(session, loaded, result, actor)
         except StaleSnapshot:
             continue
+        first = None
         for item in work:
             dispatcher.send(item)
         if not result.decisions or result.wake_at is None or result.wake_at > clock.now():

@@ -27,9 +27,9 @@ from interlock.errors import Rejected, Transient
 from interlock.states import NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
-from interlock.store.flows import load_flow_of
+from interlock.store.flows import flow_of_run
 from interlock.store.runs import lock_run
-from interlock.store.tables import Attempt, FlowRevision, Run, TaskKind
+from interlock.store.tables import Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state
 from interlock.tracing import traceparent
 
@@ -52,9 +52,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
                             attempt_id=attempt_id)
             return
         job = _job_of(session, attempt)
-        session.execute(update(Attempt).where(Attempt.id == attempt_id)
-                        .values(submit_tries=Attempt.submit_tries + 1))
-        tries = attempt.submit_tries + 1
+    tries = attempt.submit_tries + 1  # recorded with the outcome of this submit
     try:
         adapter = registry.get(attempt.uses)
         adapter.params_model.model_validate(job.params)
@@ -69,7 +67,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
     except Exception as exc:  # an adapter bug must fail the attempt, not loop forever
         log.exception("adapter %s failed to submit attempt %s", attempt.uses, attempt.key)
         result = _failed(attempt, f"adapter error: {type(exc).__name__}: {exc}")
-    _record_submit(attempt, result, adapter_for(registry, attempt.uses), dispatcher)
+    _record_submit(attempt, result, adapter_for(registry, attempt.uses), dispatcher, tries)
 
 
 def adapter_for(registry: AdapterRegistry, kind: str) -> Adapter | None:
@@ -81,10 +79,8 @@ def adapter_for(registry: AdapterRegistry, kind: str) -> Adapter | None:
 
 def _job_of(session: Session, attempt: Attempt) -> JobSpec:
     run = session.get(Run, attempt.run_id)
-    assert run is not None
-    revision = session.get(FlowRevision, run.flow_revision_id)
-    assert revision is not None
-    node = load_flow_of(revision).nodes[attempt.node_id]
+    assert run is not None  # a foreign key
+    node = flow_of_run(session, run).nodes[attempt.node_id]
     return JobSpec(run_id=attempt.run_id, node_id=attempt.node_id, attempt=attempt.number,
                    params=attempt.params, traceparent=traceparent(run.trace_id, attempt.key),
                    timeout_s=node.timeout)
@@ -99,7 +95,8 @@ def _submit_later(attempt: Attempt, tries: int, error: str, dispatcher: Dispatch
     delay = min(SUBMIT_BACKOFF[0] * 2 ** (tries - 1), SUBMIT_BACKOFF[1])
     with session_scope() as session:
         session.execute(update(Attempt).where(Attempt.id == attempt.id)
-                        .values(remote_status=f"submit failed (try {tries}): {error}"[:200]))
+                        .values(remote_status=f"submit failed (try {tries}): {error}"[:200],
+                                submit_tries=tries))
         outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                         attempt_id=attempt.id)
         outbox.add(session, outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id),
@@ -108,11 +105,11 @@ def _submit_later(attempt: Attempt, tries: int, error: str, dispatcher: Dispatch
 
 
 def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adapter | None,
-                   dispatcher: Dispatcher) -> None:
+                   dispatcher: Dispatcher, tries: int) -> None:
     handle = result.handle if isinstance(result, Observation) else result
     if isinstance(result, Observation) and result.finished:
-        if _finish(attempt, result, expected=NodeState.QUEUED):
-            advance(attempt.run_id, dispatcher=dispatcher)
+        finish(attempt, result, expected=NodeState.QUEUED, dispatcher=dispatcher,
+               submit_tries=tries)
         return
     interval = adapter.poll_interval[0] if adapter else 1.0
     with session_scope() as session:
@@ -123,7 +120,7 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                                   handle=asdict(handle), submitted_at=at,
                                   remote_status=getattr(result, "remote_status", "submitted"),
                                   next_poll_at=at + timedelta(seconds=interval),
-                                  poll_interval=interval, worker=WORKER)
+                                  poll_interval=interval, worker=WORKER, submit_tries=tries)
         if moved:
             set_node_state(session, run_id=attempt.run_id, node_id=attempt.node_id,
                            expected=NodeState.QUEUED, to=NodeState.RUNNING, actor=ACTOR,
@@ -135,20 +132,20 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
         adapter.cancel(handle)
 
 
-def _finish(attempt: Attempt, obs: Observation, *, expected: NodeState) -> bool:
-    """Record a finished observation and owe the run a planning pass (same transaction)."""
-    with session_scope() as session:
-        lock_run(session, attempt.run_id)
-        moved = set_attempt_state(
+def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatcher: Dispatcher,
+           **values: object) -> None:
+    """Record a finished observation and plan the run in the same transaction."""
+
+    def record(session: Session) -> None:
+        set_attempt_state(
             session, attempt=attempt, expected=expected, to=obs.state, actor=ACTOR,
             reason=obs.remote_status, handle=asdict(obs.handle), outputs=obs.outputs,
             error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
-            finished_at=clock.now(), next_poll_at=None)
+            finished_at=clock.now(), next_poll_at=None, **values)
         outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                         attempt_id=attempt.id)
-        if moved:
-            outbox.add(session, outbox.Work(TaskKind.ADVANCE, attempt.run_id))
-    return moved
+
+    advance(attempt.run_id, dispatcher=dispatcher, first=record)
 
 
 def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
@@ -170,9 +167,8 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
         by_key = {a.key: a for a in attempts}
         for obs in observations:
             attempt = by_key.get(obs.handle.external_id)
-            if attempt is not None and obs.finished and \
-                    _finish(attempt, obs, expected=NodeState.RUNNING):
-                advance(attempt.run_id, dispatcher=dispatcher)
+            if attempt is not None and obs.finished:
+                finish(attempt, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
 
 
 def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from interlock import clock
 from interlock.errors import NotFound
 from interlock.spec.models import Flow
-from interlock.store.tables import FlowRevision
+from interlock.store.tables import FlowRevision, Run
 
 
 def register_flow(session: Session, *, flow: Flow, source: str) -> FlowRevision:
@@ -63,14 +63,37 @@ def list_flows(session: Session) -> list[FlowRevision]:
         .order_by(FlowRevision.namespace, FlowRevision.flow_id)))
 
 
-_FLOWS: dict[tuple[int, str], Flow] = {}
+# Parsed flows by (database, revision id): revisions never change once written.
+_FLOWS: dict[tuple[str, int], Flow] = {}
+_CACHE_SIZE = 1024
 
 
 def load_flow_of(revision: FlowRevision) -> Flow:
-    """Parsed flow of a stored revision; revisions never change, so it is cached."""
-    key = (revision.id, revision.digest)
+    session = object_session(revision)
+    key = (_database_of(session), revision.id) if session is not None else None
+    if key is not None and key in _FLOWS:
+        return _FLOWS[key]
+    flow = Flow.model_validate(revision.spec)
+    if key is not None:
+        _remember(key, flow)
+    return flow
+
+
+def flow_of_run(session: Session, run: Run) -> Flow:
+    """The flow a run pinned, without reading its revision row when it is cached."""
+    key = (_database_of(session), run.flow_revision_id)
     if key not in _FLOWS:
-        if len(_FLOWS) > 1024:
-            _FLOWS.clear()
-        _FLOWS[key] = Flow.model_validate(revision.spec)
+        revision = session.get(FlowRevision, run.flow_revision_id)
+        assert revision is not None  # a foreign key
+        _remember(key, Flow.model_validate(revision.spec))
     return _FLOWS[key]
+
+
+def _remember(key: tuple[str, int], flow: Flow) -> None:
+    if len(_FLOWS) >= _CACHE_SIZE:
+        _FLOWS.clear()
+    _FLOWS[key] = flow
+
+
+def _database_of(session: Session) -> str:
+    return session.get_bind().engine.url.render_as_string(hide_password=True)

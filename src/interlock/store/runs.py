@@ -17,7 +17,7 @@ from interlock.errors import Conflict, NotFound
 from interlock.spec.models import Flow
 from interlock.states import NODE_FAILURES, RUN_CANCELLABLE, NodeState, RunState
 from interlock.store import outbox
-from interlock.store.flows import load_flow_of
+from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
 from interlock.store.transitions import set_node_state, set_run_state
 
@@ -77,20 +77,21 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
 
 def load(session: Session, run_id: str, *, lock: bool = False) -> Loaded:
     """The run and its nodes and attempts; ``lock`` serialises writers of this run."""
-    query = select(Run).where(Run.id == run_id)
+    fresh = {"populate_existing": True}  # rows changed by Core updates in this session
+    query = select(Run).where(Run.id == run_id).execution_options(**fresh)
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     run = session.scalars(query).first()
     if run is None:
         raise NotFound(f"run `{run_id}` does not exist")
-    revision = session.get(FlowRevision, run.flow_revision_id)
-    assert revision is not None  # foreign key
-    nodes = {n.node_id: n for n in session.scalars(select(NodeRun).where(NodeRun.run_id == run_id))}
+    nodes = {n.node_id: n for n in session.scalars(
+        select(NodeRun).where(NodeRun.run_id == run_id).execution_options(**fresh))}
     attempts: dict[str, list[Attempt]] = {}
     for a in session.scalars(select(Attempt).where(Attempt.run_id == run_id)
-                             .order_by(Attempt.node_id, Attempt.number)):
+                             .order_by(Attempt.node_id, Attempt.number)
+                             .execution_options(**fresh)):
         attempts.setdefault(a.node_id, []).append(a)
-    return Loaded(run=run, flow=load_flow_of(revision), nodes=nodes, attempts=attempts)
+    return Loaded(run=run, flow=flow_of_run(session, run), nodes=nodes, attempts=attempts)
 
 
 def lock_run(session: Session, run_id: str) -> Run:

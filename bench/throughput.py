@@ -1,0 +1,152 @@
+"""Throughput of 3-node `noop` flows on Redis + PostgreSQL with real workers.
+
+Starts N `interlock worker` processes, then starts runs as fast as the system takes them
+(keeping at most --inflight unfinished) for --duration seconds, and prints flow runs/s and
+p50/p99 start->finish latency (run created -> run finished, from the store's clock).
+
+    python bench/throughput.py                      # 60 s, 2 workers, PostgreSQL, Redis
+    python bench/throughput.py --duration 20 --workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FLOW = """
+id: bench-noop
+namespace: bench
+nodes:
+  a: {uses: noop, with: {v: 1}}
+  b: {uses: noop, needs: [a], with: {v: "{{ nodes.a.outputs.v + 1 }}"}}
+  c: {uses: noop, needs: [b], with: {v: "{{ nodes.b.outputs.v + 1 }}"}}
+"""
+
+
+def main() -> None:
+    args = _args()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    home = Path(tempfile.mkdtemp(prefix="interlock-bench-"))
+    env = {"INTERLOCK_DATABASE_URL": f"{args.pg}?options=-csearch_path%3D{schema}",
+           "INTERLOCK_BROKER_URL": args.redis, "INTERLOCK_HOME": str(home),
+           "INTERLOCK_QUEUE": f"bench-{schema}"}
+    os.environ.update(env)
+    from tests.workers import WorkerPool, flush_redis_db  # after the env is set
+    flush_redis_db(args.redis)
+    pool = WorkerPool(env={**os.environ, **env}, logs=home)
+    try:
+        for _ in range(args.workers):
+            pool.start(concurrency=args.concurrency)
+        for worker in pool.workers:
+            worker.wait_ready()
+        _measure(args)
+    finally:
+        pool.stop_all()
+        flush_redis_db(args.redis)
+        from interlock.store.db import dispose_all
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _measure(args: argparse.Namespace) -> None:
+    from interlock import operations as ops
+    from interlock.dispatch.celery_app import CeleryDispatcher, app
+    from interlock.store.db import session_scope
+    from interlock.store.tables import Run
+
+    dispatcher = CeleryDispatcher(app())
+    flow, _ = ops.register(FLOW, file="bench")
+    slots = threading.Semaphore(args.inflight)
+    started: list[str] = []
+    stop = threading.Event()
+
+    def submitter() -> None:
+        while not stop.is_set():
+            slots.acquire()
+            started.append(ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
+                                         dispatcher=dispatcher, actor="bench"))
+
+    def releaser() -> None:
+        seen = 0
+        while not stop.is_set() or seen < len(started):
+            with session_scope() as session:
+                done = session.scalar(select(func.count()).select_from(Run)
+                                      .where(Run.finished_at.is_not(None))) or 0
+            for _ in range(done - seen):
+                slots.release()
+            seen = done
+            if stop.is_set() and time.monotonic() > drain_deadline:
+                break
+            time.sleep(0.05)
+
+    drain_deadline = float("inf")
+    threads = [threading.Thread(target=submitter, daemon=True) for _ in range(args.submitters)]
+    watcher = threading.Thread(target=releaser, daemon=True)
+    t0 = time.monotonic()
+    for t in [*threads, watcher]:
+        t.start()
+    time.sleep(args.duration)
+    stop.set()
+    drain_deadline = time.monotonic() + 30
+    watcher.join(timeout=35)
+    elapsed = time.monotonic() - t0
+
+    with session_scope() as session:
+        rows = session.execute(select(Run.state, Run.created_at, Run.finished_at)).all()
+    finished = [r for r in rows if r.finished_at is not None]
+    in_window = [r for r in finished if (r.finished_at - rows_start(rows)).total_seconds()
+                 <= args.duration]
+    latencies = sorted((r.finished_at - r.created_at).total_seconds() for r in finished)
+    states: dict[str, int] = {}
+    for r in rows:
+        states[r.state] = states.get(r.state, 0) + 1
+    print(f"workers={args.workers} concurrency={args.concurrency} inflight<={args.inflight} "
+          f"duration={args.duration}s (wall {elapsed:.1f}s incl. drain)")
+    print(f"runs started={len(rows)} finished={len(finished)} states={states}")
+    print(f"throughput: {len(in_window) / args.duration:.1f} flow runs/s "
+          f"({len(in_window)} finished within the {args.duration}s window)")
+    if latencies:
+        print(f"latency start->finish: p50={_pct(latencies, 50) * 1000:.0f} ms "
+              f"p99={_pct(latencies, 99) * 1000:.0f} ms max={latencies[-1] * 1000:.0f} ms "
+              f"mean={statistics.mean(latencies) * 1000:.0f} ms")
+
+
+def rows_start(rows: list) -> object:  # type: ignore[type-arg]
+    return min(r.created_at for r in rows)
+
+
+def _pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
+    parser.add_argument("--inflight", type=int, default=200)
+    parser.add_argument("--submitters", type=int, default=2)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

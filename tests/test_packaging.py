@@ -1,0 +1,50 @@
+"""The project's promises about its own files: entry points, schema, compose file."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import entry_points
+
+import jsonschema
+import yaml
+
+from interlock.adapters.registry import ENTRY_POINT_GROUP
+from interlock.spec.schema import flow_schema_text
+from tests.conftest import ROOT
+
+# compose_spec.json is the Compose Specification's JSON Schema (Apache-2.0), as shipped
+# inside the docker-compose 1.29.2 wheel on PyPI; refresh it from there.
+COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose_spec.json"
+
+
+def test_adapters_are_found_through_the_entry_point_group() -> None:
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    assert found["script"] == "interlock_script:ScriptAdapter"
+    assert found["noop"] == "interlock_noop:NoopAdapter"
+
+
+def test_core_never_imports_a_concrete_adapter() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "src" / "interlock").rglob("*.py")
+                 if "interlock_script" in p.read_text() or "interlock_noop" in p.read_text()]
+    assert offenders == []
+
+
+def test_committed_flow_schema_is_current() -> None:
+    committed = (ROOT / "schemas" / "flow.schema.json").read_text()
+    assert committed == flow_schema_text(), "run: interlock schema -o schemas/flow.schema.json"
+
+
+def test_example_flows_satisfy_the_json_schema() -> None:
+    schema = json.loads(flow_schema_text())
+    for path in (ROOT / "examples").rglob("flow.yaml"):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_docker_compose_file_matches_the_compose_schema() -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    jsonschema.Draft7Validator(schema).validate(compose)
+    services = compose["services"]
+    for name, service in services.items():
+        for needed in service.get("depends_on", {}):
+            assert needed in services, f"{name} depends on unknown service {needed}"
