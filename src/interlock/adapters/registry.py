@@ -38,6 +38,11 @@ class AdapterRegistry:
         self._classes[adapter.kind] = type(adapter)
         self._instances[adapter.kind] = adapter
 
+    def remove(self, kind: str) -> None:
+        """Forget a kind registered with `register` or `add_instance` (entry points stay)."""
+        self._classes.pop(kind, None)
+        self._instances.pop(kind, None)
+
     @property
     def kinds(self) -> frozenset[str]:
         return frozenset(self._classes) | frozenset(self._entry_points)

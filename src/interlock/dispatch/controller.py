@@ -53,10 +53,10 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
     for _ in range(MAX_PASSES):
         try:
             with session_scope() as session:
-                lock_run(session, run_id)
+                run = lock_run(session, run_id)
                 if first is not None:
                     first(session)
-                loaded = load(session, run_id)
+                loaded = load(session, run_id, run=run)
                 outbox.complete(session, kind=TaskKind.ADVANCE, run_id=run_id)
                 result = plan(loaded.graph, loaded.view(), clock.now())
                 work, state = _apply(session, loaded, result, actor)
@@ -76,7 +76,9 @@ def _apply(session: Session, loaded: Loaded, result: Plan,
     for decision in result.decisions:
         applier.apply(decision)
     wake_at = None if applier.run_state in RUN_TERMINAL else result.wake_at
-    session.execute(update(Run).where(Run.id == loaded.run.id).values(wake_at=wake_at))
+    if wake_at != loaded.run.wake_at:
+        session.execute(update(Run.__table__).where(Run.id == loaded.run.id)
+                        .values(wake_at=wake_at))
     return applier.work, applier.run_state
 
 

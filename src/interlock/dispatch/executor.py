@@ -94,7 +94,7 @@ def _failed(attempt: Attempt, error: str) -> Observation:
 def _submit_later(attempt: Attempt, tries: int, error: str, dispatcher: Dispatcher) -> None:
     delay = min(SUBMIT_BACKOFF[0] * 2 ** (tries - 1), SUBMIT_BACKOFF[1])
     with session_scope() as session:
-        session.execute(update(Attempt).where(Attempt.id == attempt.id)
+        session.execute(update(Attempt.__table__).where(Attempt.id == attempt.id)
                         .values(remote_status=f"submit failed (try {tries}): {error}"[:200],
                                 submit_tries=tries))
         outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
@@ -186,7 +186,7 @@ def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
         for attempt in due:
             interval = _next_interval(attempt)
             result = session.execute(
-                update(Attempt).where(Attempt.id == attempt.id,
+                update(Attempt.__table__).where(Attempt.id == attempt.id,
                                       Attempt.next_poll_at == attempt.next_poll_at)
                 .values(next_poll_at=now + timedelta(seconds=interval), poll_interval=interval))
             if result.rowcount == 1:

@@ -75,13 +75,15 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
     return run
 
 
-def load(session: Session, run_id: str, *, lock: bool = False) -> Loaded:
-    """The run and its nodes and attempts; ``lock`` serialises writers of this run."""
+def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None = None) -> Loaded:
+    """The run and its nodes and attempts; ``lock`` serialises writers of this run.
+
+    ``run`` is the run row when the caller has just locked it (and nothing changed it since).
+    """
     fresh = {"populate_existing": True}  # rows changed by Core updates in this session
-    query = select(Run).where(Run.id == run_id).execution_options(**fresh)
-    if lock and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    run = session.scalars(query).first()
+    if run is None:
+        run = lock_run(session, run_id) if lock else session.scalars(
+            select(Run).where(Run.id == run_id).execution_options(**fresh)).first()
     if run is None:
         raise NotFound(f"run `{run_id}` does not exist")
     nodes = {n.node_id: n for n in session.scalars(
@@ -96,7 +98,7 @@ def load(session: Session, run_id: str, *, lock: bool = False) -> Loaded:
 
 def lock_run(session: Session, run_id: str) -> Run:
     """Take the run's row lock (PostgreSQL; SQLite transactions are already exclusive)."""
-    query = select(Run).where(Run.id == run_id)
+    query = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     run = session.scalars(query).first()

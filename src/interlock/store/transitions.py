@@ -22,7 +22,7 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.state == expected.value)
+        update(Run.__table__).where(Run.id == run_id, Run.state == expected.value)
         .values(state=to.value, updated_at=at, reason=reason, **values))
     return _record(session, result.rowcount, run_id=run_id, entity=Entity.RUN, node_id=None,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
@@ -33,7 +33,7 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(NodeRun)
+        update(NodeRun.__table__)
         .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id,
                NodeRun.state == expected.value)
         .values(state=to.value, updated_at=at, reason=reason, **values))
@@ -46,7 +46,7 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(Attempt).where(Attempt.id == attempt.id, Attempt.state == expected.value)
+        update(Attempt.__table__).where(Attempt.id == attempt.id, Attempt.state == expected.value)
         .values(state=to.value, **values))
     return _record(session, result.rowcount, run_id=attempt.run_id, entity=Entity.ATTEMPT,
                    node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
