@@ -106,9 +106,6 @@ def test_validate_json_lists_problems() -> None:
     assert len(problems) >= 5
 
 
-@pytest.mark.xfail(strict=True, reason="validate prints problems through a Rich console that "
-                   "wraps at the terminal width (80 when piped), so a long problem spans "
-                   "several lines and is no longer `file:line:col: message`")
 def test_validate_prints_each_long_problem_on_one_line() -> None:
     bad = ROOT / "tests" / "flows" / "bad" / "many_problems.yaml"
     expected = validate_paths([bad])
@@ -166,9 +163,6 @@ def test_run_with_bad_input_exits_2_naming_it(square: Path, args: list[str],
 
 
 @pytest.mark.parametrize("value", ["[/x]", "[bold]"])
-@pytest.mark.xfail(strict=True, reason="cli.main.fail() prints the message with Rich markup on, "
-                   "so user text like `[/x]` raises MarkupError (exit 1, traceback) and "
-                   "`[bold]` is swallowed from the message")
 def test_run_bad_input_message_shows_the_value_verbatim(square: Path, value: str) -> None:
     result = invoke("run", str(square), "--input", f"n={value}")
     assert result.exit_code == 2, result.output
@@ -222,9 +216,6 @@ def test_runs_json_newest_first_with_filters(square: Path, tmp_path: Path) -> No
     assert invoke("runs", "--state", "sleeping").exit_code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="cli.render.runs_table lets Rich shrink the `run` "
-                   "column, so at 80 columns the id people need for status/logs/cancel is "
-                   "cut to `0d45…`")
 def test_runs_table_shows_whole_run_ids(square: Path) -> None:
     run_id = run_json(square, "-i", "n=1", code=0)["id"]
     result = invoke("runs")
@@ -304,8 +295,6 @@ def test_schema_is_current(tmp_path: Path) -> None:
     assert {"id", "nodes"} <= set(schema["required"])
 
 
-@pytest.mark.xfail(strict=True, reason="spec.schema.flow_schema puts `title: Interlock flow` "
-                   "before `**schema`, so pydantic's own `title: Flow` overwrites it")
 def test_schema_title_is_interlock_flow() -> None:
     result = invoke("schema")
     assert json.loads(result.stdout)["title"] == "Interlock flow"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+
+MAX_SECONDS = 366 * 86400.0  # a year: longer is a typo, and overflows timedelta arithmetic
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -14,12 +17,19 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(_hint(value))
     if isinstance(value, int | float):
-        if value < 0:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(_hint(value)) from None
+        if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_SECONDS:
             raise ValueError(_hint(value))
-        return float(value)
+        return seconds
     if not isinstance(value, str) or not _WHOLE.fullmatch(value.strip()):
         raise ValueError(_hint(value))
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise ValueError(_hint(value))
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -32,4 +42,5 @@ def format_duration(seconds: float) -> str:
 
 
 def _hint(value: object) -> str:
-    return f"bad duration {value!r}: write a number with a unit, e.g. 500ms, 30s, 5m, 1h30m, 2d"
+    return (f"bad duration {value!r}: write a number with a unit, e.g. 500ms, 30s, 5m, 1h30m, 2d "
+            "(at most 366d)")

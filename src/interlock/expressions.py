@@ -63,6 +63,8 @@ def render_string(text: str, context: dict[str, Any]) -> Any:
         raise ExpressionError(f"in {text!r}: not allowed: {exc}") from exc
     except ExpressionError:
         raise
+    except RecursionError:
+        raise ExpressionError(f"expression nested too deeply: {text[:60]!r}...") from None
     except Exception as exc:  # a filter or operator failing on the data it was given
         raise ExpressionError(f"in {text!r}: {type(exc).__name__}: {exc}") from exc
 
@@ -106,6 +108,8 @@ def references(text: str) -> References:
         ast = _ENV.parse(text)
     except TemplateError as exc:
         raise ExpressionError(f"cannot parse {text!r}: {exc.message}") from exc
+    except RecursionError:
+        raise ExpressionError(f"expression nested too deeply: {text[:60]!r}...") from None
     refs = References(unknown_names=meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         root, key = node.node, _static_key(node)

@@ -81,12 +81,15 @@ def encode_cursor(at: datetime, run_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    problem = f"bad cursor {cursor!r}: pass the `next_cursor` of a previous page"
     try:
-        at, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), run_id
+        at_text, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        at = datetime.fromisoformat(at_text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"bad cursor {cursor!r}: pass the `next_cursor` of a previous page") \
-            from exc
+        raise ValueError(problem) from exc
+    if at.tzinfo is None:  # cursors we issue always carry UTC
+        raise ValueError(problem)
+    return at, run_id
 
 
 def cancel_run(run_id: str, *, dispatcher: Sender, actor: str = "api") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 
 from interlock.errors import Conflict, NotFound, SpecError
 from interlock.spec.inputs import InputError
@@ -35,6 +36,12 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={
             "detail": str(exc),
             "problems": [{"input": k, "message": v} for k, v in exc.problems.items()]})
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (a NUL byte, a number out of range): the request's fault.
+        return JSONResponse(status_code=400, content={
+            "detail": f"a value in the request cannot be stored: {exc.orig}"})
 
     @app.exception_handler(ValueError)
     async def _value(_: Request, exc: ValueError) -> JSONResponse:

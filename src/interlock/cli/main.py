@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from interlock import operations as ops
 from interlock.cli.render import run_table, runs_table
@@ -36,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -49,7 +50,7 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except SpecError as exc:
             for problem in exc.problems:
-                err.print(str(problem), highlight=False, markup=False)
+                err.print(str(problem), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except (InputError, ValueError) as exc:
             fail(str(exc), EXIT_BAD_INPUT)
@@ -67,7 +68,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Flow files or dir
         out.print_json(json.dumps([p.__dict__ for p in problems]))
     else:
         for problem in problems:
-            out.print(str(problem), highlight=False, markup=False)
+            out.print(str(problem), highlight=False, markup=False, soft_wrap=True)
         if not problems:
             out.print(f"[green]ok[/]: {len(paths)} path(s), no problems")
     raise typer.Exit(EXIT_BAD_INPUT if problems else EXIT_OK)

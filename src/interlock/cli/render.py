@@ -46,7 +46,8 @@ def _detail(node: NodePublic) -> str:
 
 def runs_table(runs: list[RunSummary]) -> Table:
     table = Table(title="runs", title_justify="left")
-    for column in ("run", "flow", "rev", "state", "created", "reason"):
+    table.add_column("run", no_wrap=True, min_width=32)  # whole ids: people copy them
+    for column in ("flow", "rev", "state", "created", "reason"):
         table.add_column(column)
     for r in runs:
         table.add_row(r.id, f"{r.namespace}/{r.flow_id}", str(r.revision), styled(r.state),

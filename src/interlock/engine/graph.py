@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -12,46 +12,64 @@ if TYPE_CHECKING:  # spec imports this module (find_cycle); only annotations nee
 
 
 def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A cycle as a path `[a, b, ..., a]` (a needs b needs ... needs a), or None."""
+    """A cycle as a path `[a, b, ..., a]` (a needs b needs ... needs a), or None.
+
+    Iterative depth-first search: flows with thousands of chained nodes must not hit
+    Python's recursion limit.
+    """
     WHITE, GREY, BLACK = 0, 1, 2
     colour = dict.fromkeys(needs, WHITE)
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        colour[node] = GREY
-        stack.append(node)
-        for up in needs.get(node, ()):
-            if colour.get(up) == GREY:
-                return [*stack[stack.index(up):], up]
-            if colour.get(up) == WHITE and (found := visit(up)):
-                return found
-        stack.pop()
-        colour[node] = BLACK
-        return None
-
     for start in needs:
-        if colour[start] == WHITE and (found := visit(start)):
-            return found
+        if colour[start] != WHITE:
+            continue
+        path: list[str] = [start]
+        pending: list[Iterator[str]] = [iter(needs.get(start, ()))]
+        colour[start] = GREY
+        while pending:
+            up = next(pending[-1], None)
+            if up is None:
+                colour[path.pop()] = BLACK
+                pending.pop()
+            elif colour.get(up) == GREY:
+                return [*path[path.index(up):], up]
+            elif colour.get(up) == WHITE:
+                colour[up] = GREY
+                path.append(up)
+                pending.append(iter(needs.get(up, ())))
     return None
 
 
 def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
-    """Nodes with every node after all it needs; ties keep declaration order."""
+    """Nodes with every node after all it needs; ties keep declaration order.
+
+    ``needs`` must be acyclic; names it does not define are ignored.
+    """
     done: set[str] = set()
     order: list[str] = []
-
-    def visit(node: str) -> None:
-        if node in done:
-            return
-        done.add(node)
-        for up in needs.get(node, ()):
-            if up in needs:
-                visit(up)
-        order.append(node)
-
-    for node in needs:
-        visit(node)
+    for start in needs:
+        if start in done:
+            continue
+        done.add(start)
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(needs.get(start, ())))]
+        while stack:
+            node, ups = stack[-1]
+            up = next(ups, None)
+            if up is None:
+                order.append(node)
+                stack.pop()
+            elif up in needs and up not in done:
+                done.add(up)
+                stack.append((up, iter(needs.get(up, ()))))
     return order
+
+
+def ancestor_sets(needs: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
+    """Every node's transitive upstream set (``needs`` must be acyclic)."""
+    result: dict[str, frozenset[str]] = {}
+    for nid in topological_order(needs):  # upstream nodes come first, so their sets are ready
+        direct = [u for u in needs.get(nid, ()) if u in needs and u != nid]
+        result[nid] = frozenset(direct).union(*(result[u] for u in direct))
+    return result
 
 
 @dataclass(frozen=True)
@@ -72,8 +90,4 @@ class FlowGraph:
 
     @cached_property
     def ancestors(self) -> dict[str, frozenset[str]]:
-        result: dict[str, frozenset[str]] = {}
-        for nid in self.order:  # upstream nodes come first, so their sets are ready
-            direct = self.flow.nodes[nid].needs
-            result[nid] = frozenset(direct).union(*(result[u] for u in direct))
-        return result
+        return ancestor_sets({nid: n.needs for nid, n in self.flow.nodes.items()})

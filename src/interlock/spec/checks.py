@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from interlock.engine.graph import find_cycle
+from interlock.engine.graph import ancestor_sets, find_cycle
 from interlock.errors import ExpressionError, Problem
 from interlock.expressions import condition_template, has_expression, references, strings_in
 from interlock.spec.models import SLUG
@@ -32,7 +32,7 @@ def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
                                "cycle in `needs:`: " + " -> ".join(cycle)
                                + "; remove one of these dependencies"))
     # With a cycle "upstream" means nothing; expressions are still parsed and checked.
-    ancestors = None if cycle else _ancestors(needs)
+    ancestors = None if cycle else ancestor_sets(needs)
     inputs = raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {}
     for nid, node in nodes.items():
         if not isinstance(node, dict):
@@ -51,7 +51,10 @@ def _needs_of(node: Any) -> list[str]:
 def _check_ids_and_needs(doc: Located, nodes: dict[str, Any],
                          needs: dict[str, list[str]]) -> Iterator[Problem]:
     for nid, ups in needs.items():
-        if not isinstance(nid, str) or not re.match(SLUG, nid):
+        if not isinstance(nid, str):
+            yield doc.at(("nodes", nid), f"node id {nid!r} is read as a {type(nid).__name__}; "
+                                         "node ids are strings: quote it")
+        elif not re.match(SLUG, nid):
             yield doc.at(("nodes", nid), f"bad node id `{nid}`: use letters, digits, `_` or `-`, "
                                          "starting with a letter")
         for i, up in enumerate(ups):
@@ -62,18 +65,6 @@ def _check_ids_and_needs(doc: Located, nodes: dict[str, Any],
                 yield doc.at(("nodes", nid, "needs", i),
                              f"node `{nid}` needs `{up}`, which is not a node of this flow "
                              f"(nodes: {known})")
-
-
-def _ancestors(needs: dict[str, list[str]]) -> dict[str, frozenset[str]]:
-    memo: dict[str, frozenset[str]] = {}
-
-    def of(nid: str) -> frozenset[str]:
-        if nid not in memo:
-            direct = [u for u in needs.get(nid, []) if u in needs and u != nid]
-            memo[nid] = frozenset(direct).union(*(of(u) for u in direct))
-        return memo[nid]
-
-    return {nid: of(nid) for nid in needs}
 
 
 def _check_uses(doc: Located, nid: str, node: dict[str, Any],

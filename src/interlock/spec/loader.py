@@ -75,7 +75,8 @@ def _parse(text: str, file: str, registry: AdapterRegistry) -> tuple[Flow | None
     try:
         flow = Flow.model_validate(doc.value)
     except ValidationError as exc:
-        problems += [_located_error(doc, err) for err in exc.errors()]
+        # Non-string keys are reported once, at their line, by the graph checks.
+        problems += [_located_error(doc, err) for err in exc.errors() if "[key]" not in err["loc"]]
     problems += check_graph(doc, params_lookup(registry))
     problems += _check_defaults(doc)
     return (flow if not problems else None), problems

@@ -34,10 +34,17 @@ Duration = Annotated[
 ]
 
 
+CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
+                         "@hourly"})
+
+
 def _check_cron(expr: str) -> str:
-    if not croniter.is_valid(expr):
+    fields = expr.split()
+    is_macro = len(fields) == 1 and fields[0] in CRON_MACROS
+    if not (is_macro or (len(fields) == 5 and croniter.is_valid(expr))):
         raise ValueError(f"bad cron expression {expr!r}: use five fields "
-                         "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1-5'")
+                         "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1-5', "
+                         "or a macro such as @daily")
     return expr
 
 
@@ -146,7 +153,7 @@ class Trigger(Strict):
 
 class Flow(Strict):
     id: str = Field(pattern=SLUG)
-    namespace: str = Field(default="default", pattern=NAMESPACE)
+    namespace: str = Field(default="default", pattern=NAMESPACE, max_length=200)
     description: str = ""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     triggers: list[Trigger] = Field(default_factory=list)

@@ -11,7 +11,7 @@ SCHEMA_ID = "https://interlock.invalid/schemas/flow.schema.json"
 def flow_schema() -> dict[str, object]:
     schema = Flow.model_json_schema(by_alias=True, mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-            "title": "Interlock flow", **schema}
+            **schema, "title": "Interlock flow"}
 
 
 def flow_schema_text() -> str:

@@ -1,7 +1,13 @@
-"""YAML to Python values, keeping where each value came from (for `file:line:col`)."""
+"""YAML to Python values, keeping where each value came from (for `file:line:col`).
+
+Lines are counted the way editors and grep count them (by `\\n`), not the way PyYAML does
+(it also breaks at U+2028, U+0085 and lone CR). Every failure PyYAML can raise while reading
+hostile input becomes a Problem, never an exception.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from interlock.errors import Problem
 
 Path = tuple[Any, ...]
+KEY_TYPES = (str, int, float, bool)
 
 
 @dataclass
@@ -31,61 +38,113 @@ class Located:
         return Problem(self.file, 1, 1, message)
 
 
+class _Lines:
+    """Character offset -> (line, column), both from 1, counting lines by `\\n`."""
+
+    def __init__(self, text: str):
+        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+
 def load_located(text: str, file: str) -> Located:
-    loader = yaml.SafeLoader(text)
+    lines = _Lines(text)
+    located = Located(None, file)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        located.problems.append(_yaml_problem(exc, file, lines))
+        return located
     try:
         root = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = " ".join(p for p in (exc.context, exc.problem) if p)
-        return Located(None, file, problems=[Problem(file, line, col, f"invalid YAML: {reason}")])
+        if root is None:
+            located.problems.append(Problem(file, 1, 1,
+                                            "the file is empty: a flow needs `id` and `nodes`"))
+            return located
+        located.value = _Converter(loader, located, lines).convert(root, ())
     except yaml.YAMLError as exc:
-        return Located(None, file, problems=[Problem(file, 1, 1, f"invalid YAML: {exc}")])
+        located.problems.append(_yaml_problem(exc, file, lines))
+    except RecursionError:
+        located.problems.append(Problem(file, 1, 1, "the document is nested too deeply to read"))
     finally:
         loader.dispose()
-    located = Located(None, file)
-    if root is None:
-        located.problems.append(Problem(file, 1, 1, "the file is empty: a flow needs `id` and `nodes`"))
-        return located
-    located.value = _convert(root, (), loader, located)
     return located
 
 
-def _mark(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _yaml_problem(exc: yaml.YAMLError, file: str, lines: _Lines) -> Problem:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, col = lines.at(exc.position)
+        return Problem(file, line, col, f"invalid YAML: character {exc.character!r} "
+                                        "is not allowed; remove it or quote it")
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = lines.at(mark.index) if mark is not None else (1, 1)
+    return Problem(file, line, col, f"invalid YAML: {_reason(exc)}")
 
 
-def _convert(node: Node, path: Path, loader: yaml.SafeLoader, out: Located) -> Any:
-    out.positions.setdefault(path, _mark(node))
-    if isinstance(node, MappingNode):
-        return _convert_mapping(node, path, loader, out)
-    if isinstance(node, SequenceNode):
-        return [_convert(item, (*path, i), loader, out) for i, item in enumerate(node.value)]
-    assert isinstance(node, ScalarNode)
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        out.problems.append(out.at(path, f"invalid value: {exc}"))
+def _reason(exc: yaml.YAMLError) -> str:
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    text = " ".join(p for p in parts if p) or str(exc).splitlines()[0]
+    return " ".join(text.split())
+
+
+class _Converter:
+    def __init__(self, loader: yaml.SafeLoader, out: Located, lines: _Lines):
+        self.loader, self.out, self.lines = loader, out, lines
+        self.active: set[int] = set()  # nodes being converted: an alias back to one is a cycle
+
+    def mark(self, node: Node) -> tuple[int, int]:
+        return self.lines.at(node.start_mark.index)
+
+    def problem(self, node: Node, message: str) -> None:
+        line, col = self.mark(node)
+        self.out.problems.append(Problem(self.out.file, line, col, message))
+
+    def convert(self, node: Node, path: Path) -> Any:
+        self.out.positions.setdefault(path, self.mark(node))
+        if id(node) in self.active:
+            self.problem(node, "an alias refers to a node that contains it (a recursive alias)")
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self.mapping(node, path)
+            assert isinstance(node, SequenceNode)
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: ScalarNode) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(node, f"invalid value: {_reason(exc)}")
+        except (ValueError, TypeError, OverflowError) as exc:
+            # e.g. `!!int three` or the impossible date 2024-02-30
+            self.problem(node, f"invalid value {node.value!r} for tag {node.tag}: {exc}")
         return None
 
-
-def _convert_mapping(node: MappingNode, path: Path, loader: yaml.SafeLoader, out: Located) -> dict[Any, Any]:
-    loader.flatten_mapping(node)  # resolves `<<` merge keys
-    result: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True) if isinstance(key_node, ScalarNode) else None
-        if not isinstance(key, str | int | float | bool) or key is None:
-            line, col = _mark(key_node)
-            out.problems.append(Problem(out.file, line, col, "keys must be plain strings"))
-            continue
-        if key in result:
-            line, col = _mark(key_node)
-            out.problems.append(Problem(out.file, line, col, f"duplicate key `{key}`{_where(path)}"))
-            continue
-        out.positions[(*path, key)] = _mark(key_node)
-        result[key] = _convert(value_node, (*path, key), loader, out)
-    return result
+    def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
+        try:
+            self.loader.flatten_mapping(node)  # resolves `<<` merge keys
+        except yaml.YAMLError as exc:
+            self.problem(node, f"invalid merge (`<<`): {_reason(exc)}")
+            return {}
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node) if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, KEY_TYPES):
+                self.problem(key_node, "keys must be plain strings; quote this one")
+                continue
+            if key in result:
+                self.problem(key_node, f"duplicate key `{key}`{_where(path)}")
+                continue
+            self.out.positions[(*path, key)] = self.mark(key_node)
+            result[key] = self.convert(value_node, (*path, key))
+        return result
 
 
 def _where(path: Path) -> str:

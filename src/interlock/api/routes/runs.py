@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 class RunCreate(BaseModel):
     namespace: str = Field(default="default", max_length=200)
     flow_id: str = Field(max_length=128)
-    revision: int | None = Field(default=None, ge=1, description="default: the newest")
+    revision: int | None = Field(default=None, ge=1, le=2**31 - 1, description="default: the newest")
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -52,9 +52,15 @@ def list_runs(state: RunState | None = None,
 
 
 def _aware(at: datetime | None) -> datetime | None:
-    if at is None or at.tzinfo is not None:
-        return at
-    raise ValueError(f"{at.isoformat()} has no time zone; add one, e.g. Z or +00:00")
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise ValueError(f"{at.isoformat()} has no time zone; add one, e.g. Z or +00:00")
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{at.isoformat()} is out of range") from None
+    return at
 
 
 @router.get("/{run_id}", response_model=RunDetail)
