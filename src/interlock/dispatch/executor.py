@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 ACTOR = "executor"
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 SUBMIT_BACKOFF = (1.0, 60.0)  # transient submit failures: first wait, cap
+# States an attempt can be put in by the planner while its submit is still in flight.
+CLOSED_BEFORE_SUBMIT = frozenset({NodeState.CANCELLED, NodeState.TIMED_OUT})
 
 
 def execute(attempt_id: int, *, dispatcher: Dispatcher,
@@ -127,9 +129,12 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                            reason=f"attempt {attempt.number} submitted")
         outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                         attempt_id=attempt.id)
-    if not moved and adapter is not None:
-        # Cancelled or timed out while we were submitting: stop what we just started.
-        adapter.cancel(handle)
+        # Lost the race: either a twin delivery recorded the same job (nothing to do), or the
+        # attempt was cancelled or timed out while we were submitting.
+        closed = not moved and NodeState(session.scalar(
+            select(Attempt.state).where(Attempt.id == attempt.id))) in CLOSED_BEFORE_SUBMIT
+    if closed and adapter is not None:
+        adapter.cancel(handle)  # stop what we just started
 
 
 def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatcher: Dispatcher,
