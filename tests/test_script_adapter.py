@@ -15,17 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from interlock_script.adapter import ScriptAdapter
+from interlock_script.layout import AttemptPaths
+from interlock_script.outputs import OutputsError, parse_outputs
+from interlock_script.params import ScriptParams
+from interlock_script.procs import group_alive, pid_alive, read_pid_file, signal_group
 from pydantic import ValidationError
 
 import interlock.config
 from interlock.adapters.contract import Handle, JobSpec, Observation
 from interlock.errors import Rejected
 from interlock.states import NodeState
-from interlock_script.adapter import ScriptAdapter
-from interlock_script.layout import AttemptPaths
-from interlock_script.outputs import OutputsError, parse_outputs
-from interlock_script.params import ScriptParams
-from interlock_script.procs import group_alive, pid_alive, read_pid_file, signal_group
 
 RUN_ID = "run-test"
 NODE_ID = "validate"

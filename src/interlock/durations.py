@@ -42,5 +42,6 @@ def format_duration(seconds: float) -> str:
 
 
 def _hint(value: object) -> str:
-    return (f"bad duration {value!r}: write a number with a unit, e.g. 500ms, 30s, 5m, 1h30m, 2d "
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return (f"bad duration {shown}: write a number with a unit, e.g. 500ms, 30s, 5m, 1h30m, 2d "
             "(at most 366d)")

@@ -106,11 +106,16 @@ def references(text: str) -> References:
     """Static references in one template string; raises ExpressionError if it does not parse."""
     try:
         ast = _ENV.parse(text)
+        # Compiles the template too: unknown filters and tests are found here.
+        undeclared = meta.find_undeclared_variables(ast)
     except TemplateError as exc:
         raise ExpressionError(f"cannot parse {text!r}: {exc.message}") from exc
     except RecursionError:
         raise ExpressionError(f"expression nested too deeply: {text[:60]!r}...") from None
-    refs = References(unknown_names=meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
+    for tag in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        raise ExpressionError(f"in {text!r}: `{{% {type(tag).__name__.lower()} %}}` is not "
+                              "supported: flow expressions cannot load other templates")
+    refs = References(unknown_names=undeclared - CONTEXT_NAMES)
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         root, key = node.node, _static_key(node)
         if isinstance(root, nodes.Name) and key is not None:

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from interlock.states import NodeState, RunState
-from interlock.store.tables import Attempt, FlowRevision, Run, StateEvent
 from interlock.store.runs import Loaded
+from interlock.store.tables import Attempt, FlowRevision, Run, StateEvent
 
 
 class HandlePublic(BaseModel):

@@ -52,7 +52,8 @@ class AdapterRegistry:
             try:
                 self._classes[kind] = self._entry_points[kind].load()
             except Exception as exc:  # an installed but broken adapter package
-                raise UnknownAdapter(f"the adapter for `uses: {kind}` failed to load: {exc!r}") from exc
+                raise UnknownAdapter(
+                    f"the adapter for `uses: {kind}` failed to load: {exc!r}") from exc
         try:
             return self._classes[kind]
         except KeyError:

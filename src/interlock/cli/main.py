@@ -170,7 +170,8 @@ def status(run_id: Annotated[str, typer.Argument(metavar="RUN")], as_json: JsonO
 @guarded
 def logs(run_id: Annotated[str, typer.Argument(metavar="RUN")],
          node: Annotated[str | None, typer.Argument(metavar="[NODE]")] = None,
-         attempt: Annotated[int | None, typer.Option(help="Attempt number (default: last).")] = None,
+         attempt: Annotated[int | None,
+                            typer.Option(help="Attempt number (default: last).")] = None,
          as_json: JsonOpt = False) -> None:
     """Print the log of one node, or of every node that ran."""
     detail = ops.get_run(run_id)
@@ -217,7 +218,8 @@ def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN")]) -> None:
 @app.command()
 @guarded
 def retry(run_id: Annotated[str, typer.Argument(metavar="RUN")],
-          wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends.")] = False,
+          wait: Annotated[bool,
+                          typer.Option("--wait", help="Show progress until it ends.")] = False,
           as_json: JsonOpt = False) -> None:
     """Re-run a failed run from its failed nodes, keeping what succeeded."""
     dispatcher = make_dispatcher()

@@ -75,8 +75,9 @@ def _due_wakeups() -> list[str]:
             Run.state.in_([RunState.RUNNING.value, RunState.CANCELLING.value])).limit(BATCH)).all()
         for run_id, wake_at in due:
             # Pushed back by a lease, not cleared: if the ADVANCE is lost, it fires again.
-            claimed = session.execute(update(Run.__table__).where(Run.id == run_id, Run.wake_at == wake_at)
-                                      .values(wake_at=now + outbox.lease()))
+            claimed = session.execute(
+                update(Run.__table__).where(Run.id == run_id, Run.wake_at == wake_at)
+                .values(wake_at=now + outbox.lease()))
             if claimed.rowcount == 1:
                 woken.append(run_id)
     return woken

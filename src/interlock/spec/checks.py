@@ -26,7 +26,8 @@ def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
         return []
     needs = {nid: _needs_of(n) for nid, n in nodes.items()}
     problems = list(_check_ids_and_needs(doc, nodes, needs))
-    cycle = find_cycle({k: [u for u in v if u in needs] for k, v in needs.items()})
+    # A node needing itself is reported on its own above, not also as a cycle.
+    cycle = find_cycle({k: [u for u in v if u in needs and u != k] for k, v in needs.items()})
     if cycle:
         problems.append(doc.at(("nodes", cycle[0], "needs"),
                                "cycle in `needs:`: " + " -> ".join(cycle)

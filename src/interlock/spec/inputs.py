@@ -70,8 +70,9 @@ def check_inputs(specs: dict[str, InputSpec], given: dict[str, Any], *,
             elif spec.default is not None:
                 result[name] = spec.default
             continue
-        value = parse_cli_value(spec, given[name]) if from_strings and isinstance(given[name], str) \
-            else given[name]
+        value = given[name]
+        if from_strings and isinstance(value, str):
+            value = parse_cli_value(spec, value)
         if (problem := type_problem(spec, value)) is not None:
             problems[name] = problem
         else:

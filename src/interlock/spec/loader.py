@@ -75,11 +75,19 @@ def _parse(text: str, file: str, registry: AdapterRegistry) -> tuple[Flow | None
     try:
         flow = Flow.model_validate(doc.value)
     except ValidationError as exc:
-        # Non-string keys are reported once, at their line, by the graph checks.
-        problems += [_located_error(doc, err) for err in exc.errors() if "[key]" not in err["loc"]]
+        problems += [_located_error(doc, err) for err in exc.errors()]
     problems += check_graph(doc, params_lookup(registry))
     problems += _check_defaults(doc)
+    if flow is None and not problems:  # cannot happen; never return "valid" without a flow
+        problems.append(doc.at((), "the flow could not be read"))
     return (flow if not problems else None), problems
+
+
+PATTERN_RULES = {
+    ("id",): "use letters, digits, `_` or `-`, starting with a letter (at most 128)",
+    ("namespace",): "use dot-separated names of letters, digits, `_` or `-`, each starting "
+                    "with a letter, e.g. finance.reporting",
+}
 
 
 def _located_error(doc: Located, err: dict) -> Problem:  # type: ignore[type-arg]
@@ -89,6 +97,8 @@ def _located_error(doc: Located, err: dict) -> Problem:  # type: ignore[type-arg
         return doc.at(loc, f"unknown key `{loc[-1]}` in `{'.'.join(map(str, loc[:-1])) or 'flow'}`")
     if err["type"] == "missing":
         return doc.at(loc[:-1], f"`{where}` is required")
+    if err["type"] == "string_pattern_mismatch" and loc in PATTERN_RULES:
+        return doc.at(loc, f"`{loc[0]}` {err['input']!r} is not valid: {PATTERN_RULES[loc]}")
     message = err["msg"].removeprefix("Value error, ")
     return doc.at(loc, f"`{where}`: {message}")
 
@@ -103,5 +113,6 @@ def _check_defaults(doc: Located) -> list[Problem]:
         except ValidationError:
             continue  # already reported by the schema
         if spec.default is not None and (problem := type_problem(spec, spec.default)):
-            problems.append(doc.at(("inputs", name, "default"), f"input `{name}` default: {problem}"))
+            problems.append(doc.at(("inputs", name, "default"),
+                                   f"input `{name}` default: {problem}"))
     return problems

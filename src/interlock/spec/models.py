@@ -52,7 +52,8 @@ def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}: use an IANA name such as Europe/Paris") from None
+        raise ValueError(
+            f"unknown timezone {name!r}: use an IANA name such as Europe/Paris") from None
     return name
 
 
@@ -146,6 +147,11 @@ class Trigger(Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
         given = [k for k in ("schedule", "webhook", "after") if getattr(self, k) is not None]
+        empty = [k for k in self.model_fields_set if getattr(self, k) is None]
+        if empty and not given:
+            raise ValueError(f"`{empty[0]}` needs its settings, e.g. "
+                             + {"schedule": "{cron: '0 6 * * *'}", "webhook": "{key: new-order}",
+                                "after": "{flow: other-flow, state: success}"}[empty[0]])
         if len(given) != 1:
             raise ValueError("a trigger has exactly one of `schedule`, `webhook` or `after`")
         return self

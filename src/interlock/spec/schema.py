@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from interlock.spec.models import Flow
 
 SCHEMA_ID = "https://interlock.invalid/schemas/flow.schema.json"

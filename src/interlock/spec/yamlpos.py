@@ -17,7 +17,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from interlock.errors import Problem
 
 Path = tuple[Any, ...]
-KEY_TYPES = (str, int, float, bool)
+SEXAGESIMAL_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -67,7 +68,9 @@ def load_located(text: str, file: str) -> Located:
     except yaml.YAMLError as exc:
         located.problems.append(_yaml_problem(exc, file, lines))
     except RecursionError:
-        located.problems.append(Problem(file, 1, 1, "the document is nested too deeply to read"))
+        line, col = lines.at(loader.get_mark().index)
+        located.problems.append(Problem(file, line, col,
+                                        "the document is nested too deeply to read"))
     finally:
         loader.dispose()
     return located
@@ -76,11 +79,16 @@ def load_located(text: str, file: str) -> Located:
 def _yaml_problem(exc: yaml.YAMLError, file: str, lines: _Lines) -> Problem:
     if isinstance(exc, yaml.reader.ReaderError):
         line, col = lines.at(exc.position)
-        return Problem(file, line, col, f"invalid YAML: character {exc.character!r} "
-                                        "is not allowed; remove it or quote it")
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return Problem(file, line, col, f"invalid YAML: the control character U+{code:04X} "
+                                        "is not allowed; remove it")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = lines.at(mark.index) if mark is not None else (1, 1)
-    return Problem(file, line, col, f"invalid YAML: {_reason(exc)}")
+    opened = getattr(exc, "context_mark", None)
+    where = ""
+    if opened is not None and mark is not None and opened.index != mark.index:
+        where = " (opened at line {}, col {})".format(*lines.at(opened.index))
+    return Problem(file, line, col, f"invalid YAML: {_reason(exc)}{where}")
 
 
 def _reason(exc: yaml.YAMLError) -> str:
@@ -104,7 +112,10 @@ class _Converter:
     def convert(self, node: Node, path: Path) -> Any:
         self.out.positions.setdefault(path, self.mark(node))
         if id(node) in self.active:
-            self.problem(node, "an alias refers to a node that contains it (a recursive alias)")
+            where = ".".join(map(str, path)) or "the document"
+            self.out.problems.append(self.out.at(
+                path, f"`{where}`: this alias refers to a node that contains it "
+                      "(a recursive alias); copy the values instead"))
             return None
         if isinstance(node, ScalarNode):
             return self.scalar(node)
@@ -118,6 +129,9 @@ class _Converter:
             self.active.discard(id(node))
 
     def scalar(self, node: ScalarNode) -> Any:
+        if node.style is None and ":" in node.value and node.tag in SEXAGESIMAL_TAGS:
+            # YAML 1.1 reads `1:30` as the number 90; nobody writing a flow means that.
+            return node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -128,6 +142,7 @@ class _Converter:
         return None
 
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
+        node.value = [(k, v) for k, v in node.value if self._mergeable(k, v)]
         try:
             self.loader.flatten_mapping(node)  # resolves `<<` merge keys
         except yaml.YAMLError as exc:
@@ -135,16 +150,34 @@ class _Converter:
             return {}
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self.scalar(key_node) if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, KEY_TYPES):
-                self.problem(key_node, "keys must be plain strings; quote this one")
+            if not isinstance(key_node, ScalarNode):
+                self.problem(key_node, "keys must be plain strings, not lists or mappings")
                 continue
+            key = self.scalar(key_node)
+            if not isinstance(key, str):
+                # Keep the text as written so nothing else breaks, and say what YAML did.
+                self.problem(key_node, f"key `{key_node.value}` is read as a "
+                                       f"{type(key).__name__}; keys are strings: quote it "
+                                       f"(\"{key_node.value}\")")
+                key = key_node.value
             if key in result:
                 self.problem(key_node, f"duplicate key `{key}`{_where(path)}")
                 continue
             self.out.positions[(*path, key)] = self.mark(key_node)
             result[key] = self.convert(value_node, (*path, key))
         return result
+
+
+    def _mergeable(self, key: Node, value: Node) -> bool:
+        """False (and a problem) for a `<<` whose value is not a mapping or list of them."""
+        if key.tag != MERGE_TAG:
+            return True
+        items = value.value if isinstance(value, SequenceNode) else [value]
+        if all(isinstance(item, MappingNode) for item in items):
+            return True
+        self.problem(key, "invalid merge (`<<`): it needs a mapping or a list of mappings, "
+                          "e.g. `<<: *base`")
+        return False
 
 
 def _where(path: Path) -> str:

@@ -13,7 +13,6 @@ from interlock.config import settings
 from interlock.store.tables import Outbox, TaskKind
 
 
-
 def lease() -> timedelta:
     """A sent row not completed within this long is sent again (its worker likely died)."""
     return timedelta(seconds=settings().lease_s)
@@ -31,7 +30,8 @@ class Work:
 def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:
     at = clock.now()
     session.add(Outbox(kind=work.kind.value, run_id=work.run_id, attempt_id=work.attempt_id,
-                       created_at=at, available_at=at + timedelta(seconds=delay) + lease(), sends=1))
+                       created_at=at, available_at=at + timedelta(seconds=delay) + lease(),
+                       sends=1))
     return work
 
 

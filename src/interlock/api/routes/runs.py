@@ -21,7 +21,8 @@ router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 class RunCreate(BaseModel):
     namespace: str = Field(default="default", max_length=200)
     flow_id: str = Field(max_length=128)
-    revision: int | None = Field(default=None, ge=1, le=2**31 - 1, description="default: the newest")
+    revision: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                 description="default: the newest")
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
