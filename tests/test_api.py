@@ -184,7 +184,7 @@ def test_registering_an_invalid_flow_is_422_with_problems(client: TestClient) ->
 
 def test_flow_source_too_large_is_422(client: TestClient) -> None:
     body = ok(client.post(f"{API}/flows", json={"source": "#" * 1_000_001}), 422)
-    assert body["detail"][0]["loc"] == ["body", "source"]
+    assert body["problems"][0]["loc"] == ["body", "source"]
 
 
 def test_flow_namespace_longer_than_the_store_allows_is_a_spec_problem(
@@ -356,7 +356,7 @@ def test_out_of_range_datetime_filter_is_400(client: TestClient) -> None:
 def test_malformed_list_params_are_422(client: TestClient, params: dict[str, Any],
                                        field: str) -> None:
     body = ok(client.get(f"{API}/runs", params=params), 422)
-    assert body["detail"][0]["loc"] == ["query", field]
+    assert body["problems"][0]["loc"] == ["query", field]
 
 
 def test_nul_character_in_request_is_not_a_500(client: TestClient, store_url: str) -> None:
@@ -519,23 +519,23 @@ def test_node_logs(client: TestClient) -> None:
 def test_bad_json_body_is_422(client: TestClient, path: str) -> None:
     body = ok(client.post(path, content=b"{not json",
                           headers={"content-type": "application/json"}), 422)
-    assert body["detail"][0]["type"] == "json_invalid"
+    assert body["problems"][0]["type"] == "json_invalid"
     body = ok(client.post(path, json=["a", "list"]), 422)
     assert body["detail"]
 
 
 def test_wrongly_shaped_run_body_is_422(client: TestClient) -> None:
-    assert ok(client.post(f"{API}/runs", json={"namespace": "x"}), 422)["detail"][0]["loc"] == \
+    assert ok(client.post(f"{API}/runs", json={"namespace": "x"}), 422)["problems"][0]["loc"] == \
         ["body", "flow_id"]
     assert ok(client.post(f"{API}/runs", json={"flow_id": "x", "inputs": [1]}),
-              422)["detail"][0]["loc"] == ["body", "inputs"]
+              422)["problems"][0]["loc"] == ["body", "inputs"]
 
 
 def test_extremely_long_identifiers(client: TestClient) -> None:
     body = ok(client.post(f"{API}/runs", json={"flow_id": "f" * 100_000}), 422)
-    assert body["detail"][0]["loc"] == ["body", "flow_id"]
+    assert body["problems"][0]["loc"] == ["body", "flow_id"]
     body = ok(client.post(f"{API}/runs", json={"flow_id": "f", "namespace": "n" * 5000}), 422)
-    assert body["detail"][0]["loc"] == ["body", "namespace"]
+    assert body["problems"][0]["loc"] == ["body", "namespace"]
     ok(client.get(f"{API}/runs", params={"flow_id": "f" * 5000}), 422)
     long_id = "r" * 5000
     assert ok(client.get(f"{API}/runs/{long_id}"), 404)["detail"] == \

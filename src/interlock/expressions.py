@@ -117,6 +117,7 @@ def references(text: str) -> References:
                               "supported: flow expressions cannot load other templates")
     refs = References(unknown_names=undeclared - CONTEXT_NAMES)
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
         root, key = node.node, _static_key(node)
         if isinstance(root, nodes.Name) and key is not None:
             if root.name == "nodes":

@@ -11,7 +11,7 @@ from typing import Any
 
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
-from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.base import Dispatcher
 from interlock.errors import NotFound
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
@@ -39,7 +39,7 @@ def register(source: str, *, file: str = "<api>") -> tuple[Flow, FlowRevisionPub
         return flow, FlowRevisionPublic.of(revision)
 
 
-def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Sender,
+def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Dispatcher,
               revision: int | None = None, trigger: dict[str, Any] | None = None,
               actor: str = "api", inputs_are_strings: bool = False) -> str:
     with session_scope() as session:
@@ -92,13 +92,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return at, run_id
 
 
-def cancel_run(run_id: str, *, dispatcher: Sender, actor: str = "api") -> None:
+def cancel_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api") -> None:
     with session_scope() as session:
         run_store.request_cancel(session, run_id=run_id, actor=actor)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
 
 
-def retry_run(run_id: str, *, dispatcher: Sender, actor: str = "api") -> list[str]:
+def retry_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api") -> list[str]:
     with session_scope() as session:
         reopened = run_store.request_retry(session, run_id=run_id, actor=actor)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))

@@ -33,8 +33,8 @@ class AttemptPublic(BaseModel):
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptPublic:
-        handle = HandlePublic(**{k: a.handle.get(k) for k in HandlePublic.model_fields}) \
-            if a.handle else None
+        handle = HandlePublic.model_validate(
+            {k: a.handle.get(k) for k in HandlePublic.model_fields}) if a.handle else None
         return cls(number=a.number, key=a.key, state=NodeState(a.state), handle=handle,
                    remote_status=a.remote_status, outputs=a.outputs, error=a.error,
                    created_at=a.created_at, submitted_at=a.submitted_at,

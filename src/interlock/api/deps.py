@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.base import Dispatcher
 
 
-def get_dispatcher(request: Request) -> Sender:
+def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher  # type: ignore[no-any-return]
 
 
-DispatcherDep = Annotated[Sender, Depends(get_dispatcher)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
@@ -36,6 +38,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={
             "detail": str(exc),
             "problems": [{"input": k, "message": v} for k, v in exc.problems.items()]})
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Same shape as every other error: `detail` a sentence, `problems` the particulars.
+        problems = jsonable_encoder(exc.errors())
+        where = ", ".join(".".join(map(str, p.get("loc", ()))) for p in problems[:3])
+        return JSONResponse(status_code=422, content={
+            "detail": f"the request is invalid ({len(problems)} problem(s): {where})",
+            "problems": problems})
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from interlock import __version__
 from interlock.api import errors
 from interlock.api.routes import flows, runs
-from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
 from interlock.store.db import engine_for
 
@@ -24,7 +24,7 @@ class Health(BaseModel):
     dispatch: str
 
 
-def create_app(dispatcher: Sender | None = None) -> FastAPI:
+def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     """The app; ``dispatcher`` defaults to Celery with a broker, else the embedded loop."""
 
     @asynccontextmanager

@@ -17,7 +17,7 @@ from rich.markup import escape
 from interlock import operations as ops
 from interlock.cli.render import run_table, runs_table
 from interlock.config import settings
-from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
 from interlock.errors import InterlockError, SpecError
 from interlock.spec.inputs import InputError
@@ -140,7 +140,7 @@ class _Quiet:
         return None
 
 
-def _close(dispatcher: Sender) -> None:
+def _close(dispatcher: Dispatcher) -> None:
     close = getattr(dispatcher, "close", None)
     if close is not None:
         close()

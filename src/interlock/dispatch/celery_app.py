@@ -12,8 +12,8 @@ from typing import Any
 from celery import Celery
 
 from interlock.config import settings
+from interlock.dispatch.base import PollBatch
 from interlock.dispatch.handlers import handle, handle_poll_batch
-from interlock.dispatch.reconciler import PollBatch
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind
 

@@ -30,7 +30,7 @@ from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Work
 from interlock.store.runs import Loaded, load, lock_run
-from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
 
 ACTOR = "planner"
@@ -77,7 +77,7 @@ def _apply(session: Session, loaded: Loaded, result: Plan,
         applier.apply(decision)
     wake_at = None if applier.run_state in RUN_TERMINAL else result.wake_at
     if wake_at != loaded.run.wake_at:
-        session.execute(update(Run.__table__).where(Run.id == loaded.run.id)
+        session.execute(update(RUNS).where(Run.id == loaded.run.id)
                         .values(wake_at=wake_at))
     return applier.work, applier.run_state
 

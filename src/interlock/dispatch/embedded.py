@@ -14,8 +14,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from interlock.dispatch.base import PollBatch
 from interlock.dispatch.handlers import handle, handle_poll_batch
-from interlock.dispatch.reconciler import PollBatch, ReconcilerThread
+from interlock.dispatch.reconciler import ReconcilerThread
 from interlock.store.outbox import Work
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
 from interlock.store.runs import lock_run
-from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.tables import ATTEMPTS, Attempt, Run, TaskKind, rowcount
 from interlock.store.transitions import set_attempt_state, set_node_state
 from interlock.tracing import traceparent
 
@@ -96,7 +96,7 @@ def _failed(attempt: Attempt, error: str) -> Observation:
 def _submit_later(attempt: Attempt, tries: int, error: str, dispatcher: Dispatcher) -> None:
     delay = min(SUBMIT_BACKOFF[0] * 2 ** (tries - 1), SUBMIT_BACKOFF[1])
     with session_scope() as session:
-        session.execute(update(Attempt.__table__).where(Attempt.id == attempt.id)
+        session.execute(update(ATTEMPTS).where(Attempt.id == attempt.id)
                         .values(remote_status=f"submit failed (try {tries}): {error}"[:200],
                                 submit_tries=tries))
         outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
@@ -131,8 +131,8 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                         attempt_id=attempt.id)
         # Lost the race: either a twin delivery recorded the same job (nothing to do), or the
         # attempt was cancelled or timed out while we were submitting.
-        closed = not moved and NodeState(session.scalar(
-            select(Attempt.state).where(Attempt.id == attempt.id))) in CLOSED_BEFORE_SUBMIT
+        now_in = session.scalar(select(Attempt.state).where(Attempt.id == attempt.id)) or ""
+        closed = not moved and now_in in CLOSED_BEFORE_SUBMIT
     if closed and adapter is not None:
         adapter.cancel(handle)  # stop what we just started
 
@@ -171,9 +171,9 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
             continue
         by_key = {a.key: a for a in attempts}
         for obs in observations:
-            attempt = by_key.get(obs.handle.external_id)
-            if attempt is not None and obs.finished:
-                finish(attempt, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
+            polled = by_key.get(obs.handle.external_id)
+            if polled is not None and obs.finished:
+                finish(polled, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
 
 
 def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
@@ -191,10 +191,10 @@ def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
         for attempt in due:
             interval = _next_interval(attempt)
             result = session.execute(
-                update(Attempt.__table__).where(Attempt.id == attempt.id,
+                update(ATTEMPTS).where(Attempt.id == attempt.id,
                                       Attempt.next_poll_at == attempt.next_poll_at)
                 .values(next_poll_at=now + timedelta(seconds=interval), poll_interval=interval))
-            if result.rowcount == 1:
+            if rowcount(result) == 1:
                 taken.append(attempt)
     return taken
 

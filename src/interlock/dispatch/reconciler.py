@@ -11,35 +11,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
 from interlock import clock
-from interlock.dispatch.base import Dispatcher
+from interlock.dispatch.base import Dispatcher, PollBatch
 from interlock.states import NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
-from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.tables import RUNS, Attempt, Run, TaskKind, rowcount
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 0.25  # seconds between sweeps
 BATCH = 500
 
 
-@dataclass(frozen=True)
-class PollBatch:
-    kind: str
-    attempt_ids: list[int]
-
-
-class Sender(Dispatcher):
-    """A dispatcher that can also hand out a batch of polls as one task."""
-
-    def send_polls(self, batch: PollBatch) -> None: ...
-
-
-def sweep(dispatcher: Sender) -> int:
+def sweep(dispatcher: Dispatcher) -> int:
     """One pass; returns how many items were handed out."""
     with session_scope() as session:
         overdue = outbox.claim_overdue(session, limit=BATCH)
@@ -76,9 +63,9 @@ def _due_wakeups() -> list[str]:
         for run_id, wake_at in due:
             # Pushed back by a lease, not cleared: if the ADVANCE is lost, it fires again.
             claimed = session.execute(
-                update(Run.__table__).where(Run.id == run_id, Run.wake_at == wake_at)
+                update(RUNS).where(Run.id == run_id, Run.wake_at == wake_at)
                 .values(wake_at=now + outbox.lease()))
-            if claimed.rowcount == 1:
+            if rowcount(claimed) == 1:
                 woken.append(run_id)
     return woken
 
@@ -86,7 +73,7 @@ def _due_wakeups() -> list[str]:
 class ReconcilerThread(threading.Thread):
     """Sweeps until stopped; errors are logged and the next sweep tries again."""
 
-    def __init__(self, dispatcher: Sender, every: float = SWEEP_EVERY):
+    def __init__(self, dispatcher: Dispatcher, every: float = SWEEP_EVERY):
         super().__init__(name="interlock-reconciler", daemon=True)
         self.dispatcher, self.every = dispatcher, every
         self.stopped = threading.Event()

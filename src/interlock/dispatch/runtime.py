@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from interlock.config import settings
-from interlock.dispatch.reconciler import Sender
+from interlock.dispatch.base import Dispatcher
 
 
-def make_dispatcher() -> Sender:
+def make_dispatcher() -> Dispatcher:
     if settings().broker_url:
         from interlock.dispatch.celery_app import CeleryDispatcher, app
-        return CeleryDispatcher(app())  # type: ignore[return-value]
+        return CeleryDispatcher(app())
     from interlock.dispatch.embedded import EmbeddedDispatcher
-    return EmbeddedDispatcher()  # type: ignore[return-value]
+    return EmbeddedDispatcher()

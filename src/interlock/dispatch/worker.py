@@ -15,7 +15,7 @@ from interlock.dispatch.reconciler import ReconcilerThread
 
 def run_worker(*, concurrency: int, loglevel: str, name: str | None) -> None:
     celery = app()
-    reconciler = ReconcilerThread(CeleryDispatcher(celery))  # type: ignore[arg-type]
+    reconciler = ReconcilerThread(CeleryDispatcher(celery))
     reconciler.start()
     try:
         celery.Worker(pool="threads", concurrency=concurrency, loglevel=loglevel,

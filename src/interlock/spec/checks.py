@@ -34,7 +34,7 @@ def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
                                + "; remove one of these dependencies"))
     # With a cycle "upstream" means nothing; expressions are still parsed and checked.
     ancestors = None if cycle else ancestor_sets(needs)
-    inputs = raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {}
+    inputs: dict[str, Any] = raw["inputs"] if isinstance(raw.get("inputs"), dict) else {}
     for nid, node in nodes.items():
         if not isinstance(node, dict):
             continue

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.errors import Problem, SpecError
@@ -90,7 +91,7 @@ PATTERN_RULES = {
 }
 
 
-def _located_error(doc: Located, err: dict) -> Problem:  # type: ignore[type-arg]
+def _located_error(doc: Located, err: ErrorDetails) -> Problem:
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.config import settings
-from interlock.store.tables import Outbox, TaskKind
+from interlock.store.tables import OUTBOX, Outbox, TaskKind
 
 
 def lease() -> timedelta:
@@ -38,7 +38,7 @@ def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:
 def complete(session: Session, *, kind: TaskKind, run_id: str,
              attempt_id: int | None = None) -> None:
     """Drop the rows of work that this transaction has done."""
-    query = delete(Outbox.__table__).where(Outbox.kind == kind.value, Outbox.run_id == run_id)
+    query = delete(OUTBOX).where(Outbox.kind == kind.value, Outbox.run_id == run_id)
     if attempt_id is not None:
         query = query.where(Outbox.attempt_id == attempt_id)
     session.execute(query)
@@ -50,6 +50,6 @@ def claim_overdue(session: Session, *, limit: int = 500) -> list[Work]:
     rows = list(session.scalars(select(Outbox).where(Outbox.available_at <= now)
                                 .order_by(Outbox.id).limit(limit)))
     if rows:
-        session.execute(update(Outbox.__table__).where(Outbox.id.in_([r.id for r in rows]))
+        session.execute(update(OUTBOX).where(Outbox.id.in_([r.id for r in rows]))
                         .values(available_at=now + lease(), sends=Outbox.sends + 1))
     return [Work(TaskKind(r.kind), r.run_id, r.attempt_id) for r in rows]

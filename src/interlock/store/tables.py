@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Result,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from interlock.store.types import UTCDateTime
@@ -147,3 +159,15 @@ class Outbox(Base):
     created_at: Mapped[datetime]
     available_at: Mapped[datetime]
     sends: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Core tables of the hot-path updates: Core statements skip the ORM's session bookkeeping.
+RUNS = cast(Table, Run.__table__)
+NODE_RUNS = cast(Table, NodeRun.__table__)
+ATTEMPTS = cast(Table, Attempt.__table__)
+OUTBOX = cast(Table, Outbox.__table__)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (what a compare-and-set checks)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -14,7 +14,17 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.states import NodeState, RunState, transition
-from interlock.store.tables import Attempt, Entity, NodeRun, Run, StateEvent
+from interlock.store.tables import (
+    ATTEMPTS,
+    NODE_RUNS,
+    RUNS,
+    Attempt,
+    Entity,
+    NodeRun,
+    Run,
+    StateEvent,
+    rowcount,
+)
 
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
@@ -22,9 +32,9 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(Run.__table__).where(Run.id == run_id, Run.state == expected.value)
+        update(RUNS).where(Run.id == run_id, Run.state == expected.value)
         .values(state=to.value, updated_at=at, reason=reason, **values))
-    return _record(session, result.rowcount, run_id=run_id, entity=Entity.RUN, node_id=None,
+    return _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
 
 
@@ -33,11 +43,11 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(NodeRun.__table__)
+        update(NODE_RUNS)
         .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id,
                NodeRun.state == expected.value)
         .values(state=to.value, updated_at=at, reason=reason, **values))
-    return _record(session, result.rowcount, run_id=run_id, entity=Entity.NODE, node_id=node_id,
+    return _record(session, rowcount(result), run_id=run_id, entity=Entity.NODE, node_id=node_id,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
 
 
@@ -46,9 +56,9 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
     transition(expected, to)
     at = clock.now()
     result = session.execute(
-        update(Attempt.__table__).where(Attempt.id == attempt.id, Attempt.state == expected.value)
+        update(ATTEMPTS).where(Attempt.id == attempt.id, Attempt.state == expected.value)
         .values(state=to.value, **values))
-    return _record(session, result.rowcount, run_id=attempt.run_id, entity=Entity.ATTEMPT,
+    return _record(session, rowcount(result), run_id=attempt.run_id, entity=Entity.ATTEMPT,
                    node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
                    actor=actor, reason=reason, at=at)
 
