@@ -7,13 +7,11 @@ compare-and-set states and idempotency keys turn that into exactly-once effects.
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
 
 from interlock.config import settings
 from interlock.dispatch.base import PollBatch
-from interlock.dispatch.handlers import handle, handle_poll_batch
+from interlock.dispatch.chaining import ChainingDispatcher
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind
 
@@ -67,8 +65,8 @@ def app() -> Celery:
 
 
 def _work_task(kind: str, run_id: str, attempt_id: int | None) -> None:
-    handle(Work(TaskKind(kind), run_id, attempt_id), dispatcher=CeleryDispatcher(app()))
+    ChainingDispatcher(CeleryDispatcher(app())).run(Work(TaskKind(kind), run_id, attempt_id))
 
 
-def _poll_task(attempt_ids: list[int]) -> Any:
-    handle_poll_batch(attempt_ids, dispatcher=CeleryDispatcher(app()))
+def _poll_task(attempt_ids: list[int]) -> None:
+    ChainingDispatcher(CeleryDispatcher(app())).run(PollBatch("batch", attempt_ids))

@@ -1,0 +1,84 @@
+"""ChainingDispatcher: a worker runs the next submit itself; everything else goes out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interlock import operations as ops
+from interlock.dispatch.base import PollBatch
+from interlock.dispatch.chaining import ChainingDispatcher
+from interlock.states import NodeState, RunState
+from interlock.store.outbox import Work
+from interlock.store.tables import TaskKind
+from tests.helpers import write_flow
+
+CHAIN = """
+id: chain
+namespace: tests.chaining
+nodes:
+  a: {uses: noop, with: {v: 1}}
+  b: {uses: noop, needs: [a], with: {v: "{{ nodes.a.outputs.v + 1 }}"}}
+  c: {uses: noop, needs: [b], with: {v: "{{ nodes.b.outputs.v + 1 }}"}}
+  d: {uses: noop, needs: [c], with: {v: "{{ nodes.c.outputs.v + 1 }}"}}
+"""
+FAN = """
+id: fan
+namespace: tests.chaining
+nodes:
+  root: {uses: noop}
+  left: {uses: noop, needs: [root]}
+  right: {uses: noop, needs: [root]}
+"""
+
+
+class Broker:
+    """Stands in for Celery: records what would have gone over the wire."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Work, float]] = []
+        self.polls: list[PollBatch] = []
+
+    def send(self, work: Work, *, countdown: float = 0.0) -> None:
+        self.sent.append((work, countdown))
+
+    def send_polls(self, batch: PollBatch) -> None:
+        self.polls.append(batch)
+
+
+def _start(tmp_path: Path, text: str, broker: Broker) -> str:
+    flow, _ = ops.register(write_flow(tmp_path, text).read_text())
+    run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={}, dispatcher=broker)
+    broker.sent.clear()
+    return run_id
+
+
+def test_a_chain_of_nodes_runs_in_one_task(store_url: str, tmp_path: Path) -> None:
+    broker = Broker()
+    run_id = _start(tmp_path, CHAIN, broker)
+    ChainingDispatcher(broker).run(Work(TaskKind.ADVANCE, run_id))
+    detail = ops.get_run(run_id)
+    assert detail.state is RunState.SUCCEEDED
+    assert detail.nodes[-1].outputs == {"v": 4}
+    assert broker.sent == []  # no broker round trip at all
+
+
+def test_fan_out_keeps_one_branch_and_sends_the_other(store_url: str, tmp_path: Path) -> None:
+    broker = Broker()
+    run_id = _start(tmp_path, FAN, broker)
+    ChainingDispatcher(broker).run(Work(TaskKind.ADVANCE, run_id))
+    states = {n.id: n.state for n in ops.get_run(run_id).nodes}
+    assert states["root"] is NodeState.SUCCEEDED
+    sent = [w for w, _ in broker.sent]
+    assert [w.kind for w in sent] == [TaskKind.EXECUTE]  # one branch went to the broker
+    assert sorted(s for s in states.values()) == sorted(
+        [NodeState.SUCCEEDED, NodeState.SUCCEEDED, NodeState.QUEUED])
+
+
+def test_chain_limit_and_countdowns_go_to_the_broker() -> None:
+    broker = Broker()
+    chaining = ChainingDispatcher(broker, limit=0)
+    work = Work(TaskKind.EXECUTE, "run", 1)
+    chaining.send(work)
+    chaining.send(Work(TaskKind.EXECUTE, "run", 2), countdown=5.0)
+    assert list(chaining.local) == []
+    assert broker.sent == [(work, 0.0), (Work(TaskKind.EXECUTE, "run", 2), 5.0)]
