@@ -26,6 +26,9 @@ from interlock.states import (
     RunState,
 )
 
+# The reason a node skipped by its own `if:` carries; `retry` leaves such nodes alone.
+SKIPPED_BY_CONDITION = "`if:` is false"
+
 
 @dataclass(frozen=True)
 class Submit:
@@ -165,7 +168,7 @@ def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: 
         except ExpressionError as exc:
             return [SetNode(node_id, NodeState.FAILED, "`if:` failed", error=str(exc))]
         if not go:
-            return [SetNode(node_id, NodeState.SKIPPED, "`if:` is false")]
+            return [SetNode(node_id, NodeState.SKIPPED, SKIPPED_BY_CONDITION)]
     return _submit(run, nodes, node_id, node, view_attempts_next(nodes[node_id]))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.engine.graph import FlowGraph
+from interlock.engine.planner import SKIPPED_BY_CONDITION
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.models import Flow
@@ -146,7 +147,7 @@ def request_retry(session: Session, *, run_id: str, actor: str) -> list[str]:
 
 
 def _skipped_by_condition(node: NodeRun) -> bool:
-    return NodeState(node.state) is NodeState.SKIPPED and (node.reason or "").startswith("`if:`")
+    return NodeState(node.state) is NodeState.SKIPPED and node.reason == SKIPPED_BY_CONDITION
 
 
 @dataclass(frozen=True)
