@@ -1,0 +1,71 @@
+"""Status mappings: how a foreign system's own words map to Interlock's node states.
+
+Mappings are data (`mappings/<system>.yaml`), not code, so an operator can read and adjust
+them. A mapping must cover every status the adapter declares it can see: a gap is an error
+when the mapping loads, never a surprise at run time.
+
+    # mappings/example.yaml
+    system: example
+    statuses:
+      queued: queued
+      running: running
+      success: succeeded
+      failed: failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from interlock.errors import InterlockError
+from interlock.states import NodeState
+
+
+class MappingError(InterlockError):
+    pass
+
+
+@dataclass(frozen=True)
+class StatusMapping:
+    system: str
+    statuses: dict[str, NodeState]
+
+    def state_of(self, status: str) -> NodeState:
+        try:
+            return self.statuses[status]
+        except KeyError:
+            raise MappingError(f"{self.system}: status {status!r} has no mapping; add it to "
+                               f"mappings/{self.system}.yaml") from None
+
+    @classmethod
+    def parse(cls, text: str, *, source: str, required: Iterable[str] = ()) -> StatusMapping:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise MappingError(f"{source}: invalid YAML: {exc}") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("statuses"), dict):
+            raise MappingError(f"{source}: expected `system:` and a `statuses:` mapping")
+        system = str(doc.get("system") or Path(source).stem)
+        statuses, problems = {}, []
+        for status, state in doc["statuses"].items():
+            try:
+                statuses[str(status)] = NodeState(state)
+            except ValueError:
+                known = ", ".join(s.value for s in NodeState)
+                problems.append(f"status {status!r} maps to {state!r}, which is not a state "
+                                f"({known})")
+        missing = sorted(set(required) - set(statuses))
+        if missing:
+            problems.append(f"no mapping for status(es) {', '.join(map(repr, missing))}")
+        if problems:
+            raise MappingError(f"{source}: " + "; ".join(problems))
+        return cls(system=system, statuses=statuses)
+
+    @classmethod
+    def load(cls, path: str | Path, *, required: Iterable[str] = ()) -> StatusMapping:
+        path = Path(path)
+        return cls.parse(path.read_text(encoding="utf-8"), source=str(path), required=required)
