@@ -42,12 +42,14 @@ class StaleSnapshot(InterlockError):
 
 
 def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
-            first: Callable[[Session], object] | None = None) -> RunState:
+            first: Callable[[Session], object] | None = None,
+            done: Work | None = None) -> RunState:
     """Plan ``run_id`` until nothing more is due now; return the run's state.
 
     ``first`` runs in the first pass's transaction, under the run's lock, before planning:
     an executor records an attempt's outcome there, so the outcome and the decisions that
-    follow from it commit together (one commit per node instead of two).
+    follow from it commit together (one commit per node instead of two). ``done`` is the
+    outbox work ``first`` completes; its row goes in the same statement as the ADVANCE rows.
     """
     state = RunState.PENDING
     for _ in range(MAX_PASSES):
@@ -57,12 +59,13 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
                 if first is not None:
                     first(session)
                 loaded = load(session, run_id, run=run)
-                outbox.complete(session, kind=TaskKind.ADVANCE, run_id=run_id)
+                outbox.complete_all(session, run_id, [Work(TaskKind.ADVANCE, run_id),
+                                                      *([done] if done else [])])
                 result = plan(loaded.graph, loaded.view(), clock.now())
                 work, state = _apply(session, loaded, result, actor)
         except StaleSnapshot:
             continue
-        first = None
+        first = done = None
         for item in work:
             dispatcher.send(item)
         if not result.decisions or result.wake_at is None or result.wake_at > clock.now():

@@ -49,7 +49,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
         attempt = session.get(Attempt, attempt_id)
         if attempt is None:
             return
-        if NodeState(attempt.state) is not NodeState.QUEUED:
+        if NodeState(attempt.state) is not NodeState.QUEUED:  # a twin got here first
             outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                             attempt_id=attempt_id)
             return
@@ -147,10 +147,9 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
             reason=obs.remote_status, handle=asdict(obs.handle), outputs=obs.outputs,
             error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
-        outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
-                        attempt_id=attempt.id)
 
-    advance(attempt.run_id, dispatcher=dispatcher, first=record)
+    advance(attempt.run_id, dispatcher=dispatcher, first=record,
+            done=outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id))
 
 
 def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -38,10 +38,17 @@ def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:
 def complete(session: Session, *, kind: TaskKind, run_id: str,
              attempt_id: int | None = None) -> None:
     """Drop the rows of work that this transaction has done."""
-    query = delete(OUTBOX).where(Outbox.kind == kind.value, Outbox.run_id == run_id)
-    if attempt_id is not None:
-        query = query.where(Outbox.attempt_id == attempt_id)
-    session.execute(query)
+    complete_all(session, run_id, [Work(kind, run_id, attempt_id)])
+
+
+def complete_all(session: Session, run_id: str, done: list[Work]) -> None:
+    """Drop the rows of several kinds of work of one run, in one statement.
+
+    A Work without an attempt id stands for every row of its kind for the run.
+    """
+    matches = [(Outbox.kind == w.kind.value) & (Outbox.attempt_id == w.attempt_id)
+               if w.attempt_id is not None else Outbox.kind == w.kind.value for w in done]
+    session.execute(delete(OUTBOX).where(Outbox.run_id == run_id, or_(*matches)))
 
 
 def claim_overdue(session: Session, *, limit: int = 500) -> list[Work]:
