@@ -298,3 +298,20 @@ def test_schema_is_current(tmp_path: Path) -> None:
 def test_schema_title_is_interlock_flow() -> None:
     result = invoke("schema")
     assert json.loads(result.stdout)["title"] == "Interlock flow"
+
+
+def test_run_a_missing_file_is_a_clear_error(sqlite_store: str, tmp_path: Path) -> None:
+    result = invoke("run", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml: no such file" in flat(result.output)
+    assert "Traceback" not in result.output
+
+
+def test_run_a_registered_flow_by_its_reference(square: Path) -> None:
+    unknown = invoke("run", "tests.cli/sq")
+    assert unknown.exit_code == 1
+    assert "flow `tests.cli/sq` is not registered" in flat(unknown.output)
+    run_json(square, "--input", "n=2", code=0)  # registers it
+    by_ref = run_json(Path("tests.cli/sq"), "--input", "n=5", code=0)
+    assert by_ref["nodes"][1]["outputs"] == {"sq": 25}
+    assert by_ref["revision"] == 1

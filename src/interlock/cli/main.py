@@ -86,17 +86,17 @@ def _parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 @guarded
-def run(flow: Annotated[Path, typer.Argument(help="The flow's YAML file.")],
+def run(flow: Annotated[str, typer.Argument(
+            metavar="FLOW", help="A flow's YAML file, or a registered flow as namespace/flow-id.")],
         input: Annotated[list[str], typer.Option("--input", "-i", help="name=value")] = [],  # noqa: B006
         wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends.")] = False,
         as_json: JsonOpt = False) -> None:
     """Start a run of FLOW (exit 0 if it succeeds, 1 if it fails)."""
-    source = flow.read_text(encoding="utf-8")
-    spec, _ = ops.register(source, file=str(flow))
+    namespace, flow_id = _flow_ref(flow)
     dispatcher = make_dispatcher()
     embedded = settings().embedded
     try:
-        run_id = ops.start_run(namespace=spec.namespace, flow_id=spec.id,
+        run_id = ops.start_run(namespace=namespace, flow_id=flow_id,
                                inputs=_parse_inputs(input), dispatcher=dispatcher,
                                inputs_are_strings=True, actor="cli")
         if not wait and not embedded:
@@ -108,6 +108,23 @@ def run(flow: Annotated[Path, typer.Argument(help="The flow's YAML file.")],
     finally:
         _close(dispatcher)
     _report(detail, as_json, shown=wait)
+
+
+def _flow_ref(flow: str) -> tuple[str, str]:
+    """(namespace, flow id) of a YAML file (registered first) or of a `namespace/id` ref."""
+    path = Path(flow)
+    if path.is_file():
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {flow}: {exc}") from exc
+        spec, _ = ops.register(source, file=flow)
+        return spec.namespace, spec.id
+    namespace, sep, flow_id = flow.rpartition("/")
+    if sep and namespace and flow_id and not flow.endswith((".yaml", ".yml")):
+        return namespace, flow_id  # start_run says so if it is not registered
+    raise ValueError(f"{flow}: no such file; give a flow's YAML file or a registered flow as "
+                     "namespace/flow-id")
 
 
 def _print_started(run_id: str, as_json: bool) -> None:
