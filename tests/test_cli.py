@@ -315,3 +315,17 @@ def test_run_a_registered_flow_by_its_reference(square: Path) -> None:
     by_ref = run_json(Path("tests.cli/sq"), "--input", "n=5", code=0)
     assert by_ref["nodes"][1]["outputs"] == {"sq": 25}
     assert by_ref["revision"] == 1
+
+
+def test_an_unreachable_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.config import settings
+    monkeypatch.setenv("INTERLOCK_DATABASE_URL", "postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    settings.cache_clear()
+    try:
+        result = invoke("runs")
+    finally:
+        settings.cache_clear()
+    assert result.exit_code == 1
+    message = flat(result.output)
+    assert "cannot use the store at postgresql+psycopg://u:***@127.0.0.1:1/x" in message
+    assert "secret" not in message and "Traceback" not in result.output

@@ -554,3 +554,19 @@ def test_naive_datetime_is_refused_by_the_store(store_url: str) -> None:
         _outbox_row(TaskKind.ADVANCE, "naive", datetime(2030, 1, 1))
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Outbox)) == 0
+
+
+def test_a_store_that_was_down_at_first_use_works_once_it_is_up(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from interlock.store.db import dispose_all, engine_for, session_scope
+    down = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    with pytest.raises(OperationalError):
+        engine_for(down)
+    with pytest.raises(OperationalError):  # tried again, not a stale half-made engine
+        engine_for(down)
+    up = f"sqlite:///{tmp_path / 'up.db'}"
+    with session_scope(up) as session:
+        assert session.execute(text("select 1")).scalar() == 1
+    dispose_all()

@@ -7,7 +7,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from interlock.errors import Conflict, NotFound, SpecError
 from interlock.spec.inputs import InputError
@@ -54,6 +54,12 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=400, content={
             "detail": f"a value in the request cannot be stored: {exc.orig}"})
 
+    @app.exception_handler(OperationalError)
+    async def _store_down(_: Request, exc: OperationalError) -> JSONResponse:
+        # Not the request's fault, and worth retrying: the store is unreachable or overloaded.
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the store is unavailable; retry shortly"})
+
     @app.exception_handler(ValueError)
     async def _value(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
@@ -64,4 +70,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "no such run, flow or node"},
     409: {"model": ErrorBody, "description": "the target's state forbids this"},
     422: {"model": ErrorBody, "description": "invalid flow or inputs; `problems` lists each"},
+    503: {"model": ErrorBody, "description": "the store is unavailable; retry"},
 }

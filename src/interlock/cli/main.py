@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from interlock import operations as ops
 from interlock.cli.render import run_table, runs_table
@@ -36,6 +38,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def make_url_safe(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
 def fail(message: str, code: int) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -56,6 +66,10 @@ def guarded(fn: F) -> F:
             fail(str(exc), EXIT_BAD_INPUT)
         except InterlockError as exc:
             fail(str(exc), EXIT_RUN_FAILED)
+        except (OperationalError, ArgumentError) as exc:
+            url = make_url_safe(settings().database_url)
+            fail(f"cannot use the store at {url}: {str(exc).splitlines()[0]}; check "
+                 "INTERLOCK_DATABASE_URL and that the database is running", EXIT_RUN_FAILED)
     return wrapper  # type: ignore[return-value]
 
 

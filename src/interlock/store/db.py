@@ -28,9 +28,14 @@ def engine_for(url: str | None = None) -> Engine:
     url = url or settings().database_url
     with _lock:
         if url not in _engines:
-            _engines[url] = _create(url)
-            upgrade(_engines[url])
-            _makers[url] = sessionmaker(_engines[url], expire_on_commit=False)
+            engine = _create(url)
+            try:
+                upgrade(engine)
+            except Exception:
+                engine.dispose()  # not cached: the next call tries again (the store may be back)
+                raise
+            _makers[url] = sessionmaker(engine, expire_on_commit=False)
+            _engines[url] = engine
     return _engines[url]
 
 
