@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -262,7 +263,9 @@ def test_concurrent_cas_on_one_row_has_exactly_one_winner(store_url: str) -> Non
         errors: list[BaseException] = []
 
         def contend(actor: str, node_id: str = node_id, expected: NodeState = expected,
-                    to: NodeState = to, barrier: threading.Barrier = barrier) -> None:
+                    to: NodeState = to, barrier: threading.Barrier = barrier,
+                    results: dict[str, bool] = results,
+                    errors: list[BaseException] = errors) -> None:
             try:
                 barrier.wait()
                 with session_scope() as s:
