@@ -148,7 +148,6 @@ class _Applier:
                                       expected=NodeState(attempt.state), to=d.to,
                                       actor=self.actor, reason=d.reason, error=d.reason,
                                       finished_at=clock.now()))
-        attempt.state = d.to.value
         outbox.complete(self.session, kind=TaskKind.EXECUTE, run_id=self.run_id,
                         attempt_id=attempt.id)
 

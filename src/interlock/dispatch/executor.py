@@ -55,6 +55,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
             return
         job = _job_of(session, attempt)
     tries = attempt.submit_tries + 1  # recorded with the outcome of this submit
+    adapter: Adapter | None = None  # stays None when no adapter has this kind
     try:
         adapter = registry.get(attempt.uses)
         adapter.params_model.model_validate(job.params)
@@ -69,14 +70,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
     except Exception as exc:  # an adapter bug must fail the attempt, not loop forever
         log.exception("adapter %s failed to submit attempt %s", attempt.uses, attempt.key)
         result = _failed(attempt, f"adapter error: {type(exc).__name__}: {exc}")
-    _record_submit(attempt, result, adapter_for(registry, attempt.uses), dispatcher, tries)
-
-
-def adapter_for(registry: AdapterRegistry, kind: str) -> Adapter | None:
-    try:
-        return registry.get(kind)
-    except UnknownAdapter:
-        return None
+    _record_submit(attempt, result, adapter, dispatcher, tries)
 
 
 def _job_of(session: Session, attempt: Attempt) -> JobSpec:
@@ -113,7 +107,7 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
         finish(attempt, result, expected=NodeState.QUEUED, dispatcher=dispatcher,
                submit_tries=tries)
         return
-    interval = adapter.poll_interval[0] if adapter else 1.0
+    interval = (adapter or Adapter).poll_interval[0]
     with session_scope() as session:
         lock_run(session, attempt.run_id)
         at = clock.now()
@@ -156,7 +150,7 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
          registry: AdapterRegistry | None = None) -> None:
     """Observe in-flight attempts, batched by adapter: one `poll` call per kind."""
     registry = registry or default_registry()
-    claimed = claim_polls(attempt_ids)
+    claimed = claim_polls(attempt_ids, registry)
     by_kind: dict[str, list[Attempt]] = {}
     for attempt in claimed:
         by_kind.setdefault(attempt.uses, []).append(attempt)
@@ -175,7 +169,7 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
                 finish(polled, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
 
 
-def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
+def claim_polls(attempt_ids: Sequence[int], registry: AdapterRegistry) -> list[Attempt]:
     """Take the due attempts among ``attempt_ids`` and push their next poll back.
 
     The compare-and-set on `next_poll_at` means two pollers never poll the same attempt
@@ -188,7 +182,7 @@ def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
             Attempt.id.in_(list(attempt_ids)), Attempt.state == NodeState.RUNNING.value,
             Attempt.next_poll_at <= now + timedelta(milliseconds=50))).all()
         for attempt in due:
-            interval = _next_interval(attempt)
+            interval = _next_interval(attempt, registry)
             result = session.execute(
                 update(ATTEMPTS).where(Attempt.id == attempt.id,
                                       Attempt.next_poll_at == attempt.next_poll_at)
@@ -198,11 +192,11 @@ def claim_polls(attempt_ids: Sequence[int]) -> list[Attempt]:
     return taken
 
 
-def _next_interval(attempt: Attempt) -> float:
+def _next_interval(attempt: Attempt, registry: AdapterRegistry) -> float:
     try:
-        low, high = default_registry().adapter_class(attempt.uses).poll_interval
+        low, high = registry.adapter_class(attempt.uses).poll_interval
     except UnknownAdapter:
-        low, high = 1.0, 30.0
+        low, high = Adapter.poll_interval
     return min(max((attempt.poll_interval or low) * 2, low), high)
 
 

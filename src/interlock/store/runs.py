@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +33,7 @@ class Loaded:
     nodes: dict[str, NodeRun]
     attempts: dict[str, list[Attempt]]  # by node id, oldest first
 
-    @property
+    @cached_property
     def graph(self) -> FlowGraph:
         return FlowGraph(self.flow)
 
