@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from interlock.config import settings
+from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store.db import dispose_all
 
 PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -53,6 +54,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path,
     yield url
     dispose_all()
     settings.cache_clear()
+
+
+@pytest.fixture
+def embedded(store_url: str) -> Iterator[EmbeddedDispatcher]:
+    """The in-process dispatcher on each kind of store; closed (threads joined) afterwards."""
+    dispatcher = EmbeddedDispatcher()
+    yield dispatcher
+    dispatcher.close()
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from interlock import operations as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
@@ -25,17 +22,10 @@ nodes:
 """
 
 
-@pytest.fixture
-def dispatcher(store_url: str) -> Iterator[EmbeddedDispatcher]:
-    d = EmbeddedDispatcher()
-    yield d
-    d.close()
-
-
-def test_fan_out_fan_in_passes_outputs(dispatcher: EmbeddedDispatcher, tmp_path: Path) -> None:
+def test_fan_out_fan_in_passes_outputs(embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
     flow, _ = ops.register(write_flow(tmp_path, FAN).read_text())
     run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={"n": 5},
-                           dispatcher=dispatcher)
+                           dispatcher=embedded)
     detail = wait_run(run_id)
     nodes = {n.id: n for n in detail.nodes}
     assert detail.state is RunState.SUCCEEDED
@@ -47,7 +37,7 @@ def test_fan_out_fan_in_passes_outputs(dispatcher: EmbeddedDispatcher, tmp_path:
     assert all(e.actor for e in events)
 
 
-def test_failed_script_then_retry_keeps_succeeded_nodes(dispatcher: EmbeddedDispatcher,
+def test_failed_script_then_retry_keeps_succeeded_nodes(embedded: EmbeddedDispatcher,
                                                         tmp_path: Path) -> None:
     marker = tmp_path / "fixed"
     flow_text = f"""
@@ -63,7 +53,7 @@ def test_failed_script_then_retry_keeps_succeeded_nodes(dispatcher: EmbeddedDisp
     """
     flow, _ = ops.register(write_flow(tmp_path, flow_text).read_text())
     run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
-                           dispatcher=dispatcher)
+                           dispatcher=embedded)
     failed = wait_run(run_id)
     states = {n.id: n.state for n in failed.nodes}
     assert failed.state is RunState.FAILED
@@ -72,7 +62,7 @@ def test_failed_script_then_retry_keeps_succeeded_nodes(dispatcher: EmbeddedDisp
     assert "exit code 1" in (next(n for n in failed.nodes if n.id == "second").error or "")
 
     marker.touch()
-    assert ops.retry_run(run_id, dispatcher=dispatcher) == ["second", "third"]
+    assert ops.retry_run(run_id, dispatcher=embedded) == ["second", "third"]
     done = wait_run(run_id)
     nodes = {n.id: n for n in done.nodes}
     assert done.state is RunState.SUCCEEDED

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from interlock import operations as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
@@ -24,20 +21,13 @@ nodes:
 """
 
 
-@pytest.fixture
-def dispatcher(store_url: str) -> Iterator[EmbeddedDispatcher]:
-    d = EmbeddedDispatcher()
-    yield d
-    d.close()
-
-
-def _run(tmp_path: Path, dispatcher: EmbeddedDispatcher) -> str:
+def _run(tmp_path: Path, embedded: EmbeddedDispatcher) -> str:
     flow, _ = ops.register(write_flow(tmp_path, FLOW).read_text())
     return ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
-                         dispatcher=dispatcher)
+                         dispatcher=embedded)
 
 
-def test_transient_submit_failures_poll_retry_and_timeout(dispatcher: EmbeddedDispatcher,
+def test_transient_submit_failures_poll_retry_and_timeout(embedded: EmbeddedDispatcher,
                                                           tmp_path: Path) -> None:
     adapter = ScriptedAdapter({
         "extract": [Step.transient("503"), Step.running(), Step.failed("flaky")],
@@ -45,7 +35,7 @@ def test_transient_submit_failures_poll_retry_and_timeout(dispatcher: EmbeddedDi
         "slow": [Step.running()],
     })
     with adapter.installed():
-        detail = wait_run(_run(tmp_path, dispatcher), timeout=60)
+        detail = wait_run(_run(tmp_path, embedded), timeout=60)
     nodes = {n.id: n for n in detail.nodes}
     # extract: every attempt fails after one poll; 3 attempts, then FAILED
     assert nodes["extract"].state is NodeState.FAILED
@@ -59,7 +49,7 @@ def test_transient_submit_failures_poll_retry_and_timeout(dispatcher: EmbeddedDi
     assert adapter.starts[first_key] == 1
 
 
-def test_outputs_flow_downstream_and_timeout_cancels(dispatcher: EmbeddedDispatcher,
+def test_outputs_flow_downstream_and_timeout_cancels(embedded: EmbeddedDispatcher,
                                                      tmp_path: Path) -> None:
     adapter = ScriptedAdapter({
         "extract": [Step.running(), Step.succeeded(rows=42)],
@@ -67,7 +57,7 @@ def test_outputs_flow_downstream_and_timeout_cancels(dispatcher: EmbeddedDispatc
         "slow": [Step.running()],  # never finishes: the 500ms timeout must stop it
     })
     with adapter.installed():
-        detail = wait_run(_run(tmp_path, dispatcher), timeout=60)
+        detail = wait_run(_run(tmp_path, embedded), timeout=60)
     nodes = {n.id: n for n in detail.nodes}
     assert nodes["extract"].outputs == {"rows": 42}
     assert nodes["load"].state is NodeState.SUCCEEDED
@@ -78,15 +68,15 @@ def test_outputs_flow_downstream_and_timeout_cancels(dispatcher: EmbeddedDispatc
     assert all(count == 1 for count in adapter.starts.values())
 
 
-def test_cancel_stops_running_attempts(dispatcher: EmbeddedDispatcher, tmp_path: Path) -> None:
+def test_cancel_stops_running_attempts(embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
     adapter = ScriptedAdapter({"extract": [Step.running()]})
     with adapter.installed():
-        run_id = _run(tmp_path, dispatcher)
+        run_id = _run(tmp_path, embedded)
         for _ in range(200):
             if ops.get_run(run_id).nodes[0].state is NodeState.RUNNING:
                 break
             time.sleep(0.02)
-        ops.cancel_run(run_id, dispatcher=dispatcher)
+        ops.cancel_run(run_id, dispatcher=embedded)
         detail = wait_run(run_id, timeout=30)
     assert detail.state is RunState.CANCELLED
     assert {n.id: n.state for n in detail.nodes} == {
