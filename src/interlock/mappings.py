@@ -15,6 +15,7 @@ when the mapping loads, never a surprise at run time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,16 +43,17 @@ class StatusMapping:
                                f"mappings/{self.system}.yaml") from None
 
     @classmethod
-    def parse(cls, text: str, *, source: str, required: Iterable[str] = ()) -> StatusMapping:
+    def parse(cls, text: str, *, source: str, required: Iterable[str] = (),
+              section: str = "statuses") -> StatusMapping:
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise MappingError(f"{source}: invalid YAML: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("statuses"), dict):
-            raise MappingError(f"{source}: expected `system:` and a `statuses:` mapping")
+        if not isinstance(doc, dict) or not isinstance(doc.get(section), dict):
+            raise MappingError(f"{source}: expected `system:` and a `{section}:` mapping")
         system = str(doc.get("system") or Path(source).stem)
         statuses, problems = {}, []
-        for status, state in doc["statuses"].items():
+        for status, state in doc[section].items():
             try:
                 statuses[str(status)] = NodeState(state)
             except ValueError:
@@ -60,12 +62,27 @@ class StatusMapping:
                                 f"({known})")
         missing = sorted(set(required) - set(statuses))
         if missing:
-            problems.append(f"no mapping for status(es) {', '.join(map(repr, missing))}")
+            problems.append(f"`{section}`: no mapping for status(es) "
+                            f"{', '.join(map(repr, missing))}")
         if problems:
             raise MappingError(f"{source}: " + "; ".join(problems))
         return cls(system=system, statuses=statuses)
 
     @classmethod
-    def load(cls, path: str | Path, *, required: Iterable[str] = ()) -> StatusMapping:
+    def load(cls, path: str | Path, *, required: Iterable[str] = (),
+             section: str = "statuses") -> StatusMapping:
         path = Path(path)
-        return cls.parse(path.read_text(encoding="utf-8"), source=str(path), required=required)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MappingError(f"cannot read mapping {path}: {exc.strerror}; set "
+                               "INTERLOCK_MAPPINGS to the folder that holds it") from None
+        return cls.parse(text, source=str(path), required=required, section=section)
+
+
+def mappings_dir() -> Path:
+    """INTERLOCK_MAPPINGS, else ./mappings, else the mappings shipped with this checkout."""
+    if configured := os.environ.get("INTERLOCK_MAPPINGS"):
+        return Path(configured)
+    local = Path.cwd() / "mappings"
+    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "mappings"

@@ -10,11 +10,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from interlock.errors import Rejected
 from interlock.states import NodeState
+
+
+class RetryMode(StrEnum):
+    """How attempts after the first run (a node's `retry.mode`)."""
+
+    NEW = "new"                    # every attempt is a new job in the foreign system
+    CLEAR_FAILED = "clear_failed"  # Airflow: clear the failed tasks of the same DAG run
+    FROM_FAILURE = "from_failure"  # Dagster: re-execute the failed run from its failure
 
 
 class NoParams(BaseModel):
@@ -33,6 +44,9 @@ class JobSpec:
     params: dict[str, Any]          # the node's `with:`, rendered and validated
     traceparent: str                # W3C trace context of the run
     timeout_s: float | None = None  # the node's `timeout:`, if any
+    flow: str = ""                  # `namespace/flow-id` of the run
+    retry_mode: RetryMode = RetryMode.NEW
+    previous: Handle | None = None  # the last attempt's job, for native retry modes
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,22 @@ class RemoteJob:
 
 
 @dataclass(frozen=True)
+class ForeignEvent:
+    """A state change a foreign system pushed to Interlock (a hint: polling confirms it)."""
+
+    system: str
+    job_id: str                      # DAG id, Dagster job...
+    external_id: str                 # the foreign run's id
+    remote_status: str
+    state: NodeState                 # through the adapter's mapping
+    about_run: bool = True           # False for a part of a run (an Airflow task instance)
+    run_type: str | None = None      # e.g. Airflow's manual / scheduled
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Health:
     ok: bool
     detail: str = ""
@@ -90,6 +120,8 @@ class Adapter(ABC):
     params_model: ClassVar[type[BaseModel]] = NoParams
     # Poll spacing while a job runs: starts at the first value, doubles up to the second.
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 30.0)
+    # `retry.mode` values this adapter implements besides `new`.
+    retry_modes: ClassVar[frozenset[RetryMode]] = frozenset()
 
     @abstractmethod
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
@@ -111,6 +143,10 @@ class Adapter(ABC):
 
     def discover(self) -> list[RemoteJob]:
         return []
+
+    def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
+        """Read a pushed event (already authenticated); Rejected if it is malformed."""
+        raise Rejected(f"`uses: {self.kind}` does not accept pushed events")
 
     def check(self) -> Health:
         return Health(ok=True)

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation
+from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation, RetryMode
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.controller import advance
@@ -77,9 +77,19 @@ def _job_of(session: Session, attempt: Attempt) -> JobSpec:
     run = session.get(Run, attempt.run_id)
     assert run is not None  # a foreign key
     node = flow_of_run(session, run).nodes[attempt.node_id]
+    previous = None
+    if node.retry.mode is not RetryMode.NEW:  # the adapter retries the last job natively
+        handle = session.scalar(
+            select(Attempt.handle).where(Attempt.run_id == attempt.run_id,
+                                         Attempt.node_id == attempt.node_id,
+                                         Attempt.number < attempt.number,
+                                         Attempt.handle.is_not(None))
+            .order_by(Attempt.number.desc()).limit(1))
+        previous = Handle(**handle) if handle else None
     return JobSpec(run_id=attempt.run_id, node_id=attempt.node_id, attempt=attempt.number,
                    params=attempt.params, traceparent=traceparent(run.trace_id, attempt.key),
-                   timeout_s=node.timeout)
+                   timeout_s=node.timeout, flow=f"{run.namespace}/{run.flow_id}",
+                   retry_mode=node.retry.mode, previous=previous)
 
 
 def _failed(attempt: Attempt, error: str) -> Observation:
@@ -113,7 +123,8 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
         at = clock.now()
         moved = set_attempt_state(session, attempt=attempt, expected=NodeState.QUEUED,
                                   to=NodeState.RUNNING, actor=ACTOR, reason="submitted",
-                                  handle=asdict(handle), submitted_at=at,
+                                  handle=asdict(handle), external_id=handle.external_id,
+                                  submitted_at=at,
                                   remote_status=getattr(result, "remote_status", "submitted"),
                                   next_poll_at=at + timedelta(seconds=interval),
                                   poll_interval=interval, worker=WORKER, submit_tries=tries)
@@ -138,7 +149,8 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
     def record(session: Session) -> None:
         set_attempt_state(
             session, attempt=attempt, expected=expected, to=obs.state, actor=ACTOR,
-            reason=obs.remote_status, handle=asdict(obs.handle), outputs=obs.outputs,
+            reason=obs.remote_status, handle=asdict(obs.handle),
+            external_id=obs.handle.external_id, outputs=obs.outputs,
             error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
 
@@ -162,9 +174,10 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
         except Transient as exc:
             log.warning("polling %s attempts failed, will retry: %s", kind, exc)
             continue
-        by_key = {a.key: a for a in attempts}
+        # Matched on the job, not the key: a native retry polls the same job again.
+        by_job = {a.handle["external_id"]: a for a in attempts if a.handle}
         for obs in observations:
-            polled = by_key.get(obs.handle.external_id)
+            polled = by_job.get(obs.handle.external_id)
             if polled is not None and obs.finished:
                 finish(polled, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
 

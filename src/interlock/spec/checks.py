@@ -7,19 +7,20 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from interlock.adapters.contract import Adapter, RetryMode
 from interlock.engine.graph import ancestor_sets, find_cycle
 from interlock.errors import ExpressionError, Problem
 from interlock.expressions import condition_template, has_expression, references, strings_in
 from interlock.spec.models import SLUG
 from interlock.spec.yamlpos import Located
 
-# `uses:` kind -> its `with:` model, or a message saying why there is none.
-ParamsLookup = Callable[[str], type[BaseModel] | str]
+# `uses:` kind -> its adapter class, or a message saying why there is none.
+AdapterLookup = Callable[[str], type[Adapter] | str]
 
 
-def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
+def check_graph(doc: Located, adapters: AdapterLookup) -> list[Problem]:
     raw = doc.value if isinstance(doc.value, dict) else {}
     nodes = raw.get("nodes")
     if not isinstance(nodes, dict):
@@ -38,7 +39,7 @@ def check_graph(doc: Located, params_for: ParamsLookup) -> list[Problem]:
     for nid, node in nodes.items():
         if not isinstance(node, dict):
             continue
-        problems += _check_uses(doc, nid, node, params_for)
+        problems += _check_uses(doc, nid, node, adapters)
         upstream = None if ancestors is None else ancestors.get(nid, frozenset())
         problems += _check_expressions(doc, nid, node, upstream, inputs)
     return problems
@@ -69,22 +70,35 @@ def _check_ids_and_needs(doc: Located, nodes: dict[str, Any],
 
 
 def _check_uses(doc: Located, nid: str, node: dict[str, Any],
-                params_for: ParamsLookup) -> list[Problem]:
+                adapters: AdapterLookup) -> list[Problem]:
     uses = node.get("uses")
     if not isinstance(uses, str):
         return []
-    model = params_for(uses)
-    if isinstance(model, str):
-        return [doc.at(("nodes", nid, "uses"), f"node `{nid}`: {model}")]
+    adapter = adapters(uses)
+    if isinstance(adapter, str):
+        return [doc.at(("nodes", nid, "uses"), f"node `{nid}`: {adapter}")]
+    problems = _check_retry_mode(doc, nid, node, adapter)
     params = node.get("with", {})
     if not isinstance(params, dict):
-        return []
+        return problems
     try:
-        model.model_validate(params)
+        adapter.params_model.model_validate(params)
     except ValidationError as exc:
-        return [doc.at(("nodes", nid, "with", *err["loc"]), f"node `{nid}` with: {_msg(err)}")
-                for err in exc.errors() if not _is_templated(params, err["loc"])]
-    return []
+        problems += [doc.at(("nodes", nid, "with", *err["loc"]), f"node `{nid}` with: {_msg(err)}")
+                     for err in exc.errors() if not _is_templated(params, err["loc"])]
+    return problems
+
+
+def _check_retry_mode(doc: Located, nid: str, node: dict[str, Any],
+                      adapter: type[Adapter]) -> list[Problem]:
+    retry = node.get("retry")
+    mode = retry.get("mode") if isinstance(retry, dict) else None
+    if mode in (None, RetryMode.NEW) or mode in adapter.retry_modes:
+        return []
+    offered = ", ".join(sorted({RetryMode.NEW, *adapter.retry_modes}))
+    return [doc.at(("nodes", nid, "retry", "mode"),
+                   f"node `{nid}`: `uses: {adapter.kind}` has no retry mode {mode!r} "
+                   f"(it offers: {offered})")]
 
 
 def _is_templated(params: dict[str, Any], loc: tuple[Any, ...]) -> bool:

@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from interlock.adapters.contract import Adapter
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.errors import Problem, SpecError
-from interlock.spec.checks import ParamsLookup, check_graph
+from interlock.spec.checks import AdapterLookup, check_graph
 from interlock.spec.inputs import type_problem
 from interlock.spec.models import Flow, InputSpec
 from interlock.spec.yamlpos import Located, load_located
 
 
-def params_lookup(registry: AdapterRegistry) -> ParamsLookup:
-    def lookup(kind: str) -> type[BaseModel] | str:
+def adapter_lookup(registry: AdapterRegistry) -> AdapterLookup:
+    def lookup(kind: str) -> type[Adapter] | str:
         try:
-            return registry.adapter_class(kind).params_model
+            return registry.adapter_class(kind)
         except UnknownAdapter as exc:
             return str(exc)
     return lookup
@@ -77,7 +78,7 @@ def _parse(text: str, file: str, registry: AdapterRegistry) -> tuple[Flow | None
         flow = Flow.model_validate(doc.value)
     except ValidationError as exc:
         problems += [_located_error(doc, err) for err in exc.errors()]
-    problems += check_graph(doc, params_lookup(registry))
+    problems += check_graph(doc, adapter_lookup(registry))
     problems += _check_defaults(doc)
     if flow is None and not problems:  # cannot happen; never return "valid" without a flow
         problems.append(doc.at((), "the flow could not be read"))

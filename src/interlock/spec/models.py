@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from interlock.adapters.contract import RetryMode
 from interlock.durations import parse_duration
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
@@ -82,6 +83,9 @@ class InputSpec(Strict):
 
 
 class Retry(Strict):
+    mode: RetryMode = Field(default=RetryMode.NEW, description=(
+        "how attempts after the first run: `new` job, or the adapter's native retry "
+        "(`clear_failed` for airflow, `from_failure` for dagster)"))
     attempts: int = Field(default=1, ge=1, le=100, description="total attempts, the first included")
     backoff: Duration = Field(default=0.0, description="wait before the second attempt")
     factor: float = Field(default=2.0, ge=1.0, description="backoff multiplier per attempt")

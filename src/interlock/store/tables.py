@@ -111,6 +111,7 @@ class Attempt(Base):
     state: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]]
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    external_id: Mapped[str | None] = mapped_column(String(250), index=True)  # handle's id
     remote_status: Mapped[str | None] = mapped_column(String(200))
     outputs: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
@@ -171,3 +172,64 @@ OUTBOX = cast(Table, Outbox.__table__)
 def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE matched (what a compare-and-set checks)."""
     return cast(CursorResult[Any], result).rowcount
+
+
+class ExternalRun(Base):
+    """A run in a foreign system, seen by push or poll: ours (attempt_id set) or foreign."""
+
+    __tablename__ = "external_runs"
+    __table_args__ = (UniqueConstraint("system", "job_id", "external_id"),
+                      Index("ix_external_runs_seen", "system", "updated_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[str] = mapped_column(String(250))        # DAG id, Dagster job, cron job...
+    external_id: Mapped[str] = mapped_column(String(250))   # the foreign run id
+    state: Mapped[str] = mapped_column(String(16))          # NodeState, through the mapping
+    remote_status: Mapped[str] = mapped_column(String(64))  # the system's own word
+    run_type: Mapped[str | None] = mapped_column(String(64))
+    attempt_id: Mapped[int | None] = mapped_column(Integer)  # set when Interlock started it
+    details: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TriggerFiring(Base):
+    """One firing of a flow trigger; the unique key makes a second firing of it a no-op."""
+
+    __tablename__ = "trigger_firings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(500), unique=True)  # flow + what fired it
+    namespace: Mapped[str] = mapped_column(String(200))
+    flow_id: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    fired_at: Mapped[datetime]
+
+
+class AuditRecord(Base):
+    """Append-only audit trail; each record's hash covers the one before it."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(300), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(200))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last link, one row: locking it orders concurrent appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

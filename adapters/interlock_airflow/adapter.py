@@ -1,0 +1,121 @@
+"""`uses: airflow`: trigger a DAG in a registered Airflow 3 system and observe its run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from interlock.adapters.contract import (
+    Adapter,
+    ForeignEvent,
+    Handle,
+    Health,
+    JobSpec,
+    LogChunk,
+    Observation,
+    RemoteJob,
+    RetryMode,
+)
+from interlock.errors import Rejected, Transient
+from interlock.lineage_ids import airflow_parent
+from interlock.systems import System, UnknownSystem, load_systems
+from interlock_airflow import discover, events, observe, runs, tasks
+from interlock_airflow.client import AirflowSession, session_for
+from interlock_airflow.params import AirflowParams, LogScope
+
+KIND = "airflow"
+
+
+def system_named(name: str) -> System:
+    try:
+        return load_systems().get(name, kind=KIND)
+    except UnknownSystem as exc:
+        raise Rejected(str(exc)) from None
+
+
+def run_url(system: System, dag_id: str, run_id: str) -> str:
+    return f"{system.ui}/dags/{dag_id}/runs/{run_id}"
+
+
+class AirflowAdapter(Adapter):
+    kind: ClassVar[str] = KIND
+    params_model = AirflowParams
+    # Push events make polling a fallback: it backs off to 20 s while nothing changes.
+    poll_interval: ClassVar[tuple[float, float]] = (2.0, 20.0)
+    retry_modes = frozenset({RetryMode.CLEAR_FAILED})
+
+    def submit(self, job: JobSpec, *, key: str) -> Handle:
+        params = AirflowParams.model_validate(job.params)
+        s = session_for(system_named(params.system))
+        if job.retry_mode is RetryMode.CLEAR_FAILED and job.previous is not None:
+            return self._clear_failed(s, params, job.previous)
+        if params.unpause:
+            runs.unpause(s, params.dag_id)
+        run = runs.trigger(s, params.dag_id, key, self._conf(job, params, key))
+        return self._handle(s, params, run.dag_run_id, run.run_after.isoformat())
+
+    def _conf(self, job: JobSpec, params: AirflowParams, key: str) -> dict[str, Any]:
+        return {**params.conf,
+                "interlock": {"run_id": job.run_id, "node_id": job.node_id,
+                              "attempt": job.attempt, "traceparent": job.traceparent},
+                "openlineage": airflow_parent(job, key=key)}
+
+    def _handle(self, s: AirflowSession, params: AirflowParams, run_id: str,
+                run_after: str) -> Handle:
+        return Handle(kind=KIND, external_id=run_id, system=s.system.name,
+                      url=run_url(s.system, params.dag_id, run_id),
+                      data={"dag_id": params.dag_id, "run_after": run_after,
+                            "outputs_from": params.outputs_from, "logs": params.logs.value})
+
+    def _clear_failed(self, s: AirflowSession, params: AirflowParams, previous: Handle) -> Handle:
+        """Re-run only the failed tasks of the same DAG run; idempotent: a run that is no
+        longer failed (a twin cleared it already) is adopted as it is."""
+        run = runs.get(s, params.dag_id, previous.external_id)
+        if run.state.value == "failed":
+            runs.clear_failed(s, params.dag_id, previous.external_id)
+        return self._handle(s, params, run.dag_run_id, run.run_after.isoformat())
+
+    def poll(self, handles: Sequence[Handle]) -> list[Observation]:
+        by_system: dict[str, list[Handle]] = defaultdict(list)
+        for handle in handles:
+            by_system[handle.system or ""].append(handle)
+        found: list[Observation] = []
+        for name, group in by_system.items():
+            try:
+                found += observe.observe(session_for(system_named(name)), group)
+            except Transient:
+                continue  # this system is down; the others are still observed
+        return found
+
+    def cancel(self, handle: Handle) -> None:
+        s = session_for(system_named(handle.system or ""))
+        runs.mark_failed(s, handle.data["dag_id"], handle.external_id)
+
+    def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
+        s = session_for(system_named(handle.system or ""))
+        instances = tasks.of_runs(s, [handle.data["dag_id"]], [handle.external_id])
+        if handle.data.get("logs") != LogScope.ALL.value:
+            instances = tasks.failed(instances) or instances
+        parts = [f"===== task {ti.task_id} (try {ti.try_number}, "
+                 f"{ti.state.value if ti.state else 'none'}) =====\n{tasks.log_text(s, ti)}"
+                 for ti in instances]
+        return LogChunk(text="\n".join(parts))
+
+    def discover(self) -> list[RemoteJob]:
+        found: list[RemoteJob] = []
+        for system in load_systems().of_kind(KIND):
+            found += discover.dags(session_for(system))
+        return found
+
+    def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
+        return events.parse(payload)
+
+    def check(self) -> Health:
+        problems = []
+        for system in load_systems().of_kind(KIND):
+            try:
+                discover.health(session_for(system))
+            except (Transient, Rejected) as exc:
+                problems.append(str(exc))
+        return Health(ok=not problems, detail="; ".join(problems))

@@ -1,0 +1,45 @@
+"""Events pushed by foreign systems: the Airflow listener, the Dagster sensor, the cron wrapper.
+
+The request must be signed with the system's `events_secret` (see `interlock.signing`);
+anything else is answered 401 and recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from interlock import intake
+from interlock.api.deps import DispatcherDep
+from interlock.api.errors import ERROR_RESPONSES, ErrorBody
+
+router = APIRouter(prefix="/events", tags=["events"], responses={
+    **ERROR_RESPONSES, 401: {"model": ErrorBody, "description": "bad or missing signature"}})
+
+
+class EventAccepted(BaseModel):
+    attempt_id: int | None = Field(description="our attempt it concerns, polled at once")
+    external_run_id: int | None = Field(description="the external run it recorded")
+    triggered_runs: list[str] = Field(description="runs started by `after:` triggers")
+
+
+@router.post("/{kind}", status_code=202, response_model=EventAccepted,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "object"}}}}})
+async def push_event(kind: str, request: Request, dispatcher: DispatcherDep,
+                     ) -> EventAccepted | JSONResponse:
+    body = await request.body()
+    origin = request.client.host if request.client else "unknown"
+    try:
+        # The store and dispatch calls block: keep them off the event loop.
+        outcome = await run_in_threadpool(intake.receive, kind, body, request.headers,
+                                          dispatcher=dispatcher, origin=origin)
+    except intake.Refused as exc:
+        return JSONResponse(status_code=401, content={"detail": str(exc)})
+    except intake.Malformed as exc:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    return EventAccepted(attempt_id=outcome.attempt_id,
+                         external_run_id=outcome.external_run_id,
+                         triggered_runs=[f.run_id for f in outcome.fired])

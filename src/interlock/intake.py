@@ -1,0 +1,128 @@
+"""Events pushed by foreign systems (`POST /api/v1/events/{kind}`).
+
+A pushed event is a hint, verified but not trusted for the outcome: for an attempt of
+ours it makes the attempt due for a poll now, and the poll reads the result (state,
+outputs, failed task and log) from the system's API. For a run Interlock did not start,
+it is recorded as an external run, and a finished one fires `after:` triggers.
+Every event, accepted or refused, goes into the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from interlock import clock, signing
+from interlock.adapters.contract import ForeignEvent
+from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
+from interlock.dispatch.base import Dispatcher, PollBatch
+from interlock.errors import InterlockError, Rejected
+from interlock.states import NodeState
+from interlock.store import audit, external, outbox
+from interlock.store.db import session_scope
+from interlock.store.tables import ATTEMPTS, Attempt, TaskKind
+from interlock.systems import SecretError, UnknownSystem, load_systems
+from interlock.triggers import Fired, after_foreign_run
+
+
+class Refused(InterlockError):
+    """The event is not from who it claims to be: 401."""
+
+
+class Malformed(InterlockError):
+    """The event is authentic but cannot be read: 400 / 422."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    attempt_id: int | None = None        # our attempt the event is about
+    external_run_id: int | None = None   # the external run row it updated
+    fired: list[Fired] = field(default_factory=list)
+
+
+def receive(kind: str, body: bytes, headers: Mapping[str, str], *, dispatcher: Dispatcher,
+            origin: str, registry: AdapterRegistry | None = None) -> Outcome:
+    payload = _authentic(kind, body, headers, origin)
+    try:
+        event = (registry or default_registry()).get(kind).parse_event(payload)
+    except (Rejected, UnknownAdapter) as exc:
+        _refuse(kind, payload.get("system"), f"malformed event: {exc}", origin)
+        raise Malformed(str(exc)) from None
+    for attempt_left in (True, False):  # a concurrent first sighting of the run: once more
+        try:
+            outcome = _apply(kind, event, payload, origin)
+            break
+        except IntegrityError:
+            if not attempt_left:
+                raise
+    if outcome.attempt_id is not None:
+        dispatcher.send_polls(PollBatch(kind, [outcome.attempt_id]))
+    for fired in outcome.fired:
+        dispatcher.send(outbox.Work(TaskKind.ADVANCE, fired.run_id))
+    return outcome
+
+
+def _authentic(kind: str, body: bytes, headers: Mapping[str, str],
+               origin: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict):
+        _refuse(kind, None, "body is not a JSON object", origin)
+        raise Malformed("the body must be a JSON object")
+    name = payload.get("system")
+    try:
+        system = load_systems().get(str(name), kind=kind)
+        if system.events_secret is None:
+            raise Refused(f"system {name} has no `events_secret` in the systems file, so it "
+                          "cannot push events; add one and give the same secret to the plugin")
+        signing.verify(system.events_secret.resolve(system=system.name),
+                       timestamp=headers.get(signing.TIMESTAMP_HEADER),
+                       given=headers.get(signing.SIGNATURE_HEADER), body=body)
+    except (UnknownSystem, SecretError, Refused, signing.BadSignature) as exc:
+        _refuse(kind, name, str(exc), origin)
+        raise Refused(str(exc)) from None
+    return payload
+
+
+def _refuse(kind: str, system: Any, reason: str, origin: str) -> None:
+    with session_scope() as session:
+        audit.record(session, actor=f"{system or 'unknown'}", action=audit.Action.EVENT_REFUSED,
+                     target=f"events/{kind}", after={"reason": reason}, origin=origin)
+
+
+def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any], origin: str) -> Outcome:
+    with session_scope() as session:
+        attempt_id, in_flight = _our_attempt(session, kind, event)
+        seen = external.record(session, event, attempt_id=attempt_id) if event.about_run \
+            else None
+        audit.record(session, actor=event.system, action=audit.Action.EVENT_ACCEPTED,
+                     target=f"{event.system}/{event.job_id}/{event.external_id}",
+                     after=payload, origin=origin)
+        poll_now = in_flight and event.about_run
+        if poll_now:
+            session.execute(update(ATTEMPTS).where(Attempt.id == attempt_id)
+                            .values(next_poll_at=clock.now()))
+        fired = after_foreign_run(session, seen.run, origin=origin) \
+            if seen is not None and seen.finished_now else []
+        return Outcome(attempt_id=attempt_id if poll_now else None,
+                       external_run_id=seen.run.id if seen else None, fired=fired)
+
+
+def _our_attempt(session: Session, kind: str, event: ForeignEvent) -> tuple[int | None, bool]:
+    """The attempt that started this foreign run, if Interlock did, and whether it is
+    still in flight (the newest one: a native retry reuses the run)."""
+    rows = session.execute(select(Attempt.id, Attempt.handle, Attempt.state).where(
+        Attempt.external_id == event.external_id, Attempt.uses == kind)
+        .order_by(Attempt.id.desc())).all()
+    for attempt_id, handle, state in rows:
+        if (handle or {}).get("system") == event.system:
+            return int(attempt_id), state == NodeState.RUNNING.value
+    return None, False

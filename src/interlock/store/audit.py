@@ -1,0 +1,95 @@
+"""The audit trail: append-only, each record hash-chained to the one before it.
+
+A record is written in the transaction of the change it describes, so there is no change
+without its record and no record without its change. The chain head is one locked row:
+concurrent appends take turns, and editing, deleting or reordering any record breaks
+every hash after it (`verify` names the first broken link).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.store.tables import AuditHead, AuditRecord
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+
+
+class Action(StrEnum):
+    """What an audit record says happened."""
+
+    EVENT_ACCEPTED = "event.accepted"   # a pushed event from a foreign system, verified
+    EVENT_REFUSED = "event.refused"     # a pushed event refused (bad signature, unknown system)
+    TRIGGER_FIRED = "trigger.fired"     # a flow trigger started a run
+    TRIGGER_REFUSED = "trigger.refused"  # a trigger matched but could not start its flow
+
+
+def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
+            before: Any, after: Any, origin: str) -> str:
+    body = json.dumps([seq, at.isoformat(), actor, action, target, before, after, origin],
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{prev_hash}{body}".encode()).hexdigest()
+
+
+def record(session: Session, *, actor: str, action: Action, target: str, origin: str,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
+    """Append one record in ``session``'s transaction; returns its sequence number."""
+    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    if head is None:
+        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
+        session.add(head)
+    seq, at = head.seq + 1, clock.now()
+    digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
+    session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,
+                            before=before, after=after, origin=origin, prev_hash=head.hash,
+                            hash=digest))
+    head.seq, head.hash = seq, digest
+    return seq
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    broken_at: int | None = None   # sequence number of the first record that does not chain
+    reason: str | None = None
+
+
+def verify(session: Session, *, batch: int = 10_000) -> Verdict:
+    prev, expected_seq, checked = GENESIS, 1, 0
+    for rec in _all(session, batch):
+        if rec.seq != expected_seq:
+            return Verdict(False, checked, expected_seq,
+                           f"record {expected_seq} is missing (next is {rec.seq})")
+        digest = _digest(prev, rec.seq, rec.at, rec.actor, rec.action, rec.target, rec.before,
+                         rec.after, rec.origin)
+        if rec.prev_hash != prev or rec.hash != digest:
+            return Verdict(False, checked, rec.seq, f"record {rec.seq} does not match its hash")
+        prev, expected_seq, checked = rec.hash, expected_seq + 1, checked + 1
+    head = session.get(AuditHead, HEAD_ID)
+    if head is not None and (head.seq, head.hash) != (checked, prev):
+        return Verdict(False, checked, checked + 1,
+                       f"the chain ends at record {checked} but its head says {head.seq}")
+    return Verdict(True, checked)
+
+
+def _all(session: Session, batch: int) -> Iterator[AuditRecord]:
+    last = 0
+    while True:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.seq > last)
+                               .order_by(AuditRecord.seq).limit(batch)).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].seq

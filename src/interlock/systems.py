@@ -1,0 +1,182 @@
+"""Registered systems: the foreign schedulers nodes may point at (DESIGN.md section 1).
+
+An admin declares them in the systems file (``INTERLOCK_SYSTEMS``, default
+``systems.yaml`` in the working directory). Secrets are never written in it: they are
+references to an environment variable or a file, resolved when used.
+
+    # systems.yaml
+    systems:
+      airflow/prod:
+        url: https://airflow.example.com
+        auth: {username: interlock, password: {env: AIRFLOW_PROD_PASSWORD}}
+        events_secret: {env: AIRFLOW_PROD_EVENTS_SECRET}   # HMAC key of pushed events
+      dagster/analytics:
+        url: http://dagster.internal:3000
+        headers: {Authorization: {env: DAGSTER_TOKEN}}
+
+A system's name is ``<kind>/<name>``; the kind is the adapter (`uses:`) that talks to it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from interlock.errors import InterlockError, Problem, SpecError
+from interlock.spec.yamlpos import load_located
+
+SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class UnknownSystem(InterlockError):
+    pass
+
+
+class SecretError(InterlockError):
+    pass
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives: exactly one of an environment variable or a file."""
+
+    model_config = ConfigDict(extra="forbid")
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference is `{env: NAME}` or `{file: PATH}`; never "
+                             "write the secret itself in the systems file")
+        return self
+
+    def resolve(self, *, system: str) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise SecretError(f"system {system}: environment variable {self.env} is not "
+                                  "set; it holds a secret the systems file refers to")
+            return value
+        assert self.file is not None
+        try:
+            return self.file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"system {system}: cannot read secret file {self.file}: "
+                              f"{exc.strerror}") from None
+
+
+class PasswordAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    password: SecretRef
+
+
+class System(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SYSTEM_NAME)
+    url: str = Field(pattern=r"^https?://")
+    ui_url: str | None = None           # where deep links point, when not `url`
+    auth: PasswordAuth | None = None    # None: no auth (a local all-admins instance)
+    headers: dict[str, SecretRef | str] = Field(default_factory=dict)
+    events_secret: SecretRef | None = None
+    timeout: float = Field(default=10.0, gt=0, description="seconds per request")
+    options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
+
+    @property
+    def kind(self) -> str:
+        return self.name.split("/", 1)[0]
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+    @property
+    def ui(self) -> str:
+        return (self.ui_url or self.url).rstrip("/")
+
+    def header_values(self) -> dict[str, str]:
+        return {k: v if isinstance(v, str) else v.resolve(system=self.name)
+                for k, v in self.headers.items()}
+
+
+class Systems:
+    """The registered systems, by name."""
+
+    def __init__(self, systems: dict[str, System], source: str = "<systems>"):
+        self._systems, self.source = systems, source
+
+    def get(self, name: str, *, kind: str | None = None) -> System:
+        system = self._systems.get(name)
+        if system is None:
+            known = ", ".join(sorted(self._systems)) or "none"
+            raise UnknownSystem(f"unknown system {name!r}: it is not registered in "
+                                f"{self.source} (registered: {known})")
+        if kind is not None and system.kind != kind:
+            raise UnknownSystem(f"system {name!r} is a {system.kind} system, not {kind}")
+        return system
+
+    def of_kind(self, kind: str) -> list[System]:
+        return [s for s in self._systems.values() if s.kind == kind]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._systems
+
+    def __len__(self) -> int:
+        return len(self._systems)
+
+
+def parse_systems(text: str, source: str) -> Systems:
+    """The systems in ``text``; SpecError with every located problem otherwise."""
+    doc = load_located(text, source)
+    problems = list(doc.problems)
+    raw = doc.value.get("systems") if isinstance(doc.value, dict) else None
+    if not problems and not isinstance(raw, dict):
+        problems.append(doc.at((), "a systems file is a mapping with a `systems:` mapping "
+                                   "of name -> {url, auth, ...}"))
+    systems: dict[str, System] = {}
+    for name, body in (raw.items() if isinstance(raw, dict) else ()):
+        try:
+            systems[str(name)] = System.model_validate({**(body or {}), "name": name})
+        except (ValidationError, TypeError) as exc:
+            problems += _problems(doc, str(name), exc)
+    if problems:
+        raise SpecError(problems)
+    return Systems(systems, source)
+
+
+def _problems(doc: Any, name: str, exc: Exception) -> list[Problem]:
+    if not isinstance(exc, ValidationError):
+        return [doc.at(("systems", name), f"system {name}: expected a mapping")]
+    return [doc.at(("systems", name, *err["loc"]) if err["loc"] != ("name",)
+                   else ("systems", name),
+                   f"system {name}: `{'.'.join(map(str, err['loc']))}`: "
+                   f"{err['msg'].removeprefix('Value error, ')}"
+                   + ("; names are <kind>/<name>, e.g. airflow/prod"
+                      if err["loc"] == ("name",) else ""))
+            for err in exc.errors()]
+
+
+def systems_path() -> Path:
+    return Path(os.environ.get("INTERLOCK_SYSTEMS", "systems.yaml"))
+
+
+_lock = threading.Lock()
+_cache: dict[Path, tuple[float, Systems]] = {}
+
+
+def load_systems(path: Path | None = None) -> Systems:
+    """The systems file, re-read when it changes; no file means no registered systems."""
+    path = (path or systems_path()).resolve()
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return Systems({}, str(path))
+    with _lock:
+        cached = _cache.get(path)
+        if cached is None or cached[0] != mtime:
+            _cache[path] = (mtime, parse_systems(path.read_text(encoding="utf-8"), str(path)))
+        return _cache[path][1]

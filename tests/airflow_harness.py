@@ -1,0 +1,393 @@
+"""A real Apache Airflow (``airflow standalone``) for integration tests.
+
+``ensure_venv()`` installs Airflow once into a cached virtualenv; ``AirflowServer`` runs
+``airflow standalone`` on a free loopback port with the test DAGs (``tests/airflow/dags``) and
+the Interlock listener plugin (``adapters/interlock_airflow/airflow_plugin``), in its own session
+so that ``stop()`` can end every process it started (and none other).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+AIRFLOW_VERSION = "3.3.2"
+REPO = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = REPO / "tests" / "airflow" / "dags"
+PLUGINS_FOLDER = REPO / "adapters" / "interlock_airflow" / "airflow_plugin"
+
+TEST_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow", "interlock_daily")
+UNPAUSED_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow")
+TEST_TAG = "interlock-test"
+TERMINAL_STATES = frozenset({"success", "failed"})
+EVENTS_PATH = "/api/v1/events/airflow"
+READY_MARKER = ".interlock-ready"
+
+
+class AirflowHarnessError(RuntimeError):
+    """Airflow could not be installed, started or driven; the message carries the log tail."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("INTERLOCK_TEST_CACHE", "~/.cache/interlock")).expanduser()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def ensure_venv() -> Path:
+    """The cached virtualenv with ``apache-airflow==AIRFLOW_VERSION``, installed if needed.
+
+    ``<venv>/.interlock-ready`` is written only after a successful install and check; without
+    it the venv is rebuilt from scratch. An fcntl lock serialises concurrent pytest processes.
+    """
+    root = cache_dir()
+    venv = root / f"airflow-{AIRFLOW_VERSION}"
+    marker = venv / READY_MARKER
+    if marker.is_file():
+        return venv
+    root.mkdir(parents=True, exist_ok=True)
+    install_log = root / f"airflow-{AIRFLOW_VERSION}.install.log"
+    with open(root / f"airflow-{AIRFLOW_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file():  # another process finished the install while we waited
+            return venv
+        if venv.exists():
+            shutil.rmtree(venv)
+        started = time.monotonic()
+        with open(install_log, "wb") as out:
+            steps = [
+                [sys.executable, "-m", "venv", str(venv)],
+                [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check",
+                 f"apache-airflow=={AIRFLOW_VERSION}"],
+                [str(venv / "bin" / "python"), "-c",
+                 "import airflow, sys; print(airflow.__version__); "
+                 f"sys.exit(airflow.__version__ != {AIRFLOW_VERSION!r})"],
+            ]
+            for cmd in steps:
+                out.write(f"$ {' '.join(cmd)}\n".encode())
+                out.flush()
+                result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, check=False)
+                if result.returncode != 0:
+                    raise AirflowHarnessError(
+                        f"installing Airflow {AIRFLOW_VERSION} failed at {cmd[:3]} "
+                        f"(exit {result.returncode}); log {install_log}:\n{_tail(install_log)}"
+                    )
+        marker.write_text(f"apache-airflow=={AIRFLOW_VERSION} installed in "
+                          f"{time.monotonic() - started:.0f}s at {datetime.now(UTC).isoformat()}\n")
+    return venv
+
+
+def _proc_stat(pid: str) -> tuple[str, int, int] | None:
+    """(state, pgid, sid) of a process from /proc, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2:].split()
+    return fields[0], int(fields[2]), int(fields[3])
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session ``sid``: everything ``airflow standalone`` spawned."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(entry)
+            if stat and stat[2] == sid and stat[0] != "Z":
+                pids.append(int(entry))
+    return pids
+
+
+_LIVE: set[AirflowServer] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _LIVE_LOCK:
+        servers = list(_LIVE)
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+class AirflowServer:
+    """One ``airflow standalone`` (API server, scheduler, DAG processor, triggerer)."""
+
+    def __init__(
+        self,
+        home: Path,
+        venv: Path | None = None,
+        *,
+        port: int | None = None,
+        events_port: int | None = None,
+        events_secret: str | None = None,
+        system: str = "airflow/test",
+        dags_folder: Path = DAGS_FOLDER,
+        plugins_folder: Path = PLUGINS_FOLDER,
+    ) -> None:
+        self._home = Path(home)
+        self.venv = Path(venv) if venv else ensure_venv()
+        self.port = port or free_port()
+        self.events_port = events_port or free_port()
+        self.events_secret = events_secret or secrets.token_hex(32)
+        self.system = system
+        self.dags_folder = Path(dags_folder)
+        self.plugins_folder = Path(plugins_folder)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_at: datetime | None = None
+        self._client: httpx.Client | None = None
+
+    # --- properties -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def home(self) -> Path:
+        return self._home
+
+    @property
+    def pid(self) -> int | None:
+        """Pid of ``airflow standalone`` (also its process-group and session id)."""
+        return self._proc.pid if self._proc else None
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.events_port}{EVENTS_PATH}"
+
+    @property
+    def log_path(self) -> Path:
+        return self._home / "standalone.log"
+
+    def log_tail(self, lines: int = 80) -> str:
+        return _tail(self.log_path, lines)
+
+    def __repr__(self) -> str:
+        return f"AirflowServer(url={self.url!r}, home={str(self._home)!r}, pid={self.pid})"
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """The environment ``airflow standalone`` (and everything it spawns) runs with."""
+        keep = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "INTERLOCK_", "PYTEST_"))
+            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
+        }
+        keep.update({
+            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "VIRTUAL_ENV": str(self.venv),
+            "AIRFLOW_HOME": str(self._home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
+            # Task runners must reach the execution API on our port, not the default :8080.
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            # Find new DAG files within seconds (default: 300 s directory listing).
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "NO_COLOR": "1",
+            # The listener plugin's settings.
+            "INTERLOCK_EVENTS_URL": self.events_url,
+            "INTERLOCK_EVENTS_SECRET": self.events_secret,
+            "INTERLOCK_SYSTEM": self.system,
+        })
+        return keep
+
+    def start(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            raise AirflowHarnessError(f"{self!r} is already running")
+        self._home.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== interlock harness: start at {datetime.now(UTC).isoformat()} "
+                      f"on port {self.port} =====\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                [str(self.venv / "bin" / "airflow"), "standalone"],
+                cwd=self._home,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._started_at = datetime.now(UTC)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the process group (then any straggler of the session), wait, then SIGKILL."""
+        proc = self._proc
+        if proc is None:
+            return
+        sid = proc.pid
+        self._signal(sid, signal.SIGTERM)
+        if not self._wait_gone(proc, timeout):
+            self._signal(sid, signal.SIGKILL)
+            if not self._wait_gone(proc, 10.0):
+                raise AirflowHarnessError(f"processes of session {sid} survived SIGKILL: "
+                                          f"{_session_pids(sid)}")
+        proc.wait()
+        self._proc = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    @staticmethod
+    def _signal(sid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(sid, sig)
+        if os.path.isdir("/proc"):
+            # Task processes put themselves in their own process group, same session.
+            for pid in _session_pids(sid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+
+    @staticmethod
+    def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            proc.poll()  # reap the leader, else it lingers as a zombie
+            if os.path.isdir("/proc"):
+                gone = proc.returncode is not None and not _session_pids(proc.pid)
+            else:
+                try:
+                    os.killpg(proc.pid, 0)
+                    gone = False
+                except ProcessLookupError:
+                    gone = True
+            if gone:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+    def wait_healthy(self, timeout: float = 240.0) -> dict[str, Any]:
+        """Wait until the API answers, a scheduler of *this* start heartbeats and the test DAGs
+        are parsed. Returns the last health document. Raises with the log tail on failure."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                code = None if self._proc is None else self._proc.returncode
+                raise AirflowHarnessError(f"airflow standalone exited (code {code}) before it was "
+                                          f"healthy; log tail:\n{self.log_tail()}")
+            try:
+                last = self._health_problem()
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if last == "":
+                return self.get_json("/api/v2/monitor/health")
+            time.sleep(1.0)
+        raise AirflowHarnessError(f"Airflow at {self.url} not healthy after {timeout:.0f}s "
+                                  f"({last}); log tail:\n{self.log_tail()}")
+
+    def _health_problem(self) -> str:
+        """'' when healthy, else what is still missing."""
+        response = self.api("GET", "/api/v2/monitor/health")
+        if response.status_code != 200:
+            return f"health -> {response.status_code}"
+        health = response.json()
+        for part in ("metadatabase", "scheduler", "dag_processor"):
+            if (health.get(part) or {}).get("status") != "healthy":
+                return f"{part} not healthy: {health.get(part)}"
+        beat = health["scheduler"].get("latest_scheduler_heartbeat")
+        if not beat or datetime.fromisoformat(beat) < self._started_at:
+            return f"no scheduler heartbeat since this start (last {beat})"
+        errors = self.get_json("/api/v2/importErrors")
+        if errors.get("total_entries"):
+            raise AirflowHarnessError(f"DAG import errors: {errors}")
+        dags = self.get_json("/api/v2/dags", params={"tags": TEST_TAG, "limit": 100})
+        missing = set(TEST_DAGS) - {d["dag_id"] for d in dags["dags"]}
+        if missing:
+            return f"DAGs not parsed yet: {sorted(missing)}"
+        return ""
+
+    # --- REST helpers ---------------------------------------------------------------------
+
+    def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        """One request to the REST API (no auth needed: all users are admins)."""
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.url, timeout=30.0, trust_env=False)
+        if json is not None:
+            kwargs["json"] = json
+        return self._client.request(method, path, **kwargs)
+
+    def call(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """``api()`` that raises on an error status and returns the decoded JSON."""
+        response = self.api(method, path, json, **kwargs)
+        if response.status_code >= 400:
+            raise AirflowHarnessError(f"{method} {path} -> {response.status_code}: {response.text}")
+        return response.json() if response.content else None
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
+
+    def unpause(self, dag_id: str) -> dict[str, Any]:
+        return self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, run_id: str | None = None,
+                conf: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create a manual DAG run; returns the DAG run document (``dag_run_id``, ``state``...)."""
+        body = {
+            "dag_run_id": run_id or f"it__{secrets.token_hex(6)}",
+            "logical_date": None,  # required key in Airflow 3
+            "conf": conf or {},
+        }
+        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.get_json(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_dag_run(self, dag_id: str, run_id: str, timeout: float = 120.0,
+                     poll: float = 0.25) -> str:
+        """Poll the run until it is ``success`` or ``failed``; returns that state."""
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.dag_run(dag_id, run_id)["state"]
+            if state in TERMINAL_STATES:
+                return state
+            time.sleep(poll)
+        raise AirflowHarnessError(f"{dag_id}/{run_id} still {state!r} after {timeout:.0f}s; "
+                                  f"log tail:\n{self.log_tail()}")
