@@ -159,6 +159,9 @@ class AirflowServer:
         self.venv = Path(venv) if venv else ensure_venv()
         self.port = port or free_port()
         self.events_port = events_port or free_port()
+        # The scheduler and triggerer serve task logs on fixed ports (8793/8794) by default:
+        # give each server its own so that two test sessions can run side by side.
+        self.log_server_ports = (free_port(), free_port())
         self.events_secret = events_secret or secrets.token_hex(32)
         self.system = system
         self.dags_folder = Path(dags_folder)
@@ -218,6 +221,8 @@ class AirflowServer:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports[0]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports[1]),
             # Find new DAG files within seconds (default: 300 s directory listing).
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",

@@ -47,6 +47,14 @@ class SecretRef(BaseModel):
     env: str | None = None
     file: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_literal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("a secret is a reference, `{env: NAME}` or `{file: PATH}`; never "
+                             "write the secret itself in the systems file")
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
