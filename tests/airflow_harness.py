@@ -1,4 +1,4 @@
-"""A real Apache Airflow (``airflow standalone``) for integration tests.
+"""A real Apache Airflow (``airflow standalone``) for integration tests (Linux: uses /proc).
 
 ``ensure_venv()`` installs Airflow once into a cached virtualenv; ``AirflowServer`` runs
 ``airflow standalone`` on a free loopback port with the test DAGs (``tests/airflow/dags``) and
@@ -11,6 +11,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import shutil
@@ -20,7 +23,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "tests" / "airflow" / "dags"
 PLUGINS_FOLDER = REPO / "adapters" / "interlock_airflow" / "airflow_plugin"
 
-TEST_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow", "interlock_daily")
 UNPAUSED_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow")
+TEST_DAGS = (*UNPAUSED_DAGS, "interlock_daily")  # interlock_daily (@daily) stays paused
 TEST_TAG = "interlock-test"
 TERMINAL_STATES = frozenset({"success", "failed"})
 EVENTS_PATH = "/api/v1/events/airflow"
@@ -116,15 +121,21 @@ def _proc_stat(pid: str) -> tuple[str, int, int] | None:
     return fields[0], int(fields[2]), int(fields[3])
 
 
-def _session_pids(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session ``sid``: everything ``airflow standalone`` spawned."""
+def _live_pids(sid: int, *, pgid: int | None = None) -> list[int]:
+    """Live (non-zombie) processes of session ``sid`` (and of process group ``pgid`` if given):
+    with ``sid`` = the pid of ``airflow standalone``, everything it spawned."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _proc_stat(entry)
-            if stat and stat[2] == sid and stat[0] != "Z":
+            if stat and stat[2] == sid and stat[0] != "Z" and pgid in (None, stat[1]):
                 pids.append(int(entry))
     return pids
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of the session of an ``airflow standalone`` started with pid ``sid``."""
+    return _live_pids(sid)
 
 
 _LIVE: set[AirflowServer] = set()
@@ -258,18 +269,26 @@ class AirflowServer:
         with _LIVE_LOCK:
             _LIVE.add(self)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the process group (then any straggler of the session), wait, then SIGKILL."""
+    def stop(self, timeout: float = 30.0, straggler_grace: float = 3.0) -> None:
+        """SIGTERM the process group (and the session's other processes), wait, then SIGKILL.
+
+        A running task lives in its own process group (same session); once its supervisor is
+        gone it ignores SIGTERM, so after the main group has exited the stragglers get only
+        ``straggler_grace`` seconds before SIGKILL (like a worker host dying mid-task).
+        """
         proc = self._proc
         if proc is None:
             return
         sid = proc.pid
         self._signal(sid, signal.SIGTERM)
-        if not self._wait_gone(proc, timeout):
+        main_gone = self._wait(lambda: proc.poll() is not None and not _live_pids(sid, pgid=sid),
+                               timeout)
+        all_gone = main_gone and self._wait(lambda: not _live_pids(sid), straggler_grace)
+        if not all_gone:
             self._signal(sid, signal.SIGKILL)
-            if not self._wait_gone(proc, 10.0):
+            if not self._wait(lambda: proc.poll() is not None and not _live_pids(sid), 10.0):
                 raise AirflowHarnessError(f"processes of session {sid} survived SIGKILL: "
-                                          f"{_session_pids(sid)}")
+                                          f"{_live_pids(sid)}")
         proc.wait()
         self._proc = None
         if self._client is not None:
@@ -282,30 +301,19 @@ class AirflowServer:
     def _signal(sid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(sid, sig)
-        if os.path.isdir("/proc"):
-            # Task processes put themselves in their own process group, same session.
-            for pid in _session_pids(sid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
+        # Task processes put themselves in their own process group, same session.
+        for pid in _live_pids(sid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
 
     @staticmethod
-    def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    def _wait(done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while True:
-            proc.poll()  # reap the leader, else it lingers as a zombie
-            if os.path.isdir("/proc"):
-                gone = proc.returncode is not None and not _session_pids(proc.pid)
-            else:
-                try:
-                    os.killpg(proc.pid, 0)
-                    gone = False
-                except ProcessLookupError:
-                    gone = True
-            if gone:
-                return True
+        while not done():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.2)
+            time.sleep(0.1)
+        return True
 
     def wait_healthy(self, timeout: float = 240.0) -> dict[str, Any]:
         """Wait until the API answers, a scheduler of *this* start heartbeats and the test DAGs
@@ -396,3 +404,87 @@ class AirflowServer:
             time.sleep(poll)
         raise AirflowHarnessError(f"{dag_id}/{run_id} still {state!r} after {timeout:.0f}s; "
                                   f"log tail:\n{self.log_tail()}")
+
+
+# --- a stand-in for Interlock's event endpoint ------------------------------------------------
+
+
+def signature_ok(secret: str, timestamp: str | None, signature: str | None, body: bytes) -> bool:
+    """Check ``X-Interlock-Signature`` the way Interlock must (constant-time compare)."""
+    if not timestamp or not signature:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                                    hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+class EventReceiver:
+    """Records the listener plugin's POSTs on ``127.0.0.1:<port>`` (answers 202)."""
+
+    def __init__(self, port: int, path: str = EVENTS_PATH) -> None:
+        self.port = port
+        self.path = path
+        self.posts: list[dict[str, Any]] = []  # {"path", "headers", "body", "event", "at"}
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    event = json.loads(body)
+                except ValueError:
+                    event = None
+                with receiver._cond:
+                    receiver.posts.append({
+                        "path": self.path, "headers": dict(self.headers.items()),
+                        "body": body, "event": event, "at": time.time(),
+                    })
+                    receiver._cond.notify_all()
+                self.send_response(202 if self.path == receiver.path else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=f"event-receiver-{port}", daemon=True)
+
+    def __enter__(self) -> EventReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(5)
+        self._server.server_close()
+
+    def events(self, **match: Any) -> list[dict[str, Any]]:
+        """Decoded events whose fields equal ``match``."""
+        with self._cond:
+            return [p["event"] for p in self.posts
+                    if isinstance(p["event"], dict)
+                    and all(p["event"].get(k) == v for k, v in match.items())]
+
+    def wait_for(self, timeout: float = 30.0, **match: Any) -> dict[str, Any]:
+        """The first event matching ``match``, waiting up to ``timeout`` seconds for it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = self.events(**match)
+                if found:
+                    return found[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(e.get("kind"), e.get("dag_id"), e.get("task_id"), e.get("state"))
+                            for e in self.events()]
+                    raise AssertionError(f"no event matching {match} within {timeout}s; "
+                                         f"got {seen}")
+                self._cond.wait(remaining)

@@ -26,10 +26,11 @@ EXCERPT_CAP = 2_000
 def observe(s: AirflowSession, handles: Sequence[Handle]) -> list[Observation]:
     since = min(datetime.fromisoformat(h.data["run_after"]) for h in handles)
     listed = runs.list_since(s, {h.data["dag_id"] for h in handles}, since)
-    found = {h: listed.get((h.data["dag_id"], h.external_id)) or _lookup(s, h) for h in handles}
-    failed = [r for r in found.values() if r is not None and _state(r) is NodeState.FAILED]
+    found = [(h, listed.get((h.data["dag_id"], h.external_id)) or _lookup(s, h))
+             for h in handles]
+    failed = [r for _, r in found if r is not None and _state(r) is NodeState.FAILED]
     failed_tasks = _failed_tasks(s, failed)
-    return [_observation(s, h, run, failed_tasks) for h, run in found.items()]
+    return [_observation(s, h, run, failed_tasks) for h, run in found]
 
 
 def _lookup(s: AirflowSession, handle: Handle) -> af.DAGRunResponse | None:

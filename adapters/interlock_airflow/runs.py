@@ -12,6 +12,7 @@ from interlock.errors import Rejected
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 
 PAGE = 100  # the API's largest page
+ANY = "~"  # Airflow's wildcard for a path parameter: "every DAG" or "every run"
 
 
 class AlreadyExists(Exception):
@@ -64,7 +65,7 @@ def list_since(s: AirflowSession, dag_ids: Iterable[str],
         body = af.DAGRunsBatchBody(dag_ids=sorted(set(dag_ids)), page_limit=PAGE,
                                    page_offset=offset, order_by="run_after",
                                    run_after_gte=since - timedelta(seconds=1))
-        page = s.call(api.get_list_dag_runs_batch, body)
+        page = s.call(api.get_list_dag_runs_batch, ANY, body)
         for run in page.dag_runs:
             found[(run.dag_id, run.dag_run_id)] = run
         offset += len(page.dag_runs)

@@ -11,6 +11,7 @@ from airflow_client import client as af
 from interlock.states import NodeState
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 from interlock_airflow.mapping import task_state
+from interlock_airflow.runs import ANY
 
 LOG_CAP = 8_000  # characters of log kept per task; the tail, where errors are
 
@@ -23,7 +24,7 @@ def of_runs(s: AirflowSession, dag_ids: Sequence[str],
         body = af.TaskInstancesBatchBody(dag_ids=sorted(set(dag_ids)),
                                          dag_run_ids=sorted(set(run_ids)),
                                          page_limit=1000, page_offset=offset)
-        page = s.call(api.get_task_instances_batch, body)
+        page = s.call(api.get_task_instances_batch, ANY, ANY, body)
         found += page.task_instances
         offset += len(page.task_instances)
         if not page.task_instances or offset >= (page.total_entries or 0):

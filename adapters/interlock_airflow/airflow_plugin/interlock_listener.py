@@ -30,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 try:  # the documented import; it pulls in airflow core
@@ -54,6 +54,7 @@ TRIES = 3
 BACKOFF = (0.2, 0.5)
 QUEUE_SIZE = 1000
 EXIT_FLUSH_SECONDS = 3.0
+_UTC = timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+, Airflow 3 still runs on 3.10
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -241,7 +242,7 @@ def dag_run_event(state: str, dag_run: Any) -> dict[str, Any]:
         end_date=_iso(_get(dag_run, "end_date")),
         conf=_conf(dag_run),
         error=None,
-        emitted_at=datetime.now(UTC).isoformat(),
+        emitted_at=datetime.now(_UTC).isoformat(),
     )
     return event
 
@@ -263,7 +264,7 @@ def task_instance_event(state: str, ti: Any, error: Any = None) -> dict[str, Any
         end_date=_iso(_get(ti, "end_date")),
         conf=_conf(dag_run),
         error=None if error is None else str(error),
-        emitted_at=datetime.now(UTC).isoformat(),
+        emitted_at=datetime.now(_UTC).isoformat(),
     )
     return event
 

@@ -1,0 +1,222 @@
+"""`uses: airflow` against a real Airflow 3.3.2 (the session's `airflow_server`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from airflow_flows import SECRET_ENV, node, push_api, start, wait_node, write_systems
+from airflow_harness import AirflowServer
+from helpers import wait_run
+from interlock import operations as ops
+from interlock.adapters.contract import JobSpec
+from interlock.adapters.registry import default_registry
+from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.store.db import session_scope
+from interlock.store.runs import RunFilter
+from interlock.store.tables import Attempt, ExternalRun
+
+pytestmark = pytest.mark.timeout(600)
+
+OK_FLOW = """
+    id: screening
+    namespace: tests.airflow
+    inputs:
+      day: {type: string, default: "2026-11-24"}
+    nodes:
+      ingest:
+        uses: airflow
+        with:
+          system: airflow/test
+          dag_id: interlock_ok
+          conf: {day: "{{ inputs.day }}", customer: c-42}
+          outputs_from: [extract, screen]
+      report:
+        uses: noop
+        needs: [ingest]
+        with: {hits: "{{ nodes.ingest.outputs.hits }}", day: "{{ nodes.ingest.outputs.day }}"}
+"""
+
+
+@pytest.fixture
+def airflow_env(airflow_server: AirflowServer, sqlite_store: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedDispatcher]:
+    monkeypatch.setenv("INTERLOCK_SYSTEMS", str(write_systems(tmp_path, airflow_server)))
+    monkeypatch.setenv(SECRET_ENV, airflow_server.events_secret)
+    dispatcher = EmbeddedDispatcher()
+    yield dispatcher
+    dispatcher.close()
+
+
+def _runs_of(server: AirflowServer, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    runs = server.get_json(f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+    return [r for r in runs if r["dag_run_id"] == run_id]
+
+
+def test_outputs_flow_downstream_and_context_reaches_airflow(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
+    run_id = start(OK_FLOW, airflow_env, day="2026-11-20")
+    detail = wait_run(run_id, timeout=120)
+    assert detail.state.value == "succeeded", detail
+    ingest = node(detail, "ingest")
+    assert ingest.outputs["hits"] == 2 and ingest.outputs["rows"] == 3
+    assert ingest.outputs["extract"] == {"rows": 3, "day": "2026-11-20"}
+    assert node(detail, "report").outputs == {"hits": 2, "day": "2026-11-20"}
+    dag_run_id = ingest.attempts[0].handle.external_id
+    assert dag_run_id == ingest.attempts[0].key  # the idempotency key is the dag_run_id
+    conf = airflow_server.dag_run("interlock_ok", dag_run_id)["conf"]
+    assert conf["day"] == "2026-11-20" and conf["customer"] == "c-42"
+    assert conf["interlock"]["run_id"] == run_id and conf["interlock"]["node_id"] == "ingest"
+    assert conf["interlock"]["traceparent"].split("-")[1] == detail.trace_id
+    assert conf["openlineage"]["rootParentRunId"].replace("-", "") == run_id
+    assert conf["openlineage"]["parentJobName"] == "tests.airflow/screening.ingest"
+
+
+def test_a_failing_dag_names_the_failed_task_and_its_log(
+        airflow_env: EmbeddedDispatcher) -> None:
+    run_id = start("""
+        id: failing
+        namespace: tests.airflow
+        nodes:
+          screen: {uses: airflow, with: {system: airflow/test, dag_id: interlock_fail}}
+          after: {uses: noop, needs: [screen]}
+    """, airflow_env)
+    detail = wait_run(run_id, timeout=120)
+    screen = node(detail, "screen")
+    assert (detail.state.value, screen.state.value) == ("failed", "failed")
+    assert "failed task(s): explode" in screen.error and "airflow/test" in screen.error
+    assert node(detail, "after").state.value == "skipped"
+    with session_scope() as session:
+        excerpt = session.scalar(select(Attempt.log_excerpt).where(Attempt.run_id == run_id,
+                                                                   Attempt.node_id == "screen"))
+    assert excerpt is not None and "ValueError: sanctions list unreachable" in excerpt
+    logs = ops.node_logs(run_id, "screen")
+    assert "task explode" in logs.text and "checking sanctions list" in logs.text
+
+
+def test_the_same_attempt_submitted_twice_makes_one_dag_run(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
+    adapter = default_registry().get("airflow")
+    key = f"dup-{time.time_ns()}"
+    job = JobSpec(run_id="0" * 32, node_id="n", attempt=1, flow="tests/dup",
+                  params={"system": "airflow/test", "dag_id": "interlock_ok"},
+                  traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    first = adapter.submit(job, key=key)
+    second = adapter.submit(job, key=key)  # a redelivered task: Airflow answers 409, adopted
+    assert first.external_id == second.external_id == key
+    assert len(_runs_of(airflow_server, "interlock_ok", key)) == 1
+    assert airflow_server.wait_dag_run("interlock_ok", key) == "success"
+
+
+def test_unknown_dag_or_system_fails_the_node_with_their_names(
+        airflow_env: EmbeddedDispatcher) -> None:
+    run_id = start("""
+        id: unknown
+        namespace: tests.airflow
+        nodes:
+          no_dag: {uses: airflow, with: {system: airflow/test, dag_id: no_such_dag}}
+          no_system: {uses: airflow, with: {system: airflow/nowhere, dag_id: interlock_ok}}
+    """, airflow_env)
+    detail = wait_run(run_id, timeout=60)
+    no_dag, no_system = node(detail, "no_dag"), node(detail, "no_system")
+    assert "'no_such_dag'" in no_dag.error and "airflow/test" in no_dag.error
+    assert "'airflow/nowhere'" in no_system.error and "not registered" in no_system.error
+
+
+def test_clear_failed_retries_the_same_dag_run(airflow_env: EmbeddedDispatcher,
+                                               airflow_server: AirflowServer) -> None:
+    run_id = start("""
+        id: flaky
+        namespace: tests.airflow
+        nodes:
+          flaky:
+            uses: airflow
+            with: {system: airflow/test, dag_id: interlock_flaky, outputs_from: [flaky]}
+            retry: {attempts: 2, mode: clear_failed, backoff: 1s}
+    """, airflow_env)
+    detail = wait_run(run_id, timeout=180)
+    flaky = node(detail, "flaky")
+    assert detail.state.value == "succeeded", flaky
+    first, second = flaky.attempts
+    assert (first.state.value, second.state.value) == ("failed", "succeeded")
+    assert first.handle.external_id == second.handle.external_id == first.key
+    assert len(_runs_of(airflow_server, "interlock_flaky", first.key)) == 1
+    instance = airflow_server.get_json(
+        f"/api/v2/dags/interlock_flaky/dagRuns/{first.key}/taskInstances/flaky")
+    assert instance["try_number"] == 2 and flaky.outputs["ok"] is True
+
+
+def test_cancelling_marks_the_dag_run_failed(airflow_env: EmbeddedDispatcher,
+                                             airflow_server: AirflowServer) -> None:
+    run_id = start("""
+        id: cancel-me
+        namespace: tests.airflow
+        nodes:
+          slow: {uses: airflow, with: {system: airflow/test, dag_id: interlock_slow,
+                                       conf: {seconds: 60}}}
+    """, airflow_env)
+    detail = wait_node(run_id, "slow", "running", timeout=60)
+    key = node(detail, "slow").attempts[0].key
+    ops.cancel_run(run_id, dispatcher=airflow_env)
+    assert wait_run(run_id, timeout=60).state.value == "cancelled"
+    assert airflow_server.wait_dag_run("interlock_slow", key, timeout=60) == "failed"
+
+
+def test_push_events_advance_the_flow_and_foreign_runs_trigger_flows(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
+    with push_api(airflow_server.events_port, airflow_env):
+        flow, _ = ops.register("""
+id: after-ok
+namespace: tests.airflow
+triggers:
+  - after: {system: airflow/test, dag_id: interlock_ok, state: success}
+nodes:
+  follow: {uses: noop, with: {v: 1}}
+""")
+        foreign = airflow_server.trigger("interlock_ok", conf={"day": "2026-11-01"})
+        assert airflow_server.wait_dag_run("interlock_ok", foreign["dag_run_id"]) == "success"
+        deadline = time.monotonic() + 30
+        while not (triggered := _runs_of_flow("tests.airflow", "after-ok")):
+            assert time.monotonic() < deadline, "the foreign DAG run did not trigger the flow"
+            time.sleep(0.2)
+        detail = wait_run(triggered[0], timeout=30)
+        assert detail.state.value == "succeeded"
+        assert detail.trigger["external_id"] == foreign["dag_run_id"]
+        assert detail.trigger["run_type"] == "manual"
+        with session_scope() as session:
+            ext = session.scalar(select(ExternalRun).where(
+                ExternalRun.external_id == foreign["dag_run_id"]))
+            assert ext is not None and ext.attempt_id is None and ext.state == "succeeded"
+
+
+def _runs_of_flow(namespace: str, flow_id: str) -> list[str]:
+    page = ops.list_runs(filters=RunFilter(namespace=namespace, flow_id=flow_id))
+    return [r.id for r in page.runs]
+
+
+def test_airflow_down_mid_run_then_back_completes_without_a_second_dag_run(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
+    run_id = start("""
+        id: restart
+        namespace: tests.airflow
+        nodes:
+          slow: {uses: airflow, with: {system: airflow/test, dag_id: interlock_slow,
+                                       conf: {seconds: 8}}}
+    """, airflow_env)
+    detail = wait_node(run_id, "slow", "running", timeout=60)
+    key = node(detail, "slow").attempts[0].key
+    airflow_server.stop()
+    time.sleep(5)  # polls meet a dead Airflow: the attempt must stay in flight
+    assert node(ops.get_run(run_id), "slow").state.value == "running"
+    airflow_server.start()
+    airflow_server.wait_healthy()
+    detail = wait_run(run_id, timeout=240)
+    assert detail.state.value in ("succeeded", "failed")  # what Airflow decided, not LOST
+    assert node(detail, "slow").state.value == detail.state.value
+    assert len(node(detail, "slow").attempts) == 1
+    assert len(_runs_of(airflow_server, "interlock_slow", key)) == 1
