@@ -220,3 +220,29 @@ def test_airflow_down_mid_run_then_back_completes_without_a_second_dag_run(
     assert node(detail, "slow").state.value == detail.state.value
     assert len(node(detail, "slow").attempts) == 1
     assert len(_runs_of(airflow_server, "interlock_slow", key)) == 1
+
+
+def test_import_writes_an_editable_mapping_of_dags_tasks_and_assets(
+        airflow_env: EmbeddedDispatcher, tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from interlock.cli.main import app
+    from interlock.spec import parse_flow
+
+    target = tmp_path / "mappings" / "airflow-test.yaml"
+    result = CliRunner().invoke(app, ["import", "airflow", "--system", "airflow/test",
+                                      "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(target.read_text())
+    ok = doc["jobs"]["interlock_ok"]
+    assert ok["tasks"]["extract"]["downstream"] == ["screen"]
+    assert ok["tasks"]["screen"]["outlets"] == ["postgres://risk/public.sanctions_hits"]
+    assert doc["jobs"]["interlock_daily"]["schedule"] == "0 0 * * *"
+    assert ok["node"]["produces"] == [{"namespace": "postgres://risk",
+                                       "name": "public.sanctions_hits"}]
+    flow = parse_flow(yaml.safe_dump({"id": "pasted", "nodes": {"ingest": ok["node"]}}))
+    assert flow.nodes["ingest"].with_["dag_id"] == "interlock_ok"
+
+    unknown = CliRunner().invoke(app, ["import", "airflow", "--system", "airflow/nope"])
+    assert unknown.exit_code == 1 and "not registered" in unknown.output

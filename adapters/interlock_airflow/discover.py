@@ -23,14 +23,37 @@ def dags(s: AirflowSession) -> list[RemoteJob]:
     assets = _assets_by_task(s)
     found = []
     for dag in _all_dags(s):
-        dag_tasks = s.call(af.TaskApi(s.api).get_tasks, dag.dag_id).tasks
+        dag_tasks = [_task(dag.dag_id, t, assets)
+                     for t in s.call(af.TaskApi(s.api).get_tasks, dag.dag_id).tasks]
         found.append(RemoteJob(
             system=s.system.name, job_id=dag.dag_id, description=dag.description or "",
             extra={"schedule": dag.timetable_summary, "paused": dag.is_paused,
                    "tags": sorted(t.name for t in dag.tags), "fileloc": dag.relative_fileloc,
-                   "tasks": [_task(dag.dag_id, t, assets) for t in dag_tasks],
-                   "scheduled_on_assets": sorted(assets["schedule", dag.dag_id, ""])}))
+                   "tasks": {t.pop("task_id"): t for t in dag_tasks},
+                   "scheduled_on_assets": sorted(assets["schedule", dag.dag_id, ""]),
+                   "node": _node(s, dag.dag_id, dag_tasks)}))
     return found
+
+
+def _node(s: AirflowSession, dag_id: str, dag_tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A flow node that runs this DAG, with the datasets its tasks read and write."""
+    node: dict[str, Any] = {"uses": "airflow", "with": {"system": s.system.name,
+                                                        "dag_id": dag_id}}
+    for key, field in (("consumes", "inlets"), ("produces", "outlets")):
+        uris = sorted({uri for t in dag_tasks for uri in t[field]})
+        if uris:
+            node[key] = [dataset_of(uri) for uri in uris]
+    return node
+
+
+def dataset_of(uri: str) -> dict[str, str]:
+    """An asset URI as an OpenLineage dataset: `postgres://risk/public.hits` ->
+    namespace `postgres://risk`, name `public.hits`."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return {"namespace": "airflow", "name": uri}
+    authority, _, path = rest.partition("/")
+    return {"namespace": f"{scheme}://{authority}", "name": path or authority}
 
 
 def _task(dag_id: str, task: af.TaskResponse,

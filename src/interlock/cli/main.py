@@ -16,6 +16,7 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from interlock import imports
 from interlock import operations as ops
 from interlock.cli.render import run_table, runs_table
 from interlock.config import settings
@@ -300,3 +301,27 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
 
 if __name__ == "__main__":
     app()
+
+
+import_app = typer.Typer(help="Map what a foreign system offers into an editable mapping file.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+SystemOpt = Annotated[str, typer.Option("--system", help="A registered system, e.g. airflow/prod.")]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Default: mappings/<kind>-<name>.yaml.")]
+
+
+@import_app.command("airflow")
+@guarded
+def import_airflow(system: SystemOpt, output: OutputOpt = None) -> None:
+    """DAGs, their tasks, schedules and assets -> a mapping file."""
+    _import_system("airflow", system, output)
+
+
+def _import_system(kind: str, system: str, output: Path | None) -> None:
+    if not system.startswith(f"{kind}/"):
+        fail(f"--system {system!r} is not a {kind} system (names are {kind}/<name>)",
+             EXIT_BAD_INPUT)
+    document = imports.discover(system)
+    path = imports.write(document, output or imports.default_path(system))
+    out.print(f"wrote {len(document['jobs'])} job(s) of {system} to {path}")
