@@ -72,9 +72,9 @@ def main() -> None:
 
 def _measure(runs: int, url: str, events_port: int) -> None:
     import httpx
-
     from airflow_flows import push_api, start
     from helpers import wait_run
+
     from interlock.dispatch.embedded import EmbeddedDispatcher
 
     airflow = httpx.Client(base_url=url, timeout=30, trust_env=False)
@@ -107,7 +107,6 @@ def _measure(runs: int, url: str, events_port: int) -> None:
 def _through_interlock(dispatcher: object, airflow: object) -> tuple[float, float]:
     """(flow run created -> finished, its DAG run's queued_at -> end_date), push on."""
     import httpx
-
     from airflow_flows import start
     from helpers import wait_run
     assert isinstance(airflow, httpx.Client)
