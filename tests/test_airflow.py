@@ -19,7 +19,8 @@ from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
-from interlock.store.tables import Attempt, ExternalRun
+from interlock.store import audit
+from interlock.store.tables import Attempt, AuditRecord, ExternalRun
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -192,6 +193,23 @@ nodes:
             ext = session.scalar(select(ExternalRun).where(
                 ExternalRun.external_id == foreign["dag_run_id"]))
             assert ext is not None and ext.attempt_id is None and ext.state == "succeeded"
+
+        # A run of ours: its pushed events are matched to the attempt and recorded.
+        ours = wait_run(start(OK_FLOW, airflow_env), timeout=120)
+        attempt = node(ours, "ingest").attempts[0]
+        with session_scope() as session:
+            ext = session.scalar(select(ExternalRun).where(ExternalRun.external_id == attempt.key))
+            assert ext is not None and ext.state == "succeeded"
+            assert ext.attempt_id is not None
+            pushed = session.scalars(select(AuditRecord.target).where(
+                AuditRecord.action == audit.Action.EVENT_ACCEPTED.value)).all()
+        assert f"airflow/test/interlock_ok/{attempt.key}" in pushed
+        # DAG runs started by another flow fire `after:` too (only a flow's own do not).
+        deadline = time.monotonic() + 30
+        while len(again := _runs_of_flow("tests.airflow", "after-ok")) < 2:
+            assert time.monotonic() < deadline, "our DAG run did not fire the other flow"
+            time.sleep(0.2)
+        assert ops.get_run(again[0]).trigger["external_id"] == attempt.key
 
 
 def _runs_of_flow(namespace: str, flow_id: str) -> list[str]:
