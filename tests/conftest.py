@@ -14,7 +14,7 @@ from interlock.config import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store.db import dispose_all
 
-pytest_plugins = ["fixtures_airflow"]
+pytest_plugins = ["fixtures_airflow", "fixtures_dagster"]
 
 PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -296,7 +296,7 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
     if output:
         output.write_text(text, encoding="utf-8")
     else:
-        out.print(text, highlight=False, markup=False, end="")
+        typer.echo(text, nl=False)  # raw: a console would wrap long lines inside strings
 
 
 if __name__ == "__main__":

@@ -45,10 +45,9 @@ def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, tar
 def record(session: Session, *, actor: str, action: Action, target: str, origin: str,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
     """Append one record in ``session``'s transaction; returns its sequence number."""
+    # The migration writes the head row; locking it makes concurrent appends take turns.
     head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
-        session.add(head)
+    assert head is not None, "audit_head is missing: run the store migrations"
     seq, at = head.seq + 1, clock.now()
     digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
     session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,

@@ -20,6 +20,10 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    # The chain's head exists from the start: appends lock it, never race to create it.
+    op.bulk_insert(sa.table('audit_head', sa.column('id', sa.Integer()),
+                            sa.column('seq', sa.Integer()), sa.column('hash', sa.String())),
+                   [{'id': 1, 'seq': 0, 'hash': '0' * 64}])
     op.create_table('audit_log',
     sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
