@@ -166,6 +166,10 @@ def _stop_all() -> None:
             server.stop()
 
 
+class _NotRecoverable(DagsterHarnessError):
+    """A start-up problem that waiting will not cure (code that does not load, port taken)."""
+
+
 class DagsterLaunchError(DagsterHarnessError):
     """A launch/re-execution mutation answered something other than ``LaunchRunSuccess``
     (``typename`` is e.g. ``PipelineNotFoundError``, ``RunConfigValidationInvalid``,
@@ -314,7 +318,7 @@ HEALTH_QUERY = """
     ... on Workspace {
       locationEntries {
         name loadStatus
-        locationOrLoadError { __typename ... on PythonError { message stack } }
+        locationOrLoadError { __typename ... on PythonError { message cause { message } } }
       }
     }
     ... on PythonError { message }
@@ -350,6 +354,7 @@ class DagsterServer:
         self.defs_file = Path(defs_file).resolve()
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at: float | None = None
+        self._log_offset = 0  # where this start's part of the log begins
         self._client: httpx.Client | None = None
         self._selector: dict[str, str] | None = None
 
@@ -417,8 +422,11 @@ class DagsterServer:
             log.write(f"\n===== interlock harness: start at {datetime.now(UTC).isoformat()} "
                       f"on port {self.port} =====\n".encode())
             log.flush()
+            self._log_offset = log.tell()
             self._proc = subprocess.Popen(
                 [str(self.venv / "bin" / "dagster"), "dev", "-f", str(self.defs_file),
+                 # Working directory (on sys.path): helper modules beside the defs file.
+                 "-d", str(self.defs_file.parent),
                  "-h", "127.0.0.1", "-p", str(self.port),
                  "--code-server-log-level", "info"],
                 cwd=self._home,
@@ -488,8 +496,12 @@ class DagsterServer:
                 raise DagsterHarnessError(f"dagster dev exited (code {code}) before it was "
                                           f"healthy; log tail:\n{self.log_tail()}")
             try:
-                data = self.graphql(HEALTH_QUERY)
+                self._check_log()
+                data = self.graphql(HEALTH_QUERY, timeout=10.0)
                 last = self._health_problem(data)
+            except _NotRecoverable as exc:
+                raise DagsterHarnessError(f"Dagster at {self.url} cannot become healthy: {exc}"
+                                          f"\nlog tail:\n{self.log_tail()}") from None
             except (httpx.HTTPError, DagsterHarnessError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if last == "":
@@ -497,6 +509,18 @@ class DagsterServer:
             time.sleep(0.5)
         raise DagsterHarnessError(f"Dagster at {self.url} not healthy after {timeout:.0f}s "
                                   f"({last}); log tail:\n{self.log_tail()}")
+
+    def _check_log(self) -> None:
+        """Raise if this start's log shows the webserver could not bind its port (dagster dev
+        itself keeps running then)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return
+        if "error while attempting to bind on address" in text:
+            raise _NotRecoverable(f"port {self.port} is already in use")
 
     def _health_problem(self, data: dict[str, Any]) -> str:
         """'' when healthy, else what is still missing."""
@@ -506,8 +530,9 @@ class DagsterServer:
         for entry in workspace["locationEntries"]:
             error = entry["locationOrLoadError"] or {}
             if error.get("__typename") == "PythonError":
-                raise DagsterHarnessError(f"code location {entry['name']} failed to load: "
-                                          f"{error['message']}\n{error.get('stack')}")
+                cause = (error.get("cause") or {}).get("message") or ""
+                raise _NotRecoverable(f"code location {entry['name']} failed to load: "
+                                      f"{error['message'].strip()}\ncaused by: {cause.strip()}")
             if entry["loadStatus"] != "LOADED":
                 return f"location {entry['name']} {entry['loadStatus']}"
         repos = data["repositoriesOrError"]
@@ -529,11 +554,13 @@ class DagsterServer:
 
     # --- GraphQL helpers ------------------------------------------------------------------
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST one GraphQL document; returns ``data``. Raises if the answer has ``errors``."""
+    def graphql(self, query: str, variables: dict[str, Any] | None = None,
+                timeout: float = 60.0) -> dict[str, Any]:
+        """POST one GraphQL document; returns ``data``. Raises ``DagsterHarnessError`` if the
+        answer has ``errors`` (and httpx's errors if Dagster does not answer)."""
         if self._client is None:
             self._client = httpx.Client(timeout=60.0, trust_env=False)
-        response = self._client.post(self.graphql_url,
+        response = self._client.post(self.graphql_url, timeout=timeout,
                                      json={"query": query, "variables": variables or {}})
         try:
             body = response.json()
