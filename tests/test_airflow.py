@@ -14,6 +14,7 @@ from airflow_flows import SECRET_ENV, node, push_api, start, wait_node, write_sy
 from airflow_harness import AirflowServer
 from helpers import wait_run
 from interlock import operations as ops
+from interlock.config import settings
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
@@ -264,3 +265,32 @@ def test_import_writes_an_editable_mapping_of_dags_tasks_and_assets(
 
     unknown = CliRunner().invoke(app, ["import", "airflow", "--system", "airflow/nope"])
     assert unknown.exit_code == 1 and "not registered" in unknown.output
+
+
+def test_without_push_the_watcher_sees_foreign_runs_and_fires_after_triggers(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No API listens on the plugin's port here: the listener's posts are lost, and the
+    reconciler's watcher, listing finished DAG runs, must find the foreign run."""
+    monkeypatch.setenv("INTERLOCK_WATCH_SECONDS", "1")
+    settings.cache_clear()
+    ops.register("""
+id: after-fail
+namespace: tests.airflow
+triggers:
+  - after: {system: airflow/test, dag_id: interlock_fail, state: failed}
+nodes:
+  page_someone: {uses: noop, with: {v: 1}}
+""")
+    foreign = airflow_server.trigger("interlock_fail")
+    assert airflow_server.wait_dag_run("interlock_fail", foreign["dag_run_id"]) == "failed"
+    deadline = time.monotonic() + 60
+    while True:
+        fired = [r for r in _runs_of_flow("tests.airflow", "after-fail")
+                 if ops.get_run(r).trigger.get("external_id") == foreign["dag_run_id"]]
+        if fired:
+            break
+        assert time.monotonic() < deadline, "the watcher did not fire the after: trigger"
+        time.sleep(0.5)
+    assert wait_run(fired[0], timeout=30).state.value == "succeeded"
+    assert ops.get_run(fired[0]).trigger["state"] == "failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from interlock.adapters.contract import (
@@ -110,6 +111,10 @@ class AirflowAdapter(Adapter):
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         return events.parse(payload)
+
+    def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
+        s = session_for(system_named(system))
+        return [events.of_run(system, run) for run in runs.finished_since(s, since)]
 
     def check(self) -> Health:
         problems = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from airflow_client import client as af
+
 from interlock.adapters.contract import ForeignEvent
 from interlock.errors import Rejected
 from interlock_airflow.mapping import dag_run_state, task_state
@@ -54,3 +56,14 @@ def _time(payload: dict[str, Any], field: str) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         raise Rejected(f"`{field}` is not an ISO 8601 time: {value!r}") from None
+
+
+def of_run(system: str, run: af.DAGRunResponse) -> ForeignEvent:
+    """A finished DAG run seen by polling, as the listener would have reported it."""
+    details: dict[str, Any] = {}
+    if isinstance(run.conf, dict) and isinstance(run.conf.get("interlock"), dict):
+        details["interlock"] = run.conf["interlock"]
+    return ForeignEvent(system=system, job_id=run.dag_id, external_id=run.dag_run_id,
+                        remote_status=run.state.value, state=dag_run_state(run.state.value),
+                        run_type=run.run_type.value, started_at=run.start_date,
+                        ended_at=run.end_date, details=details)

@@ -73,6 +73,19 @@ def list_since(s: AirflowSession, dag_ids: Iterable[str],
             return found
 
 
+def finished_since(s: AirflowSession, since: datetime) -> list[af.DAGRunResponse]:
+    """Every DAG run of the system that ended at or after ``since`` (pages of 100)."""
+    api, found = af.DagRunApi(s.api), list[af.DAGRunResponse]()
+    while True:
+        body = af.DAGRunsBatchBody(end_date_gte=since, page_limit=PAGE, page_offset=len(found),
+                                   order_by="end_date",
+                                   states=[af.DagRunState.SUCCESS, af.DagRunState.FAILED])
+        page = s.call(api.get_list_dag_runs_batch, ANY, body)
+        found += page.dag_runs
+        if not page.dag_runs or len(found) >= (page.total_entries or 0):
+            return found
+
+
 def unknown_dag(s: AirflowSession, dag_id: str) -> Rejected:
     return Rejected(f"DAG {dag_id!r} does not exist on {s.system.name} ({s.system.base_url}); "
                     "check `dag_id`, or that the DAG file parses in Airflow")

@@ -16,6 +16,7 @@ class Settings:
     api_url: str                # INTERLOCK_API_URL: where CLIs and wrappers reach the API
     queue: str                  # INTERLOCK_QUEUE: the Celery queue workers consume
     lease_s: float              # INTERLOCK_LEASE_SECONDS: unfinished work is re-sent after this
+    watch_s: float              # INTERLOCK_WATCH_SECONDS: how often foreign runs are listed
 
     @property
     def attempts_dir(self) -> Path:
@@ -37,6 +38,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         api_url=env.get("INTERLOCK_API_URL", "http://127.0.0.1:8000"),
         queue=env.get("INTERLOCK_QUEUE", "interlock"),
         lease_s=float(env.get("INTERLOCK_LEASE_SECONDS", "15")),
+        watch_s=float(env.get("INTERLOCK_WATCH_SECONDS", "15")),
     )
 
 

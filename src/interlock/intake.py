@@ -54,6 +54,12 @@ def receive(kind: str, body: bytes, headers: Mapping[str, str], *, dispatcher: D
     except (Rejected, UnknownAdapter) as exc:
         _refuse(kind, payload.get("system"), f"malformed event: {exc}", origin)
         raise Malformed(str(exc)) from None
+    return apply(kind, event, dispatcher=dispatcher, origin=origin, payload=payload)
+
+
+def apply(kind: str, event: ForeignEvent, *, dispatcher: Dispatcher, origin: str,
+          payload: dict[str, Any] | None = None) -> Outcome:
+    """Act on an event, pushed (``payload`` given: it is audited) or found by polling."""
     for attempt_left in (True, False):  # a concurrent first sighting of the run: once more
         try:
             outcome = _apply(kind, event, payload, origin)
@@ -98,14 +104,16 @@ def _refuse(kind: str, system: Any, reason: str, origin: str) -> None:
                      target=f"events/{kind}", after={"reason": reason}, origin=origin)
 
 
-def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any], origin: str) -> Outcome:
+def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,
+           origin: str) -> Outcome:
     with session_scope() as session:
         attempt_id, in_flight = _our_attempt(session, kind, event)
         seen = external.record(session, event, attempt_id=attempt_id) if event.about_run \
             else None
-        audit.record(session, actor=event.system, action=audit.Action.EVENT_ACCEPTED,
-                     target=f"{event.system}/{event.job_id}/{event.external_id}",
-                     after=payload, origin=origin)
+        if payload is not None:
+            audit.record(session, actor=event.system, action=audit.Action.EVENT_ACCEPTED,
+                         target=f"{event.system}/{event.job_id}/{event.external_id}",
+                         after=payload, origin=origin)
         poll_now = in_flight and event.about_run
         if poll_now:
             session.execute(update(ATTEMPTS).where(Attempt.id == attempt_id)

@@ -144,6 +144,11 @@ class Adapter(ABC):
     def discover(self) -> list[RemoteJob]:
         return []
 
+    def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
+        """Runs of ``system`` that finished at or after ``since``, ours and foreign: how
+        foreign runs are observed when the system does not push (see `interlock.watch`)."""
+        return []
+
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         """Read a pushed event (already authenticated); Rejected if it is malformed."""
         raise Rejected(f"`uses: {self.kind}` does not accept pushed events")

@@ -20,6 +20,7 @@ from interlock.states import NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind, rowcount
+from interlock.watch import Watcher
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 0.25  # seconds between sweeps
@@ -77,11 +78,13 @@ class ReconcilerThread(threading.Thread):
         super().__init__(name="interlock-reconciler", daemon=True)
         self.dispatcher, self.every = dispatcher, every
         self.stopped = threading.Event()
+        self.watcher = Watcher()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
             try:
                 sweep(self.dispatcher)
+                self.watcher.maybe_tick(self.dispatcher)
             except Exception:
                 log.exception("reconciler sweep failed; retrying")
 

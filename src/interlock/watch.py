@@ -1,0 +1,72 @@
+"""Observing foreign runs without push: list what finished, as a fallback for lost events.
+
+Every `INTERLOCK_WATCH_SECONDS` the reconciler asks each system that some flow's `after:`
+trigger names for the runs that finished since it last looked, and feeds them through the
+same path as pushed events (`interlock.intake.apply`): external runs are recorded and
+`after:` triggers fire. Both paths are idempotent (a unique external run and a unique
+trigger firing), so push and watch, or several workers watching, start a flow once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from interlock import clock, intake
+from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
+from interlock.config import settings
+from interlock.dispatch.base import Dispatcher
+from interlock.errors import AdapterError, InterlockError
+from interlock.store.db import session_scope
+from interlock.store.flows import list_flows, load_flow_of
+from interlock.systems import load_systems
+
+log = logging.getLogger(__name__)
+LOOKBACK = timedelta(minutes=10)  # how far back a new watcher looks
+OVERLAP = timedelta(seconds=30)   # each look starts this much before the last: late end_dates
+ORIGIN = "watch"
+
+
+def watched_systems() -> set[str]:
+    """Systems named by an `after:` trigger of a flow's newest revision."""
+    with session_scope() as session:
+        flows = [load_flow_of(r) for r in list_flows(session)]
+    return {t.after.system for f in flows for t in f.triggers
+            if t.after is not None and t.after.system}
+
+
+class Watcher:
+    def __init__(self, registry: AdapterRegistry | None = None):
+        self.registry = registry or default_registry()
+        self._since: dict[str, datetime] = {}
+        self._next = 0.0
+
+    def maybe_tick(self, dispatcher: Dispatcher) -> int:
+        if time.monotonic() < self._next:
+            return 0
+        self._next = time.monotonic() + settings().watch_s
+        return self.tick(dispatcher)
+
+    def tick(self, dispatcher: Dispatcher) -> int:
+        """One look at every watched system; returns how many finished runs it saw."""
+        seen = 0
+        systems = load_systems()
+        for name in sorted(watched_systems()):
+            if name not in systems:
+                continue
+            seen += self._look(systems.get(name).kind, name, dispatcher)
+        return seen
+
+    def _look(self, kind: str, name: str, dispatcher: Dispatcher) -> int:
+        started = clock.now()
+        since = self._since.get(name, started - LOOKBACK)
+        try:
+            events = self.registry.get(kind).recent_runs(name, since)
+        except (AdapterError, UnknownAdapter, InterlockError) as exc:
+            log.warning("watching %s failed, next look retries: %s", name, exc)
+            return 0
+        for event in events:
+            intake.apply(kind, event, dispatcher=dispatcher, origin=ORIGIN)
+        self._since[name] = started - OVERLAP
+        return len(events)
