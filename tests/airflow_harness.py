@@ -163,6 +163,7 @@ class AirflowServer:
         events_port: int | None = None,
         events_secret: str | None = None,
         system: str = "airflow/test",
+        users: dict[str, str] | None = None,
         dags_folder: Path = DAGS_FOLDER,
         plugins_folder: Path = PLUGINS_FOLDER,
     ) -> None:
@@ -180,6 +181,10 @@ class AirflowServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at: datetime | None = None
         self._client: httpx.Client | None = None
+        # With users, auth is on: {name: password}, all admins; without, everyone is admin.
+        self.users = dict(users or {})
+        # Signs the API's tokens; change it before a restart to make old tokens invalid.
+        self.jwt_secret = secrets.token_hex(16)
 
     # --- properties -----------------------------------------------------------------------
 
@@ -199,6 +204,10 @@ class AirflowServer:
     @property
     def events_url(self) -> str:
         return f"http://127.0.0.1:{self.events_port}{EVENTS_PATH}"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self._home / "passwords.json"
 
     @property
     def log_path(self) -> Path:
@@ -224,7 +233,11 @@ class AirflowServer:
             "VIRTUAL_ENV": str(self.venv),
             "AIRFLOW_HOME": str(self._home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False" if self.users else "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{name}:admin" for name in self.users),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
@@ -252,6 +265,7 @@ class AirflowServer:
         if self._proc is not None and self._proc.poll() is None:
             raise AirflowHarnessError(f"{self!r} is already running")
         self._home.mkdir(parents=True, exist_ok=True)
+        self.passwords_file.write_text(json.dumps(self.users))
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== interlock harness: start at {datetime.now(UTC).isoformat()} "
                       f"on port {self.port} =====\n".encode())
@@ -361,10 +375,20 @@ class AirflowServer:
     def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
         """One request to the REST API (no auth needed: all users are admins)."""
         if self._client is None:
-            self._client = httpx.Client(base_url=self.url, timeout=30.0, trust_env=False)
+            self._client = httpx.Client(base_url=self.url, timeout=30.0, trust_env=False,
+                                        headers=self._auth_headers())
         if json is not None:
             kwargs["json"] = json
         return self._client.request(method, path, **kwargs)
+
+    def _auth_headers(self) -> dict[str, str]:
+        if not self.users:
+            return {}
+        name, password = next(iter(self.users.items()))
+        response = httpx.post(f"{self.url}/auth/token", timeout=30.0, trust_env=False,
+                              json={"username": name, "password": password})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def call(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
         """``api()`` that raises on an error status and returns the decoded JSON."""

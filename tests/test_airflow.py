@@ -18,6 +18,7 @@ from interlock.config import settings
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.errors import Rejected
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
 from interlock.store import audit
@@ -294,3 +295,41 @@ nodes:
         time.sleep(0.5)
     assert wait_run(fired[0], timeout=30).state.value == "succeeded"
     assert ops.get_run(fired[0]).trigger["state"] == "failed"
+
+
+def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
+        sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second Airflow with auth on: the adapter logs in (`POST /auth/token`) with the
+    password the systems file points at; after a restart with a new token-signing key its
+    token is refused (401), and it logs in again instead of failing the node."""
+    server = AirflowServer(tmp_path / "airflow-auth", users={"interlock": "pw-" + "x" * 8})
+    server.start()
+    try:
+        server.wait_healthy()
+        server.unpause("interlock_ok")
+        (tmp_path / "systems.yaml").write_text(
+            f"systems:\n  airflow/test:\n    url: {server.url}\n"
+            "    auth: {username: interlock, password: {env: AF_AUTH_PASSWORD}}\n")
+        monkeypatch.setenv("INTERLOCK_SYSTEMS", str(tmp_path / "systems.yaml"))
+        monkeypatch.setenv("AF_AUTH_PASSWORD", server.users["interlock"])
+        assert server.api("GET", "/api/v2/dags", headers={"Authorization": ""}).status_code \
+            == 401  # auth is really on
+        dispatcher = EmbeddedDispatcher()
+        try:
+            assert wait_run(start(OK_FLOW, dispatcher), timeout=120).state.value == "succeeded"
+            server.stop()
+            server.jwt_secret = "rotated-" + server.jwt_secret  # old tokens now fail
+            server.start()
+            server.wait_healthy()
+            again = wait_run(start(OK_FLOW, dispatcher), timeout=120)
+            assert again.state.value == "succeeded", [n.error for n in again.nodes]
+        finally:
+            dispatcher.close()
+        monkeypatch.setenv("AF_AUTH_PASSWORD", "wrong")
+        from interlock_airflow.client import AirflowSession
+        from interlock.systems import load_systems
+        fresh = AirflowSession(load_systems().get("airflow/test"))
+        with pytest.raises(Rejected, match="refused user 'interlock'"):
+            fresh.call(lambda: None)
+    finally:
+        server.stop()

@@ -2,7 +2,7 @@
 
 Every call goes through `AirflowSession.call`, which turns what went wrong into the
 adapter contract's two kinds: `Transient` (Airflow down, 5xx, 429, a timeout) and
-`Rejected` (a 4xx that will not change). A 401 fetches a fresh token once, then retries.
+`Rejected` (a 4xx that will not change). A 401 or 403 fetches a fresh token once, then retries.
 A 404 is `RemoteNotFound`, a `Rejected` the adapter can catch to say what was missing.
 """
 
@@ -22,6 +22,9 @@ from interlock.systems import System
 
 T = TypeVar("T")
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+# A token signed with a key the server no longer has gets 403 "Invalid JWT token", not 401:
+# both get one fresh token before they count as a refusal.
+AUTH_FAILURES = frozenset({401, 403})
 
 
 class RemoteNotFound(Rejected):
@@ -58,8 +61,8 @@ class AirflowSession:
             try:
                 return self._classified(fn, *args, **kwargs)
             except _Unauthorized as exc:
-                raise Rejected(f"{self.system.name}: Airflow refused our credentials "
-                               f"(401): {exc}") from None
+                raise Rejected(f"{self.system.name}: Airflow refused the request with a "
+                               f"fresh token ({exc}); check the user's role") from None
 
     def _classified(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -73,8 +76,8 @@ class AirflowSession:
     def _classify(self, exc: af.ApiException) -> Exception:
         status = int(exc.status or 0)
         detail = _detail(exc.body) or exc.reason or ""
-        if status == 401:
-            return _Unauthorized(detail)
+        if status in AUTH_FAILURES:
+            return _Unauthorized(f"{status}: {detail}")
         if status in RETRYABLE:
             return Transient(f"{self.system.name} answered {status}: {detail}")
         if status == 404:
