@@ -325,3 +325,10 @@ def _import_system(kind: str, system: str, output: Path | None) -> None:
     document = imports.discover(system)
     path = imports.write(document, output or imports.default_path(system))
     out.print(f"wrote {len(document['jobs'])} job(s) of {system} to {path}")
+
+
+@import_app.command("dagster")
+@guarded
+def import_dagster(system: SystemOpt, output: OutputOpt = None) -> None:
+    """Jobs, assets and their dependencies -> a mapping file."""
+    _import_system("dagster", system, output)

@@ -1,0 +1,20 @@
+"""Dagster's run statuses through `mappings/dagster.yaml`."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from interlock.mappings import StatusMapping, mappings_dir
+from interlock.states import NodeState
+
+RUN_STATUSES = ("QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUSPENDED",
+                "SUCCESS", "FAILURE", "CANCELING", "CANCELED")
+
+
+@cache
+def runs() -> StatusMapping:
+    return StatusMapping.load(mappings_dir() / "dagster.yaml", required=RUN_STATUSES)
+
+
+def run_state(status: str) -> NodeState:
+    return runs().state_of(status)

@@ -1,0 +1,146 @@
+"""`uses: dagster` against a real Dagster 1.13.27 (the session's `dagster_server`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from airflow_flows import node, start
+from dagster_harness import DagsterServer
+from helpers import wait_run
+from interlock.adapters.contract import JobSpec
+from interlock.adapters.registry import default_registry
+from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.store.db import session_scope
+from interlock.store.tables import Attempt
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def dagster_env(dagster_server: DagsterServer, sqlite_store: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedDispatcher]:
+    systems = tmp_path / "systems.yaml"
+    systems.write_text(dedent(f"""
+        systems:
+          dagster/test: {{url: "{dagster_server.url}", timeout: 10}}
+    """))
+    monkeypatch.setenv("INTERLOCK_SYSTEMS", str(systems))
+    dispatcher = EmbeddedDispatcher()
+    yield dispatcher
+    dispatcher.close()
+
+
+def _tags(server: DagsterServer, run_id: str) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in server.run(run_id)["tags"]}
+
+
+def test_run_config_from_upstream_outputs_and_outputs_downstream(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    run_id = start("""
+        id: scoring
+        namespace: tests.dagster
+        nodes:
+          count: {uses: noop, with: {rows: 5}}
+          score:
+            uses: dagster
+            needs: [count]
+            with:
+              system: dagster/test
+              job: interlock_ok_job
+              run_config: {ops: {extract: {config: {rows: "{{ nodes.count.outputs.rows }}"}}}}
+          report: {uses: noop, needs: [score], with: {score: "{{ nodes.score.outputs.score }}"}}
+    """, dagster_env)
+    detail = wait_run(run_id, timeout=180)
+    assert detail.state.value == "succeeded", [n.error for n in detail.nodes]
+    score = node(detail, "score")
+    assert score.outputs["score"] == 0.42 and score.outputs["rows"] == 5
+    assert node(detail, "report").outputs == {"score": 0.42}
+    tags = _tags(dagster_server, score.attempts[0].handle.external_id)
+    assert tags["interlock/run_id"] == run_id and tags["interlock/node_id"] == "score"
+    assert tags["interlock/traceparent"].split("-")[1] == detail.trace_id
+    assert tags["interlock/key"] == score.attempts[0].key
+
+
+def test_an_asset_materialization_node(dagster_env: EmbeddedDispatcher) -> None:
+    run_id = start("""
+        id: assets
+        namespace: tests.dagster
+        nodes:
+          customers: {uses: dagster, with: {system: dagster/test, assets: [raw_customers]}}
+    """, dagster_env)
+    detail = wait_run(run_id, timeout=180)
+    assert detail.state.value == "succeeded", [n.error for n in detail.nodes]
+    assert node(detail, "customers").outputs["materializations"]["raw_customers"]["rows"] == 3
+
+
+def test_a_failing_op_names_the_step_and_the_error(dagster_env: EmbeddedDispatcher) -> None:
+    run_id = start("""
+        id: failing
+        namespace: tests.dagster
+        nodes:
+          risk: {uses: dagster, with: {system: dagster/test, job: interlock_fail_job}}
+    """, dagster_env)
+    detail = wait_run(run_id, timeout=180)
+    risk = node(detail, "risk")
+    assert risk.state.value == "failed"
+    assert "failed step(s): explode: ValueError: risk model unavailable" in risk.error
+    with session_scope() as session:
+        attempt = session.query(Attempt).filter_by(run_id=run_id).one()
+        assert attempt.log_excerpt is not None and "risk model unavailable" in attempt.log_excerpt
+
+
+def test_bad_names_and_run_config_fail_readably(dagster_env: EmbeddedDispatcher) -> None:
+    run_id = start("""
+        id: bad
+        namespace: tests.dagster
+        nodes:
+          no_job: {uses: dagster, with: {system: dagster/test, job: nope_job}}
+          no_asset: {uses: dagster, with: {system: dagster/test, assets: [nope/asset]}}
+          bad_config:
+            uses: dagster
+            with: {system: dagster/test, job: interlock_ok_job,
+                   run_config: {ops: {extract: {config: {rows: "many"}}}}}
+    """, dagster_env)
+    detail = wait_run(run_id, timeout=120)
+    assert "job 'nope_job' does not exist on dagster/test" in node(detail, "no_job").error
+    assert "nope/asset" in node(detail, "no_asset").error
+    bad = node(detail, "bad_config").error
+    assert "refused the run_config of job 'interlock_ok_job'" in bad and "rows" in bad
+
+
+def test_the_same_attempt_submitted_twice_makes_one_run(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    adapter = default_registry().get("dagster")
+    job = JobSpec(run_id="d" * 32, node_id="n", attempt=1, flow="tests/dup",
+                  params={"system": "dagster/test", "job": "interlock_ok_job",
+                          "run_config": {"ops": {"extract": {"config": {"rows": 1}}}}},
+                  traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    key = f"dup-{id(job)}-{dagster_server.port}"
+    first = adapter.submit(job, key=key)
+    second = adapter.submit(job, key=key)
+    assert first.external_id == second.external_id
+    assert len(dagster_server.runs(tags={"interlock/key": key})) == 1
+
+
+def test_from_failure_retry_reexecutes_the_failed_run(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    run_id = start("""
+        id: flaky
+        namespace: tests.dagster
+        nodes:
+          flaky:
+            uses: dagster
+            with: {system: dagster/test, job: interlock_flaky_job}
+            retry: {attempts: 2, mode: from_failure, backoff: 1s}
+    """, dagster_env)
+    detail = wait_run(run_id, timeout=240)
+    flaky = node(detail, "flaky")
+    assert detail.state.value == "succeeded", flaky.error
+    first, second = flaky.attempts
+    assert first.state.value == "failed" and second.state.value == "succeeded"
+    rerun = dagster_server.run(second.handle.external_id)
+    assert rerun["parentRunId"] == first.handle.external_id
