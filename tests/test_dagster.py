@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
@@ -144,3 +146,41 @@ def test_from_failure_retry_reexecutes_the_failed_run(
     assert first.state.value == "failed" and second.state.value == "succeeded"
     rerun = dagster_server.run(second.handle.external_id)
     assert rerun["parentRunId"] == first.handle.external_id
+
+
+def test_a_script_nodes_produces_appears_as_a_dagster_materialization(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    mapping = tmp_path / "datasets.yaml"
+    mapping.write_text(dedent("""
+        datasets:
+          - namespace: postgres://risk
+            name: public.sanctions_hits
+            assets: [{system: dagster/test, key: risk/sanctions_hits}]
+    """))
+    monkeypatch.setenv("INTERLOCK_DATASETS", str(mapping))
+    run_id = start("""
+        id: screen-elsewhere
+        namespace: tests.dagster
+        nodes:
+          screen:
+            uses: script
+            with: {command: "echo hits=2 >> $INTERLOCK_OUTPUT"}
+            produces: [{namespace: "postgres://risk", name: public.sanctions_hits}]
+    """, dagster_env)
+    assert wait_run(run_id, timeout=60).state.value == "succeeded"
+    deadline = time.monotonic() + 30
+    while True:
+        seen = [m for m in dagster_server.asset_materializations(["risk", "sanctions_hits"])
+                if _meta(m).get("interlock/run_id") == run_id]
+        if seen:
+            break
+        assert time.monotonic() < deadline, "no materialization of risk/sanctions_hits"
+        time.sleep(0.3)
+    assert _meta(seen[0])["interlock/node_id"] == "screen"
+    assert seen[0]["runId"] == ""  # runless: made outside Dagster
+
+
+def _meta(materialization: dict[str, Any]) -> dict[str, Any]:
+    return {e["label"]: next((v for k, v in e.items() if k not in ("__typename", "label")),
+                             None) for e in materialization["metadataEntries"]}

@@ -106,6 +106,14 @@ class DagsterAdapter(Adapter):
         s = session_for(system_named(handle.system or ""))
         return LogChunk(text=observe.log_text(observe.events(s, handle.external_id)))
 
+    def report_materialization(self, system: str, asset_key: str, *,
+                               metadata: dict[str, Any]) -> None:
+        """A runless materialization, through the webserver's REST route: unlike the
+        GraphQL `reportRunlessAssetEvents`, it keeps metadata (run, node, trace)."""
+        s = session_for(system_named(system))
+        s.post_rest(f"/report_asset_materialization/{asset_key}",
+                    {"metadata": metadata, "description": "reported by Interlock"})
+
     def discover(self) -> list[RemoteJob]:
         found: list[RemoteJob] = []
         for system in load_systems().of_kind(KIND):

@@ -149,6 +149,12 @@ class Adapter(ABC):
         foreign runs are observed when the system does not push (see `interlock.watch`)."""
         return []
 
+    def report_materialization(self, system: str, asset_key: str, *,
+                               metadata: dict[str, Any]) -> None:
+        """Tell ``system`` that data it knows as ``asset_key`` was made elsewhere (a node's
+        `produces:`, mapped in `mappings/datasets.yaml`)."""
+        raise Rejected(f"`uses: {self.kind}` systems cannot be told about datasets")
+
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         """Read a pushed event (already authenticated); Rejected if it is malformed."""
         raise Rejected(f"`uses: {self.kind}` does not accept pushed events")

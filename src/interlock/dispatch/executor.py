@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from interlock import clock
+from interlock import clock, datasets
 from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation, RetryMode
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.controller import advance
 from interlock.errors import Rejected, Transient
+from interlock.spec.models import Dataset
 from interlock.states import NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
@@ -146,16 +147,29 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
            **values: object) -> None:
     """Record a finished observation and plan the run in the same transaction."""
 
+    reported = False
+
     def record(session: Session) -> None:
-        set_attempt_state(
+        nonlocal reported
+        moved = set_attempt_state(
             session, attempt=attempt, expected=expected, to=obs.state, actor=ACTOR,
             reason=obs.remote_status, handle=asdict(obs.handle),
             external_id=obs.handle.external_id, outputs=obs.outputs,
             error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
+        if moved and obs.state is NodeState.SUCCEEDED:
+            reported = datasets.schedule(session, attempt, _produces(session, attempt))
 
     advance(attempt.run_id, dispatcher=dispatcher, first=record,
             done=outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id))
+    if reported:
+        datasets.send(dispatcher, attempt)
+
+
+def _produces(session: Session, attempt: Attempt) -> list[Dataset]:
+    run = session.get(Run, attempt.run_id)
+    assert run is not None
+    return flow_of_run(session, run).nodes[attempt.node_id].produces
 
 
 def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
+from interlock import datasets
 from interlock.dispatch import executor
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.controller import advance
+from interlock.errors import Transient
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind
+
+log = logging.getLogger(__name__)
 
 
 def handle(work: Work, *, dispatcher: Dispatcher) -> None:
@@ -22,6 +28,13 @@ def handle(work: Work, *, dispatcher: Dispatcher) -> None:
         case TaskKind.CANCEL:
             assert work.attempt_id is not None
             executor.cancel(work.attempt_id)
+        case TaskKind.REPORT:
+            assert work.attempt_id is not None
+            try:
+                datasets.report(work.attempt_id)
+            except Transient as exc:  # the outbox row stays: sent again after its lease
+                log.warning("reporting the datasets of attempt %s failed, will retry: %s",
+                            work.attempt_id, exc)
 
 
 def handle_poll_batch(attempt_ids: list[int], *, dispatcher: Dispatcher) -> None:

@@ -43,6 +43,7 @@ class TaskKind(StrEnum):
     EXECUTE = "execute"  # submit an attempt to its adapter
     POLL = "poll"        # observe in-flight attempts
     CANCEL = "cancel"    # ask the foreign system to stop an attempt
+    REPORT = "report"    # tell other systems about the datasets a succeeded attempt produced
 
 
 class FlowRevision(Base):
