@@ -8,7 +8,9 @@ control plane's environment. The queries are those the client sends, checked on 
 
 from __future__ import annotations
 
+import re
 import threading
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -22,11 +24,14 @@ RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 class GraphQLSession:
     def __init__(self, system: System):
         self.system = system
+        # Requests sent, by GraphQL operation name (or REST path): the poll-load figure.
+        self.calls: Counter[str] = Counter()
         self._http = httpx.Client(base_url=system.base_url, trust_env=False,
                                   timeout=httpx.Timeout(system.timeout, connect=5.0))
 
     def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The `data` of the answer; Transient when Dagster is unreachable or 5xx."""
+        self.calls[_operation(text)] += 1
         try:
             resp = self._http.post("/graphql", json={"query": text, "variables": variables or {}},
                                    headers=self.system.header_values())
@@ -45,6 +50,7 @@ class GraphQLSession:
         return data
 
     def post_rest(self, path: str, payload: dict[str, Any]) -> None:
+        self.calls[path.split("/")[1]] += 1
         try:
             resp = self._http.post(path, json=payload, headers=self.system.header_values())
         except httpx.HTTPError as exc:
@@ -53,6 +59,11 @@ class GraphQLSession:
             raise Transient(f"{self.system.name} answered {resp.status_code}")
         if resp.status_code >= 400:
             raise Rejected(f"{self.system.name} answered {resp.status_code}: {resp.text[:300]}")
+
+
+def _operation(text: str) -> str:
+    match = re.search(r"\b(?:query|mutation)\s+(\w+)", text)
+    return match.group(1) if match else "anonymous"
 
 
 _sessions: dict[str, tuple[System, GraphQLSession]] = {}

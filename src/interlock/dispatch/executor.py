@@ -8,11 +8,12 @@ make the second run a no-op, so nothing is submitted twice.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 ACTOR = "executor"
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 SUBMIT_BACKOFF = (1.0, 60.0)  # transient submit failures: first wait, cap
+POLL_TICK_S = 1.0  # polls are due on whole ticks, so in-flight attempts are polled together
 # States an attempt can be put in by the planner while its submit is still in flight.
 CLOSED_BEFORE_SUBMIT = frozenset({NodeState.CANCELLED, NodeState.TIMED_OUT})
 
@@ -127,7 +129,7 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                                   handle=asdict(handle), external_id=handle.external_id,
                                   submitted_at=at,
                                   remote_status=getattr(result, "remote_status", "submitted"),
-                                  next_poll_at=at + timedelta(seconds=interval),
+                                  next_poll_at=poll_tick(at, interval),
                                   poll_interval=interval, worker=WORKER, submit_tries=tries)
         if moved:
             set_node_state(session, run_id=attempt.run_id, node_id=attempt.node_id,
@@ -213,10 +215,18 @@ def claim_polls(attempt_ids: Sequence[int], registry: AdapterRegistry) -> list[A
             result = session.execute(
                 update(ATTEMPTS).where(Attempt.id == attempt.id,
                                       Attempt.next_poll_at == attempt.next_poll_at)
-                .values(next_poll_at=now + timedelta(seconds=interval), poll_interval=interval))
+                .values(next_poll_at=poll_tick(now, interval), poll_interval=interval))
             if rowcount(result) == 1:
                 taken.append(attempt)
     return taken
+
+
+def poll_tick(now: datetime, interval: float) -> datetime:
+    """When to poll next: ``interval`` from now, rounded up to a whole tick. Attempts
+    that fall due in the same tick are polled together, so an adapter sees one batch (one
+    request per system) per tick however many attempts are in flight."""
+    due = now.timestamp() + interval
+    return datetime.fromtimestamp(math.ceil(due / POLL_TICK_S) * POLL_TICK_S, tz=UTC)
 
 
 def _next_interval(attempt: Attempt, registry: AdapterRegistry) -> float:
