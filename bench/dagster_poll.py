@@ -63,10 +63,11 @@ def main() -> None:
 
 def _measure(count: int, window: float, server: object) -> None:
     from airflow_flows import start
+    from interlock_dagster.client import session_for
+
     from interlock import operations as ops
     from interlock.dispatch.embedded import EmbeddedDispatcher
     from interlock.systems import load_systems
-    from interlock_dagster.client import session_for
 
     dispatcher = EmbeddedDispatcher()
     runs = [start(FLOW, dispatcher) for _ in range(count)]

@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -357,6 +358,10 @@ class DagsterServer:
         self._log_offset = 0  # where this start's part of the log begins
         self._client: httpx.Client | None = None
         self._selector: dict[str, str] | None = None
+        # Where the push sensors post: Interlock's API on this port (tests start it).
+        self.events_port = free_port()
+        self.events_secret = secrets.token_hex(32)
+        self.system = "dagster/test"
 
     # --- properties -----------------------------------------------------------------------
 
@@ -408,6 +413,9 @@ class DagsterServer:
             "DAGSTER_HOME": str(self._home),
             "NO_COLOR": "1",
             "PYTHONUNBUFFERED": "1",
+            "INTERLOCK_EVENTS_URL": f"http://127.0.0.1:{self.events_port}/api/v1/events/dagster",
+            "INTERLOCK_EVENTS_SECRET": self.events_secret,
+            "INTERLOCK_SYSTEM": self.system,
         })
         return keep
 

@@ -9,15 +9,19 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
-
-from airflow_flows import node, start
+from airflow_flows import node, push_api, start
 from dagster_harness import DagsterServer
 from helpers import wait_run
+from sqlalchemy import select
+
+from interlock import operations as ops
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.store import audit
 from interlock.store.db import session_scope
-from interlock.store.tables import Attempt
+from interlock.store.runs import RunFilter
+from interlock.store.tables import Attempt, AuditRecord
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -28,9 +32,13 @@ def dagster_env(dagster_server: DagsterServer, sqlite_store: str, tmp_path: Path
     systems = tmp_path / "systems.yaml"
     systems.write_text(dedent(f"""
         systems:
-          dagster/test: {{url: "{dagster_server.url}", timeout: 10}}
+          dagster/test:
+            url: "{dagster_server.url}"
+            timeout: 10
+            events_secret: {{env: DAGSTER_TEST_EVENTS_SECRET}}
     """))
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(systems))
+    monkeypatch.setenv("DAGSTER_TEST_EVENTS_SECRET", dagster_server.events_secret)
     dispatcher = EmbeddedDispatcher()
     yield dispatcher
     dispatcher.close()
@@ -184,3 +192,34 @@ def test_a_script_nodes_produces_appears_as_a_dagster_materialization(
 def _meta(materialization: dict[str, Any]) -> dict[str, Any]:
     return {e["label"]: next((v for k, v in e.items() if k not in ("__typename", "label")),
                              None) for e in materialization["metadataEntries"]}
+
+
+def test_the_push_sensor_reports_runs_and_a_foreign_run_triggers_a_flow(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    with push_api(dagster_server.events_port, dagster_env):
+        ops.register(dedent("""
+            id: after-scores
+            namespace: tests.dagster
+            triggers:
+              - after: {system: dagster/test, job: interlock_ok_job, state: SUCCESS}
+            nodes:
+              publish: {uses: noop, with: {v: 1}}
+        """).lstrip())
+        foreign = dagster_server.launch(
+            "interlock_ok_job", run_config={"ops": {"extract": {"config": {"rows": 2}}}})
+        assert dagster_server.wait_run(foreign, timeout=120) == "SUCCESS"
+        deadline = time.monotonic() + 60
+        while True:
+            page = ops.list_runs(filters=RunFilter(namespace="tests.dagster",
+                                                   flow_id="after-scores"))
+            fired = [r.id for r in page.runs
+                     if ops.get_run(r.id).trigger.get("external_id") == foreign]
+            if fired:
+                break
+            assert time.monotonic() < deadline, "the Dagster run did not trigger the flow"
+            time.sleep(0.3)
+        assert wait_run(fired[0], timeout=30).state.value == "succeeded"
+        with session_scope() as session:
+            pushed = session.scalars(select(AuditRecord.target).where(
+                AuditRecord.action == audit.Action.EVENT_ACCEPTED.value)).all()
+        assert f"dagster/test/interlock_ok_job/{foreign}" in pushed  # came by push

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from interlock.adapters.contract import (
     Adapter,
+    ForeignEvent,
     Handle,
     JobSpec,
     LogChunk,
@@ -25,7 +27,7 @@ from interlock.adapters.contract import (
 )
 from interlock.errors import Rejected, Transient
 from interlock.systems import System, UnknownSystem, load_systems
-from interlock_dagster import locations, observe, queries
+from interlock_dagster import events, locations, observe, queries
 from interlock_dagster.client import GraphQLSession, session_for
 from interlock_dagster.observe import KEY_TAG
 from interlock_dagster.params import DagsterParams
@@ -113,6 +115,15 @@ class DagsterAdapter(Adapter):
         s = session_for(system_named(system))
         s.post_rest(f"/report_asset_materialization/{asset_key}",
                     {"metadata": metadata, "description": "reported by Interlock"})
+
+    def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
+        return events.parse(payload)
+
+    def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
+        s = session_for(system_named(system))
+        finished = observe.runs(s, {"statuses": ["SUCCESS", "FAILURE", "CANCELED"],
+                                    "updatedAfter": since.timestamp()})
+        return [events.of_run(system, run) for run in finished]
 
     def discover(self) -> list[RemoteJob]:
         found: list[RemoteJob] = []

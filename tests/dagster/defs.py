@@ -19,10 +19,16 @@ standard library may be imported here.
 
 # No ``from __future__ import annotations``: Dagster reads the Config classes from the real
 # (not stringified) annotations.
+import sys
 import time
 from pathlib import Path
 
 import dagster as dg
+
+# The push sensors shipped with the adapter, used as a user would: the module on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters" / "interlock_dagster"
+                       / "dagster_sensor"))
+from interlock_sensor import interlock_sensors  # noqa: E402
 
 SCORE = 0.42
 FAIL_MESSAGE = "risk model unavailable"
@@ -150,4 +156,5 @@ defs = dg.Definitions(
     assets=[raw_customers, customer_scores, sanctions_hits],
     jobs=[interlock_ok_job, interlock_fail_job, interlock_flaky_job, interlock_slow_job,
           customers_assets_job],
+    sensors=interlock_sensors(),  # none unless the harness sets INTERLOCK_EVENTS_URL
 )

@@ -1,0 +1,52 @@
+"""Run events pushed by the Interlock run-status sensor running inside Dagster, and
+finished runs found by listing (the watcher's fallback)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from interlock.adapters.contract import ForeignEvent
+from interlock.errors import Rejected
+from interlock_dagster.mapping import run_state
+
+INTERLOCK_TAGS = ("interlock/run_id", "interlock/node_id", "interlock/key")
+
+
+def parse(payload: dict[str, Any]) -> ForeignEvent:
+    status = _text(payload, "state")
+    try:
+        state = run_state(status)
+    except Exception:
+        raise Rejected(f"`state` {status!r} is not a Dagster run status") from None
+    tags = payload.get("tags") if isinstance(payload.get("tags"), dict) else {}
+    return ForeignEvent(system=_text(payload, "system"), job_id=_text(payload, "job"),
+                        external_id=_text(payload, "run_id"), remote_status=status,
+                        state=state, run_type=None, started_at=_time(payload.get("start_time")),
+                        ended_at=_time(payload.get("end_time")),
+                        details={k: v for k, v in (tags or {}).items() if k in INTERLOCK_TAGS})
+
+
+def of_run(system: str, run: dict[str, Any]) -> ForeignEvent:
+    tags = {t["key"]: t["value"] for t in run.get("tags", [])}
+    return ForeignEvent(system=system, job_id=run["jobName"], external_id=run["runId"],
+                        remote_status=run["status"], state=run_state(run["status"]),
+                        started_at=_time(run.get("startTime")), ended_at=_time(run.get("endTime")),
+                        details={k: v for k, v in tags.items() if k in INTERLOCK_TAGS})
+
+
+def _text(payload: dict[str, Any], field: str) -> str:
+    value = payload.get(field)
+    if not isinstance(value, str) or not value:
+        raise Rejected(f"`{field}` must be a non-empty string")
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    """Dagster times are unix seconds (floats)."""
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (TypeError, ValueError):
+        raise Rejected(f"a time must be unix seconds, not {value!r}") from None
