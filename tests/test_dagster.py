@@ -223,3 +223,50 @@ def test_the_push_sensor_reports_runs_and_a_foreign_run_triggers_a_flow(
             pushed = session.scalars(select(AuditRecord.target).where(
                 AuditRecord.action == audit.Action.EVENT_ACCEPTED.value)).all()
         assert f"dagster/test/interlock_ok_job/{foreign}" in pushed  # came by push
+
+
+def test_import_writes_jobs_and_assets_with_their_dependencies(
+        dagster_env: EmbeddedDispatcher, tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from interlock.cli.main import app
+    from interlock.spec import parse_flow
+
+    target = tmp_path / "dagster-test.yaml"
+    result = CliRunner().invoke(app, ["import", "dagster", "--system", "dagster/test",
+                                      "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    jobs = yaml.safe_load(target.read_text())["jobs"]
+    assert jobs["interlock_ok_job"]["type"] == "job"
+    assert jobs["asset:customer_scores"]["depends_on"] == ["raw_customers"]
+    assert "asset:risk/sanctions_hits" in jobs
+    flow = parse_flow(yaml.safe_dump({"id": "pasted", "nodes": {
+        "a": jobs["interlock_ok_job"]["node"], "b": jobs["asset:raw_customers"]["node"]}}))
+    assert flow.nodes["b"].with_["assets"] == ["raw_customers"]
+
+
+def test_dagster_down_at_submit_is_retried_and_makes_one_run(
+        dagster_env: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    dagster_server.stop()
+    try:
+        run_id = start("""
+            id: while-down
+            namespace: tests.dagster
+            nodes:
+              score:
+                uses: dagster
+                with: {system: dagster/test, job: interlock_ok_job,
+                       run_config: {ops: {extract: {config: {rows: 3}}}}}
+        """, dagster_env)
+        time.sleep(4)  # submits meet a dead Dagster: Transient, retried with backoff
+        detail = ops.get_run(run_id)
+        assert node(detail, "score").state.value == "queued"
+        assert "submit failed" in (node(detail, "score").attempts[0].remote_status or "")
+    finally:
+        dagster_server.start()
+        dagster_server.wait_healthy()
+    detail = wait_run(run_id, timeout=180)
+    assert detail.state.value == "succeeded", [n.error for n in detail.nodes]
+    key = node(detail, "score").attempts[0].key
+    assert len(dagster_server.runs(tags={"interlock/key": key})) == 1
