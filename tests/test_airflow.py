@@ -331,5 +331,6 @@ def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
         fresh = AirflowSession(load_systems().get("airflow/test"))
         with pytest.raises(Rejected, match="refused user 'interlock'"):
             fresh.call(lambda: None)
+        fresh.close()
     finally:
         server.stop()

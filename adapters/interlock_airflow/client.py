@@ -43,6 +43,10 @@ class AirflowSession:
         self._lock = threading.Lock()
         self._token_ok = system.auth is None
 
+    def close(self) -> None:
+        # ApiClient has no close(); its connections live in the REST client's pool.
+        self._api.rest_client.pool_manager.clear()
+
     @property
     def api(self) -> af.ApiClient:
         return self._api
@@ -135,5 +139,7 @@ def session_for(system: System) -> AirflowSession:
     with _sessions_lock:
         cached = _sessions.get(system.name)
         if cached is None or cached[0] != system:
+            if cached is not None:
+                cached[1].close()  # the system's settings changed: its connections go
             _sessions[system.name] = (system, AirflowSession(system))
         return _sessions[system.name][1]

@@ -49,6 +49,9 @@ class GraphQLSession:
         data: dict[str, Any] = body["data"]
         return data
 
+    def close(self) -> None:
+        self._http.close()
+
     def post_rest(self, path: str, payload: dict[str, Any]) -> None:
         self.calls[path.split("/")[1]] += 1
         try:
@@ -74,5 +77,7 @@ def session_for(system: System) -> GraphQLSession:
     with _lock:
         cached = _sessions.get(system.name)
         if cached is None or cached[0] != system:
+            if cached is not None:
+                cached[1].close()  # the system's settings changed: its connections go
             _sessions[system.name] = (system, GraphQLSession(system))
         return _sessions[system.name][1]
