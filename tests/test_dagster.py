@@ -9,7 +9,7 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
-from airflow_flows import node, push_api, start
+from airflow_flows import node, push_api, start, wait_node
 from dagster_harness import DagsterServer
 from helpers import wait_run
 from sqlalchemy import select
@@ -270,3 +270,29 @@ def test_dagster_down_at_submit_is_retried_and_makes_one_run(
     assert detail.state.value == "succeeded", [n.error for n in detail.nodes]
     key = node(detail, "score").attempts[0].key
     assert len(dagster_server.runs(tags={"interlock/key": key})) == 1
+
+
+def test_cancelling_terminates_the_dagster_run(dagster_env: EmbeddedDispatcher,
+                                               dagster_server: DagsterServer) -> None:
+    run_id = start("""
+        id: cancel-me
+        namespace: tests.dagster
+        nodes:
+          slow:
+            uses: dagster
+            with: {system: dagster/test, job: interlock_slow_job,
+                   run_config: {ops: {nap: {config: {seconds: 120}}}}}
+          elsewhere: {uses: dagster, with: {system: dagster/test, job: interlock_ok_job,
+                                            location: no-such-location}}
+    """, dagster_env)
+    detail = wait_node(run_id, "slow", "running", timeout=60)
+    dagster_run = node(detail, "slow").attempts[0].handle.external_id
+    deadline = time.monotonic() + 60
+    while dagster_server.run_status(dagster_run) not in ("STARTED", "FAILURE"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    ops.cancel_run(run_id, dispatcher=dagster_env)
+    detail = wait_run(run_id, timeout=60)
+    assert detail.state.value == "cancelled"
+    assert "no code location 'no-such-location'" in node(detail, "elsewhere").error
+    assert dagster_server.wait_run(dagster_run, timeout=60) == "CANCELED"
