@@ -108,8 +108,9 @@ def test_healthz(client: TestClient) -> None:
 
 def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) -> None:
     spec = ok(client.get("/openapi.json"), 200)
-    from interlock.api.routes import events, flows, runs
-    routes = [r for router in (runs.router, flows.router, events.router) for r in router.routes
+    from interlock.api.routes import events, flows, runs, webhooks
+    routes = [r for router in (runs.router, flows.router, events.router, webhooks.router)
+              for r in router.routes
               if isinstance(r, APIRoute)]
     expected = {(API + r.path, m.lower()) for r in routes for m in r.methods}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
@@ -121,7 +122,8 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
         (f"{API}/runs/{{run_id}}/events", "get"), (f"{API}/runs/{{run_id}}/cancel", "post"),
         (f"{API}/runs/{{run_id}}/retry", "post"),
         (f"{API}/runs/{{run_id}}/nodes/{{node_id}}/logs", "get"),
-        (f"{API}/events/{{kind}}", "post")}
+        (f"{API}/events/{{kind}}", "post"),
+        (f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}", "post")}
     assert ("/healthz", "get") in documented
     schemas = spec["components"]["schemas"]
     assert {"RunDetail", "RunPage", "RunSummary", "NodePublic", "AttemptPublic",

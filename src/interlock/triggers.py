@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.errors import NotFound
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
 from interlock.store import audit
 from interlock.store import runs as run_store
-from interlock.store.flows import list_flows, load_flow_of
+from interlock.store.flows import get_revision, list_flows, load_flow_of
 from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, TriggerFiring
 
 log = logging.getLogger(__name__)
@@ -88,3 +89,40 @@ def _fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
                  after={"run_id": run.id, "trigger": context}, origin=origin)
     return Fired(flow.ref, run.id)
+
+
+def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
+                 payload: dict[str, Any], origin: str,
+                 idempotency_key: str | None = None) -> tuple[str, bool]:
+    """Start the flow whose `webhook:` trigger has ``key``; the payload is its inputs.
+
+    Returns (run id, created). With an ``idempotency_key``, a repeated delivery returns
+    the run the first one started. Raises NotFound (no such flow or key: the same answer,
+    so keys cannot be probed) and InputError (a field the inputs refuse).
+    """
+    revision = get_revision(session, namespace=namespace, flow_id=flow_id)
+    flow = load_flow_of(revision)
+    if not any(t.webhook is not None and t.webhook.key == key for t in flow.triggers):
+        raise NotFound(f"no webhook `{key}` on flow `{namespace}/{flow_id}`")
+    inputs = check_inputs(flow.inputs, payload)
+    context = {"type": "webhook", "key": key, "origin": origin}
+    if idempotency_key:
+        firing = f"{flow.ref}#webhook:{key}:{idempotency_key}"
+        context["idempotency_key"] = idempotency_key
+        try:
+            with session.begin_nested():
+                session.add(TriggerFiring(key=firing, namespace=flow.namespace,
+                                          flow_id=flow.id, fired_at=clock.now()))
+        except IntegrityError:
+            earlier = session.scalar(select(TriggerFiring.run_id)
+                                     .where(TriggerFiring.key == firing))
+            assert earlier is not None
+            return earlier, False
+    run = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
+                               actor=ACTOR)
+    if idempotency_key:
+        session.execute(update(TriggerFiring).where(TriggerFiring.key == firing)
+                        .values(run_id=run.id))
+    audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
+                 after={"run_id": run.id, "trigger": context}, origin=origin)
+    return run.id, True

@@ -1,0 +1,37 @@
+"""Webhooks: a business event starts a flow (`triggers: [{webhook: {key: ...}}]`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request, Response
+
+from interlock import operations as ops
+from interlock import triggers
+from interlock.api.deps import DispatcherDep
+from interlock.api.errors import ERROR_RESPONSES
+from interlock.store import outbox
+from interlock.store.db import session_scope
+from interlock.store.tables import TaskKind
+from interlock.views import RunDetail
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
+
+
+@router.post("/{namespace}/{flow_id}/{key}", status_code=201, response_model=RunDetail,
+             responses={200: {"model": RunDetail,
+                              "description": "a repeated Idempotency-Key: the earlier run"}})
+def fire(namespace: str, flow_id: str, key: str, request: Request, response: Response,
+         dispatcher: DispatcherDep,
+         payload: Annotated[dict[str, Any], Body(description="the run's inputs")],
+         idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> RunDetail:
+    origin = request.client.host if request.client else "unknown"
+    with session_scope() as session:
+        run_id, created = triggers.fire_webhook(
+            session, namespace=namespace, flow_id=flow_id, key=key, payload=payload,
+            origin=origin, idempotency_key=idempotency_key)
+    if created:
+        dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))
+    else:
+        response.status_code = 200
+    return ops.get_run(run_id)
