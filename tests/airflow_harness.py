@@ -8,28 +8,22 @@ so that ``stop()`` can end every process it started (and none other).
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import harness_process
 import httpx
+from harness_process import free_port, stop_session, tail, track, untrack
 
 AIRFLOW_VERSION = "3.3.2"
 REPO = Path(__file__).resolve().parents[1]
@@ -41,114 +35,19 @@ TEST_DAGS = (*UNPAUSED_DAGS, "interlock_daily")  # interlock_daily (@daily) stay
 TEST_TAG = "interlock-test"
 TERMINAL_STATES = frozenset({"success", "failed"})
 EVENTS_PATH = "/api/v1/events/airflow"
-READY_MARKER = ".interlock-ready"
 
 
 class AirflowHarnessError(RuntimeError):
     """Airflow could not be installed, started or driven; the message carries the log tail."""
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("INTERLOCK_TEST_CACHE", "~/.cache/interlock")).expanduser()
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def ensure_venv() -> Path:
-    """The cached virtualenv with ``apache-airflow==AIRFLOW_VERSION``, installed if needed.
-
-    ``<venv>/.interlock-ready`` is written only after a successful install and check; without
-    it the venv is rebuilt from scratch. An fcntl lock serialises concurrent pytest processes.
-    """
-    root = cache_dir()
-    venv = root / f"airflow-{AIRFLOW_VERSION}"
-    marker = venv / READY_MARKER
-    if marker.is_file():
-        return venv
-    root.mkdir(parents=True, exist_ok=True)
-    install_log = root / f"airflow-{AIRFLOW_VERSION}.install.log"
-    with open(root / f"airflow-{AIRFLOW_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file():  # another process finished the install while we waited
-            return venv
-        if venv.exists():
-            shutil.rmtree(venv)
-        started = time.monotonic()
-        with open(install_log, "wb") as out:
-            steps = [
-                [sys.executable, "-m", "venv", str(venv)],
-                [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check",
-                 f"apache-airflow=={AIRFLOW_VERSION}"],
-                [str(venv / "bin" / "python"), "-c",
-                 "import airflow, sys; print(airflow.__version__); "
-                 f"sys.exit(airflow.__version__ != {AIRFLOW_VERSION!r})"],
-            ]
-            for cmd in steps:
-                out.write(f"$ {' '.join(cmd)}\n".encode())
-                out.flush()
-                result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, check=False)
-                if result.returncode != 0:
-                    raise AirflowHarnessError(
-                        f"installing Airflow {AIRFLOW_VERSION} failed at {cmd[:3]} "
-                        f"(exit {result.returncode}); log {install_log}:\n{_tail(install_log)}"
-                    )
-        marker.write_text(f"apache-airflow=={AIRFLOW_VERSION} installed in "
-                          f"{time.monotonic() - started:.0f}s at {datetime.now(UTC).isoformat()}\n")
-    return venv
-
-
-def _proc_stat(pid: str) -> tuple[str, int, int] | None:
-    """(state, pgid, sid) of a process from /proc, or None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2:].split()
-    return fields[0], int(fields[2]), int(fields[3])
-
-
-def _live_pids(sid: int, *, pgid: int | None = None) -> list[int]:
-    """Live (non-zombie) processes of session ``sid`` (and of process group ``pgid`` if given):
-    with ``sid`` = the pid of ``airflow standalone``, everything it spawned."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _proc_stat(entry)
-            if stat and stat[2] == sid and stat[0] != "Z" and pgid in (None, stat[1]):
-                pids.append(int(entry))
-    return pids
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live processes of the session of an ``airflow standalone`` started with pid ``sid``."""
-    return _live_pids(sid)
-
-
-_LIVE: set[AirflowServer] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-@atexit.register
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        servers = list(_LIVE)
-    for server in servers:
-        with contextlib.suppress(Exception):
-            server.stop()
+    """The cached virtualenv with ``apache-airflow==AIRFLOW_VERSION``, installed if needed."""
+    check = ("import airflow, sys; print(airflow.__version__); "
+             f"sys.exit(airflow.__version__ != {AIRFLOW_VERSION!r})")
+    return harness_process.ensure_venv(f"airflow-{AIRFLOW_VERSION}",
+                                       [f"apache-airflow=={AIRFLOW_VERSION}"], check,
+                                       error=AirflowHarnessError)
 
 
 class AirflowServer:
@@ -214,7 +113,7 @@ class AirflowServer:
         return self._home / "standalone.log"
 
     def log_tail(self, lines: int = 80) -> str:
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def __repr__(self) -> str:
         return f"AirflowServer(url={self.url!r}, home={str(self._home)!r}, pid={self.pid})"
@@ -280,54 +179,22 @@ class AirflowServer:
                 start_new_session=True,
             )
         self._started_at = datetime.now(UTC)
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        track(self)
 
     def stop(self, timeout: float = 30.0, straggler_grace: float = 3.0) -> None:
-        """SIGTERM the process group (and the session's other processes), wait, then SIGKILL.
-
-        A running task lives in its own process group (same session); once its supervisor is
-        gone it ignores SIGTERM, so after the main group has exited the stragglers get only
-        ``straggler_grace`` seconds before SIGKILL (like a worker host dying mid-task).
-        """
+        """Stop every process of this standalone's session (see ``stop_session``): a
+        running task lives in its own process group and, once its supervisor is gone,
+        ignores SIGTERM, like a worker host dying mid-task."""
         proc = self._proc
         if proc is None:
             return
-        sid = proc.pid
-        self._signal(sid, signal.SIGTERM)
-        main_gone = self._wait(lambda: proc.poll() is not None and not _live_pids(sid, pgid=sid),
-                               timeout)
-        all_gone = main_gone and self._wait(lambda: not _live_pids(sid), straggler_grace)
-        if not all_gone:
-            self._signal(sid, signal.SIGKILL)
-            if not self._wait(lambda: proc.poll() is not None and not _live_pids(sid), 10.0):
-                raise AirflowHarnessError(f"processes of session {sid} survived SIGKILL: "
-                                          f"{_live_pids(sid)}")
-        proc.wait()
+        stop_session(proc, timeout=timeout, straggler_grace=straggler_grace,
+                     error=AirflowHarnessError)
         self._proc = None
         if self._client is not None:
             self._client.close()
             self._client = None
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
-
-    @staticmethod
-    def _signal(sid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(sid, sig)
-        # Task processes put themselves in their own process group, same session.
-        for pid in _live_pids(sid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-
-    @staticmethod
-    def _wait(done: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        return True
+        untrack(self)
 
     def wait_healthy(self, timeout: float = 240.0) -> dict[str, Any]:
         """Wait until the API answers, a scheduler of *this* start heartbeats and the test DAGs

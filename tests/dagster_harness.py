@@ -20,30 +20,21 @@ Facts of Dagster 1.13.27 this harness relies on (checked against the installed s
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import fcntl
 import os
-import re
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import harness_process
 import httpx
+from harness_process import free_port, stop_session, tail, track, untrack
 
 DAGSTER_VERSION = "1.13.27"
 PACKAGES = (f"dagster=={DAGSTER_VERSION}", f"dagster-webserver=={DAGSTER_VERSION}",
             f"dagster-graphql=={DAGSTER_VERSION}")
-READY_MARKER = ".interlock-ready"
 REPO = Path(__file__).resolve().parents[1]
 DEFS_FILE = REPO / "tests" / "dagster" / "defs.py"
 
@@ -57,114 +48,16 @@ class DagsterHarnessError(RuntimeError):
     """Dagster could not be installed, started or driven; the message carries the log tail."""
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("INTERLOCK_TEST_CACHE", "~/.cache/interlock")).expanduser()
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return _ANSI.sub("", "\n".join(text.splitlines()[-lines:]))
-
-
 def ensure_venv() -> Path:
-    """The cached virtualenv with Dagster ``DAGSTER_VERSION``, installed if needed.
-
-    ``<venv>/.interlock-ready`` is written only after a successful install and check; without
-    it the venv is rebuilt from scratch. An fcntl lock serialises concurrent pytest processes.
-    """
-    root = cache_dir()
-    name = f"dagster-{DAGSTER_VERSION}"
-    venv = root / name
-    marker = venv / READY_MARKER
-    if marker.is_file():
-        return venv
-    root.mkdir(parents=True, exist_ok=True)
-    install_log = root / f"{name}.install.log"
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file():  # another process finished the install while we waited
-            return venv
-        if venv.exists():
-            shutil.rmtree(venv)
-        started = time.monotonic()
-        check = (
-            "import sys, dagster, dagster_graphql, dagster_webserver; "
-            "versions = {dagster.__version__, dagster_graphql.__version__, "
-            "dagster_webserver.__version__}; print(versions); "
-            f"sys.exit(versions != {{{DAGSTER_VERSION!r}}})"
-        )
-        with open(install_log, "wb") as out:
-            steps = [
-                [sys.executable, "-m", "venv", str(venv)],
-                [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *PACKAGES],
-                [str(venv / "bin" / "python"), "-c", check],
-            ]
-            for cmd in steps:
-                out.write(f"$ {' '.join(cmd)}\n".encode())
-                out.flush()
-                result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, check=False)
-                if result.returncode != 0:
-                    raise DagsterHarnessError(
-                        f"installing Dagster {DAGSTER_VERSION} failed at {cmd[:3]} "
-                        f"(exit {result.returncode}); log {install_log}:\n{_tail(install_log)}"
-                    )
-        marker.write_text(f"{' '.join(PACKAGES)} installed in "
-                          f"{time.monotonic() - started:.0f}s at {datetime.now(UTC).isoformat()}\n")
-    return venv
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _proc_stat(pid: str) -> tuple[str, int, int] | None:
-    """(state, pgid, sid) of a process from /proc, or None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2:].split()
-    return fields[0], int(fields[2]), int(fields[3])
-
-
-def _live_pids(sid: int, *, pgid: int | None = None) -> list[int]:
-    """Live (non-zombie) processes of session ``sid`` (and of process group ``pgid`` if given):
-    with ``sid`` = the pid of ``dagster dev``, everything it spawned."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _proc_stat(entry)
-            if stat and stat[2] == sid and stat[0] != "Z" and pgid in (None, stat[1]):
-                pids.append(int(entry))
-    return pids
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live processes of the session of a ``dagster dev`` started with pid ``sid``."""
-    return _live_pids(sid)
-
-
-_LIVE: set[DagsterServer] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-@atexit.register
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        servers = list(_LIVE)
-    for server in servers:
-        with contextlib.suppress(Exception):
-            server.stop()
+    """The cached virtualenv with Dagster ``DAGSTER_VERSION``, installed if needed."""
+    check = (
+        "import sys, dagster, dagster_graphql, dagster_webserver; "
+        "versions = {dagster.__version__, dagster_graphql.__version__, "
+        "dagster_webserver.__version__}; print(versions); "
+        f"sys.exit(versions != {{{DAGSTER_VERSION!r}}})"
+    )
+    return harness_process.ensure_venv(f"dagster-{DAGSTER_VERSION}", PACKAGES, check,
+                                       error=DagsterHarnessError)
 
 
 class _NotRecoverable(DagsterHarnessError):
@@ -393,7 +286,7 @@ class DagsterServer:
         return self.selector()["repositoryLocationName"]
 
     def log_tail(self, lines: int = 80) -> str:
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def __repr__(self) -> str:
         return f"DagsterServer(url={self.url!r}, home={str(self._home)!r}, pid={self.pid})"
@@ -445,52 +338,21 @@ class DagsterServer:
                 start_new_session=True,
             )
         self._started_at = time.time()
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        track(self)
 
     def stop(self, timeout: float = 30.0, straggler_grace: float = 3.0) -> None:
-        """SIGTERM the process group (and the session's other processes), wait, then SIGKILL.
-
-        Whatever is left of the session once the main group has exited (e.g. a run worker)
-        gets only ``straggler_grace`` seconds before SIGKILL.
-        """
+        """Stop every process of this ``dagster dev``'s session (see ``stop_session``),
+        run workers included."""
         proc = self._proc
         if proc is None:
             return
-        sid = proc.pid
-        self._signal(sid, signal.SIGTERM)
-        main_gone = self._wait(lambda: proc.poll() is not None and not _live_pids(sid, pgid=sid),
-                               timeout)
-        all_gone = main_gone and self._wait(lambda: not _live_pids(sid), straggler_grace)
-        if not all_gone:
-            self._signal(sid, signal.SIGKILL)
-            if not self._wait(lambda: proc.poll() is not None and not _live_pids(sid), 10.0):
-                raise DagsterHarnessError(f"processes of session {sid} survived SIGKILL: "
-                                          f"{_live_pids(sid)}")
-        proc.wait()
+        stop_session(proc, timeout=timeout, straggler_grace=straggler_grace,
+                     error=DagsterHarnessError)
         self._proc = None
         if self._client is not None:
             self._client.close()
             self._client = None
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
-
-    @staticmethod
-    def _signal(sid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(sid, sig)
-        for pid in _live_pids(sid):  # any process that made its own group, same session
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-
-    @staticmethod
-    def _wait(done: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        return True
+        untrack(self)
 
     def wait_healthy(self, timeout: float = 180.0) -> dict[str, Any]:
         """Wait until GraphQL answers, the code location is loaded with the test jobs and

@@ -13,9 +13,9 @@ from airflow_harness import (
     UNPAUSED_DAGS,
     AirflowServer,
     EventReceiver,
-    session_pids,
     signature_ok,
 )
+from harness_process import session_pids
 
 # The first test to use airflow_server also pays for its start (and, once, the install).
 pytestmark = pytest.mark.timeout(600)

@@ -15,8 +15,8 @@ from dagster_harness import (
     TEST_JOBS,
     DagsterHarnessError,
     DagsterServer,
-    session_pids,
 )
+from harness_process import session_pids
 
 # The first test to use dagster_server also pays for its start (and, once, the install).
 pytestmark = pytest.mark.timeout(600)
