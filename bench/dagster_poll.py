@@ -63,7 +63,7 @@ def main() -> None:
 
 def _measure(count: int, window: float, server: object) -> None:
     from airflow_flows import start
-    from interlock_dagster.client import session_for
+    from interlock_dagster.client import SESSIONS
 
     from interlock import operations as ops
     from interlock.dispatch.embedded import EmbeddedDispatcher
@@ -75,7 +75,7 @@ def _measure(count: int, window: float, server: object) -> None:
     while any(ops.get_run(r).nodes[0].state.value != "running" for r in runs):
         assert time.monotonic() < deadline, "attempts did not all get in flight"
         time.sleep(0.5)
-    calls = session_for(load_systems().get("dagster/test")).calls
+    calls = SESSIONS.get(load_systems().get("dagster/test")).calls
     before, t0 = calls.copy(), time.monotonic()
     time.sleep(window)
     elapsed = time.monotonic() - t0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -18,21 +17,19 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
+from interlock.adapters.systems import poll_by_system, registered
 from interlock.errors import Rejected, Transient
 from interlock.lineage_ids import airflow_parent
-from interlock.systems import System, UnknownSystem, load_systems
+from interlock.systems import System, load_systems
 from interlock_airflow import discover, events, observe, runs, tasks
-from interlock_airflow.client import AirflowSession, session_for
+from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.params import AirflowParams, LogScope
 
 KIND = "airflow"
 
 
-def system_named(name: str) -> System:
-    try:
-        return load_systems().get(name, kind=KIND)
-    except UnknownSystem as exc:
-        raise Rejected(str(exc)) from None
+def session(name: str | None) -> AirflowSession:
+    return SESSIONS.get(registered(name, kind=KIND))
 
 
 def run_url(system: System, dag_id: str, run_id: str) -> str:
@@ -48,7 +45,7 @@ class AirflowAdapter(Adapter):
 
     def submit(self, job: JobSpec, *, key: str) -> Handle:
         params = AirflowParams.model_validate(job.params)
-        s = session_for(system_named(params.system))
+        s = session(params.system)
         if job.retry_mode is RetryMode.CLEAR_FAILED and job.previous is not None:
             return self._clear_failed(s, params, job.previous)
         if params.unpause:
@@ -78,23 +75,14 @@ class AirflowAdapter(Adapter):
         return self._handle(s, params, run.dag_run_id, run.run_after.isoformat())
 
     def poll(self, handles: Sequence[Handle]) -> list[Observation]:
-        by_system: dict[str, list[Handle]] = defaultdict(list)
-        for handle in handles:
-            by_system[handle.system or ""].append(handle)
-        found: list[Observation] = []
-        for name, group in by_system.items():
-            try:
-                found += observe.observe(session_for(system_named(name)), group)
-            except Transient:
-                continue  # this system is down; the others are still observed
-        return found
+        return poll_by_system(handles, lambda name, group: observe.observe(session(name), group))
 
     def cancel(self, handle: Handle) -> None:
-        s = session_for(system_named(handle.system or ""))
+        s = session(handle.system)
         runs.mark_failed(s, handle.data["dag_id"], handle.external_id)
 
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
-        s = session_for(system_named(handle.system or ""))
+        s = session(handle.system)
         instances = tasks.of_runs(s, [handle.data["dag_id"]], [handle.external_id])
         if handle.data.get("logs") != LogScope.ALL.value:
             instances = tasks.failed(instances) or instances
@@ -106,21 +94,21 @@ class AirflowAdapter(Adapter):
     def discover(self) -> list[RemoteJob]:
         found: list[RemoteJob] = []
         for system in load_systems().of_kind(KIND):
-            found += discover.dags(session_for(system))
+            found += discover.dags(SESSIONS.get(system))
         return found
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         return events.parse(payload)
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
-        s = session_for(system_named(system))
+        s = session(system)
         return [events.of_run(system, run) for run in runs.finished_since(s, since)]
 
     def check(self) -> Health:
         problems = []
         for system in load_systems().of_kind(KIND):
             try:
-                discover.health(session_for(system))
+                discover.health(SESSIONS.get(system))
             except (Transient, Rejected) as exc:
                 problems.append(str(exc))
         return Health(ok=not problems, detail="; ".join(problems))

@@ -17,6 +17,7 @@ import httpx
 import urllib3
 from airflow_client import client as af
 
+from interlock.adapters.systems import SessionPool
 from interlock.errors import Rejected, Transient
 from interlock.systems import System
 
@@ -130,16 +131,4 @@ def _detail(body: Any) -> str:
     return str(detail)[:300]
 
 
-_sessions: dict[str, tuple[System, AirflowSession]] = {}
-_sessions_lock = threading.Lock()
-
-
-def session_for(system: System) -> AirflowSession:
-    """One session per system, made again when the system's settings change."""
-    with _sessions_lock:
-        cached = _sessions.get(system.name)
-        if cached is None or cached[0] != system:
-            if cached is not None:
-                cached[1].close()  # the system's settings changed: its connections go
-            _sessions[system.name] = (system, AirflowSession(system))
-        return _sessions[system.name][1]
+SESSIONS = SessionPool(AirflowSession)

@@ -10,7 +10,6 @@ on the attempt makes that a redelivery during a submit, not a normal path.)
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -25,21 +24,19 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
-from interlock.errors import Rejected, Transient
-from interlock.systems import System, UnknownSystem, load_systems
+from interlock.adapters.systems import poll_by_system, registered
+from interlock.errors import Rejected
+from interlock.systems import System, load_systems
 from interlock_dagster import events, locations, observe, queries
-from interlock_dagster.client import GraphQLSession, session_for
+from interlock_dagster.client import SESSIONS, GraphQLSession
 from interlock_dagster.observe import KEY_TAG
 from interlock_dagster.params import DagsterParams
 
 KIND = "dagster"
 
 
-def system_named(name: str) -> System:
-    try:
-        return load_systems().get(name, kind=KIND)
-    except UnknownSystem as exc:
-        raise Rejected(str(exc)) from None
+def session(name: str | None) -> GraphQLSession:
+    return SESSIONS.get(registered(name, kind=KIND))
 
 
 def run_url(system: System, run_id: str) -> str:
@@ -54,7 +51,7 @@ class DagsterAdapter(Adapter):
 
     def submit(self, job: JobSpec, *, key: str) -> Handle:
         params = DagsterParams.model_validate(job.params)
-        s = session_for(system_named(params.system))
+        s = session(params.system)
         existing = observe.run_with_key(s, key)
         if existing is not None:  # this key launched already: adopt it
             return self._handle(s, existing["runId"])
@@ -86,33 +83,24 @@ class DagsterAdapter(Adapter):
                       url=run_url(s.system, run_id))
 
     def poll(self, handles: Sequence[Handle]) -> list[Observation]:
-        by_system: dict[str, list[Handle]] = defaultdict(list)
-        for handle in handles:
-            by_system[handle.system or ""].append(handle)
-        found: list[Observation] = []
-        for name, group in by_system.items():
-            try:
-                found += observe.observe(session_for(system_named(name)), group)
-            except Transient:
-                continue  # this system is down; the others are still observed
-        return found
+        return poll_by_system(handles, lambda name, group: observe.observe(session(name), group))
 
     def cancel(self, handle: Handle) -> None:
-        s = session_for(system_named(handle.system or ""))
+        s = session(handle.system)
         answer = s.query(queries.TERMINATE, {"runId": handle.external_id})["terminateRun"]
         if answer["__typename"] not in ("TerminateRunSuccess", "TerminateRunFailure"):
             raise Rejected(f"{s.system.name}: cannot terminate {handle.external_id}: "
                            f"{answer.get('message')}")
 
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
-        s = session_for(system_named(handle.system or ""))
+        s = session(handle.system)
         return LogChunk(text=observe.log_text(observe.events(s, handle.external_id)))
 
     def report_materialization(self, system: str, asset_key: str, *,
                                metadata: dict[str, Any]) -> None:
         """A runless materialization, through the webserver's REST route: unlike the
         GraphQL `reportRunlessAssetEvents`, it keeps metadata (run, node, trace)."""
-        s = session_for(system_named(system))
+        s = session(system)
         s.post_rest(f"/report_asset_materialization/{asset_key}",
                     {"metadata": metadata, "description": "reported by Interlock"})
 
@@ -120,7 +108,7 @@ class DagsterAdapter(Adapter):
         return events.parse(payload)
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
-        s = session_for(system_named(system))
+        s = session(system)
         finished = observe.runs(s, {"statuses": ["SUCCESS", "FAILURE", "CANCELED"],
                                     "updatedAfter": since.timestamp()})
         return [events.of_run(system, run) for run in finished]
@@ -128,7 +116,7 @@ class DagsterAdapter(Adapter):
     def discover(self) -> list[RemoteJob]:
         found: list[RemoteJob] = []
         for system in load_systems().of_kind(KIND):
-            found += _remote_jobs(session_for(system))
+            found += _remote_jobs(SESSIONS.get(system))
         return found
 
 

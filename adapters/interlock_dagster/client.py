@@ -9,12 +9,12 @@ control plane's environment. The queries are those the client sends, checked on 
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from typing import Any
 
 import httpx
 
+from interlock.adapters.systems import SessionPool
 from interlock.errors import Rejected, Transient
 from interlock.systems import System
 
@@ -69,15 +69,4 @@ def _operation(text: str) -> str:
     return match.group(1) if match else "anonymous"
 
 
-_sessions: dict[str, tuple[System, GraphQLSession]] = {}
-_lock = threading.Lock()
-
-
-def session_for(system: System) -> GraphQLSession:
-    with _lock:
-        cached = _sessions.get(system.name)
-        if cached is None or cached[0] != system:
-            if cached is not None:
-                cached[1].close()  # the system's settings changed: its connections go
-            _sessions[system.name] = (system, GraphQLSession(system))
-        return _sessions[system.name][1]
+SESSIONS = SessionPool(GraphQLSession)
