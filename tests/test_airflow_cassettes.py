@@ -11,31 +11,21 @@ Authorization header is filtered out).
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vcr
+from interlock_airflow import AirflowAdapter
+from recording import RECORDING, cassettes_of, until_finished
 
-from interlock.adapters.contract import Handle, JobSpec, Observation
+from interlock.adapters.contract import Handle, JobSpec
 from interlock.errors import Rejected, Transient
 from interlock.states import NodeState
-from interlock_airflow import AirflowAdapter
 
-CASSETTES = Path(__file__).parent / "cassettes" / "airflow"
-RECORDING = os.environ.get("INTERLOCK_RECORD_CASSETTES") == "1"
 REPLAY_URL = "http://127.0.0.1:18080"  # any address: requests never leave the process
 TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
 
-recorder = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORDING else "none",
-    match_on=["method", "path", "query", "body"],
-    filter_headers=["authorization"],
-    decode_compressed_response=True,
-)
+recorder = cassettes_of("airflow")
 
 
 @pytest.fixture
@@ -54,22 +44,12 @@ def _job(dag_id: str, **params: object) -> JobSpec:
                    traceparent=TRACEPARENT)
 
 
-def _until_finished(adapter: AirflowAdapter, handle: Handle) -> Observation:
-    for _ in range(400):
-        (obs,) = adapter.poll([handle])
-        if obs.finished:
-            return obs
-        if RECORDING:
-            time.sleep(0.5)
-    raise AssertionError(f"{handle.external_id} did not finish")
-
-
 @recorder.use_cassette("success_with_outputs.yaml")
 def test_success_reads_outputs_from_xcom(adapter: AirflowAdapter) -> None:
     handle = adapter.submit(_job("interlock_ok", conf={"day": "2026-11-24"},
                                  outputs_from=["extract", "screen"]), key="cassette-ok-1")
     assert handle.url == f"{adapter_url(handle)}/dags/interlock_ok/runs/cassette-ok-1"
-    obs = _until_finished(adapter, handle)
+    obs = until_finished(adapter, handle, polls=400)
     assert obs.state is NodeState.SUCCEEDED and obs.remote_status == "success"
     assert obs.outputs["hits"] == 2 and obs.outputs["extract"] == {"rows": 3, "day": "2026-11-24"}
 
@@ -81,7 +61,7 @@ def adapter_url(handle: Handle) -> str:
 @recorder.use_cassette("failure_names_task.yaml")
 def test_failure_names_the_task_and_keeps_its_log(adapter: AirflowAdapter) -> None:
     handle = adapter.submit(_job("interlock_fail"), key="cassette-fail-1")
-    obs = _until_finished(adapter, handle)
+    obs = until_finished(adapter, handle, polls=400)
     assert obs.state is NodeState.FAILED
     assert obs.error is not None and "failed task(s): explode" in obs.error
     assert obs.log_excerpt is not None and "sanctions list unreachable" in obs.log_excerpt

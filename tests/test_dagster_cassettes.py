@@ -7,28 +7,21 @@ Fast and offline. Record again (the harness starts Dagster) with
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vcr
+from interlock_dagster import DagsterAdapter
+from recording import RECORDING, cassettes_of, until_finished
 
-from interlock.adapters.contract import Handle, JobSpec, Observation
+from interlock.adapters.contract import JobSpec
 from interlock.errors import Rejected
 from interlock.states import NodeState
-from interlock_dagster import DagsterAdapter
 
-CASSETTES = Path(__file__).parent / "cassettes" / "dagster"
-RECORDING = os.environ.get("INTERLOCK_RECORD_CASSETTES") == "1"
 REPLAY_URL = "http://127.0.0.1:13000"  # any address: requests never leave the process
 TRACEPARENT = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"
 
-recorder = vcr.VCR(cassette_library_dir=str(CASSETTES),
-                   record_mode="all" if RECORDING else "none",
-                   match_on=["method", "path", "query", "body"],
-                   filter_headers=["authorization"])
+recorder = cassettes_of("dagster")
 
 
 @pytest.fixture
@@ -45,21 +38,11 @@ def _job(**params: object) -> JobSpec:
                    params={"system": "dagster/test", **params}, traceparent=TRACEPARENT)
 
 
-def _until_finished(adapter: DagsterAdapter, handle: Handle) -> Observation:
-    for _ in range(600):
-        (obs,) = adapter.poll([handle])
-        if obs.finished:
-            return obs
-        if RECORDING:
-            time.sleep(0.5)
-    raise AssertionError(f"{handle.external_id} did not finish")
-
-
 @recorder.use_cassette("job_success.yaml")
 def test_a_job_run_succeeds_with_output_metadata(adapter: DagsterAdapter) -> None:
     handle = adapter.submit(_job(job="interlock_ok_job", run_config={
         "ops": {"extract": {"config": {"rows": 4}}}}), key="cassette-ok-1")
-    obs = _until_finished(adapter, handle)
+    obs = until_finished(adapter, handle, polls=600)
     assert obs.state is NodeState.SUCCEEDED
     assert obs.outputs["score"] == 0.42 and obs.outputs["rows"] == 4
     again = adapter.submit(_job(job="interlock_ok_job", run_config={
@@ -70,7 +53,7 @@ def test_a_job_run_succeeds_with_output_metadata(adapter: DagsterAdapter) -> Non
 @recorder.use_cassette("job_failure.yaml")
 def test_a_failed_run_names_the_step_and_the_exception(adapter: DagsterAdapter) -> None:
     handle = adapter.submit(_job(job="interlock_fail_job"), key="cassette-fail-1")
-    obs = _until_finished(adapter, handle)
+    obs = until_finished(adapter, handle, polls=600)
     assert obs.state is NodeState.FAILED
     assert obs.error is not None and "explode: ValueError: risk model unavailable" in obs.error
     assert "risk model unavailable" in adapter.logs(handle).text
