@@ -12,11 +12,12 @@ from textwrap import dedent
 from typing import Any
 
 import uvicorn
-
 from airflow_harness import AirflowServer
+
 from interlock import operations as ops
 from interlock.api.main import create_app
 from interlock.dispatch.base import Dispatcher
+from interlock.store.runs import RunFilter
 from interlock.views import RunDetail
 
 SECRET_ENV = "AIRFLOW_TEST_EVENTS_SECRET"
@@ -53,6 +54,21 @@ def wait_node(run_id: str, node_id: str, state: str, timeout: float = 60.0) -> R
         if time.monotonic() > deadline:
             raise AssertionError(f"{node_id} still {node(detail, node_id).state.value}")
         time.sleep(0.1)
+
+
+def wait_triggered(namespace: str, flow_id: str, external_id: str, *, timeout: float,
+                   why: str) -> str:
+    """The run of a flow that an `after:` trigger started for the foreign run
+    ``external_id``; fails with ``why`` when none appears within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = ops.list_runs(filters=RunFilter(namespace=namespace, flow_id=flow_id))
+        fired = [r.id for r in page.runs
+                 if ops.get_run(r.id).trigger.get("external_id") == external_id]
+        if fired:
+            return fired[0]
+        assert time.monotonic() < deadline, why
+        time.sleep(0.3)
 
 
 @contextmanager

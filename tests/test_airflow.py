@@ -8,20 +8,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-
-from airflow_flows import SECRET_ENV, node, push_api, start, wait_node, write_systems
+from airflow_flows import (
+    SECRET_ENV,
+    node,
+    push_api,
+    start,
+    wait_node,
+    wait_triggered,
+    write_systems,
+)
 from airflow_harness import AirflowServer
 from helpers import wait_run
+from sqlalchemy import select
+
 from interlock import operations as ops
-from interlock.config import settings
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
+from interlock.config import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import Rejected
-from interlock.store.db import session_scope
-from interlock.store.runs import RunFilter
 from interlock.store import audit
+from interlock.store.db import session_scope
 from interlock.store.tables import Attempt, AuditRecord, ExternalRun
 
 pytestmark = pytest.mark.timeout(600)
@@ -183,11 +190,9 @@ nodes:
 """)
         foreign = airflow_server.trigger("interlock_ok", conf={"day": "2026-11-01"})
         assert airflow_server.wait_dag_run("interlock_ok", foreign["dag_run_id"]) == "success"
-        deadline = time.monotonic() + 30
-        while not (triggered := _runs_of_flow("tests.airflow", "after-ok")):
-            assert time.monotonic() < deadline, "the foreign DAG run did not trigger the flow"
-            time.sleep(0.2)
-        detail = wait_run(triggered[0], timeout=30)
+        triggered = wait_triggered("tests.airflow", "after-ok", foreign["dag_run_id"],
+                                   timeout=30, why="the foreign DAG run did not trigger the flow")
+        detail = wait_run(triggered, timeout=30)
         assert detail.state.value == "succeeded"
         assert detail.trigger["external_id"] == foreign["dag_run_id"]
         assert detail.trigger["run_type"] == "manual"
@@ -207,16 +212,8 @@ nodes:
                 AuditRecord.action == audit.Action.EVENT_ACCEPTED.value)).all()
         assert f"airflow/test/interlock_ok/{attempt.key}" in pushed
         # DAG runs started by another flow fire `after:` too (only a flow's own do not).
-        deadline = time.monotonic() + 30
-        while len(again := _runs_of_flow("tests.airflow", "after-ok")) < 2:
-            assert time.monotonic() < deadline, "our DAG run did not fire the other flow"
-            time.sleep(0.2)
-        assert ops.get_run(again[0]).trigger["external_id"] == attempt.key
-
-
-def _runs_of_flow(namespace: str, flow_id: str) -> list[str]:
-    page = ops.list_runs(filters=RunFilter(namespace=namespace, flow_id=flow_id))
-    return [r.id for r in page.runs]
+        wait_triggered("tests.airflow", "after-ok", attempt.key, timeout=30,
+                       why="our DAG run did not fire the other flow")
 
 
 def test_airflow_down_mid_run_then_back_completes_without_a_second_dag_run(
@@ -285,16 +282,10 @@ nodes:
 """)
     foreign = airflow_server.trigger("interlock_fail")
     assert airflow_server.wait_dag_run("interlock_fail", foreign["dag_run_id"]) == "failed"
-    deadline = time.monotonic() + 60
-    while True:
-        fired = [r for r in _runs_of_flow("tests.airflow", "after-fail")
-                 if ops.get_run(r).trigger.get("external_id") == foreign["dag_run_id"]]
-        if fired:
-            break
-        assert time.monotonic() < deadline, "the watcher did not fire the after: trigger"
-        time.sleep(0.5)
-    assert wait_run(fired[0], timeout=30).state.value == "succeeded"
-    assert ops.get_run(fired[0]).trigger["state"] == "failed"
+    fired = wait_triggered("tests.airflow", "after-fail", foreign["dag_run_id"], timeout=60,
+                           why="the watcher did not fire the after: trigger")
+    assert wait_run(fired, timeout=30).state.value == "succeeded"
+    assert ops.get_run(fired).trigger["state"] == "failed"
 
 
 def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
@@ -327,6 +318,7 @@ def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
             dispatcher.close()
         monkeypatch.setenv("AF_AUTH_PASSWORD", "wrong")
         from interlock_airflow.client import AirflowSession
+
         from interlock.systems import load_systems
         fresh = AirflowSession(load_systems().get("airflow/test"))
         with pytest.raises(Rejected, match="refused user 'interlock'"):

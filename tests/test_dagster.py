@@ -9,7 +9,7 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
-from airflow_flows import node, push_api, start, wait_node
+from airflow_flows import node, push_api, start, wait_node, wait_triggered
 from dagster_harness import DagsterServer
 from helpers import wait_run
 from sqlalchemy import select
@@ -20,7 +20,6 @@ from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store import audit
 from interlock.store.db import session_scope
-from interlock.store.runs import RunFilter
 from interlock.store.tables import Attempt, AuditRecord
 
 pytestmark = pytest.mark.timeout(600)
@@ -208,17 +207,9 @@ def test_the_push_sensor_reports_runs_and_a_foreign_run_triggers_a_flow(
         foreign = dagster_server.launch(
             "interlock_ok_job", run_config={"ops": {"extract": {"config": {"rows": 2}}}})
         assert dagster_server.wait_run(foreign, timeout=120) == "SUCCESS"
-        deadline = time.monotonic() + 60
-        while True:
-            page = ops.list_runs(filters=RunFilter(namespace="tests.dagster",
-                                                   flow_id="after-scores"))
-            fired = [r.id for r in page.runs
-                     if ops.get_run(r.id).trigger.get("external_id") == foreign]
-            if fired:
-                break
-            assert time.monotonic() < deadline, "the Dagster run did not trigger the flow"
-            time.sleep(0.3)
-        assert wait_run(fired[0], timeout=30).state.value == "succeeded"
+        fired = wait_triggered("tests.dagster", "after-scores", foreign, timeout=60,
+                               why="the Dagster run did not trigger the flow")
+        assert wait_run(fired, timeout=30).state.value == "succeeded"
         with session_scope() as session:
             pushed = session.scalars(select(AuditRecord.target).where(
                 AuditRecord.action == audit.Action.EVENT_ACCEPTED.value)).all()
