@@ -59,19 +59,34 @@ class Target:
     key: str
 
 
+_cache: dict[Path, tuple[float, list[_Entry]]] = {}
+
+
+def _entries(path: Path) -> list[_Entry]:
+    """The mapping's entries, read again only when the file changes; none without a file."""
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return []
+    cached = _cache.get(path)
+    if cached is None or cached[0] != mtime:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            entries = [_Entry.model_validate(e) for e in doc.get("datasets", [])]
+        except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+            raise DatasetMappingError(f"{path}: {exc}") from exc
+        _cache[path] = cached = (mtime, entries)
+    return cached[1]
+
+
 def mapping_path() -> Path:
     return Path(os.environ.get("INTERLOCK_DATASETS") or mappings_dir() / "datasets.yaml")
 
 
 def targets_of(datasets: list[Dataset]) -> list[Target]:
-    path = mapping_path()
-    if not path.exists() or not datasets:
+    if not datasets:  # most nodes: no file to look at on the hot path
         return []
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        entries = [_Entry.model_validate(e) for e in doc.get("datasets", [])]
-    except (yaml.YAMLError, ValidationError, AttributeError) as exc:
-        raise DatasetMappingError(f"{path}: {exc}") from exc
+    entries = _entries(mapping_path())
     wanted = {(d.namespace, d.name) for d in datasets}
     return [Target(a.system, a.key) for e in entries if (e.namespace, e.name) in wanted
             for a in e.assets]
