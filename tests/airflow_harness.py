@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import subprocess
 import threading
@@ -23,7 +22,14 @@ from typing import Any
 
 import harness_process
 import httpx
-from harness_process import free_port, stop_session, tail, track, untrack
+from harness_process import (
+    free_port,
+    stop_session,
+    tail,
+    track,
+    untrack,
+    venv_environment,
+)
 
 AIRFLOW_VERSION = "3.3.2"
 REPO = Path(__file__).resolve().parents[1]
@@ -122,14 +128,8 @@ class AirflowServer:
 
     def env(self) -> dict[str, str]:
         """The environment ``airflow standalone`` (and everything it spawns) runs with."""
-        keep = {
-            k: v for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "INTERLOCK_", "PYTEST_"))
-            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
-        }
+        keep = venv_environment(self.venv, "AIRFLOW")
         keep.update({
-            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "VIRTUAL_ENV": str(self.venv),
             "AIRFLOW_HOME": str(self._home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False" if self.users else "True",

@@ -20,7 +20,6 @@ Facts of Dagster 1.13.27 this harness relies on (checked against the installed s
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import time
@@ -30,7 +29,14 @@ from typing import Any
 
 import harness_process
 import httpx
-from harness_process import free_port, stop_session, tail, track, untrack
+from harness_process import (
+    free_port,
+    stop_session,
+    tail,
+    track,
+    untrack,
+    venv_environment,
+)
 
 DAGSTER_VERSION = "1.13.27"
 PACKAGES = (f"dagster=={DAGSTER_VERSION}", f"dagster-webserver=={DAGSTER_VERSION}",
@@ -295,14 +301,8 @@ class DagsterServer:
 
     def env(self) -> dict[str, str]:
         """The environment ``dagster dev`` (and everything it spawns) runs with."""
-        keep = {
-            k: v for k, v in os.environ.items()
-            if not k.startswith(("DAGSTER", "INTERLOCK_", "PYTEST_"))
-            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
-        }
+        keep = venv_environment(self.venv, "DAGSTER")
         keep.update({
-            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "VIRTUAL_ENV": str(self.venv),
             "DAGSTER_HOME": str(self._home),
             "NO_COLOR": "1",
             "PYTHONUNBUFFERED": "1",

@@ -92,6 +92,17 @@ def ensure_venv(name: str, requirements: Sequence[str], check: str, *,
     return venv
 
 
+def venv_environment(venv: Path, own_prefix: str) -> dict[str, str]:
+    """This process's environment for a server run from ``venv``: without our test and
+    Python settings or the peer's own (``own_prefix``) variables, the venv's bin first."""
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith((own_prefix, "INTERLOCK_", "PYTEST_"))
+            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    keep["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    keep["VIRTUAL_ENV"] = str(venv)
+    return keep
+
+
 def _proc_stat(pid: str) -> tuple[str, int, int] | None:
     """(state, pgid, sid) of a process from /proc, or None if it is gone."""
     try:
