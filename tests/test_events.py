@@ -87,8 +87,8 @@ def test_a_foreign_dag_run_finishing_starts_the_flow_once(client: TestClient) ->
     run = client.get(f"{API}/runs/{run_id}").json()
     assert run["trigger"] == {"type": "after", "system": "airflow/test",
                               "job_id": "ingest_customers",
-                              "external_id": "scheduled__2026-11-24", "state": "success",
-                              "run_type": "scheduled"}
+                              "external_id": "scheduled__2026-11-24", "state": "succeeded",
+                              "remote_status": "success", "run_type": "scheduled"}
     with session_scope() as session:
         ext = session.scalar(select(ExternalRun))
         assert ext is not None

@@ -1,14 +1,19 @@
-"""Flow triggers that fire on work finishing elsewhere (`after:`).
+"""Flow triggers: what starts a run besides a person.
+
+- `after:` fires on work finishing elsewhere: a foreign run (Airflow, Dagster, a cron job's
+  observed run or its LATE/MISSED check) or another Interlock flow's run;
+- `webhook:` fires on a POST (`fire_webhook`);
+- `schedule:` ticks are fired by `interlock.scheduler` through `fire`.
 
 A firing is a unique row (`trigger_firings.key`) written in the transaction that creates
-the run, so the same foreign run finishing (reported twice, by push and by poll, or by
-two API replicas) starts the flow once.
+the run, so the same thing finishing (reported twice, by push and by poll, or by two API
+replicas) starts the flow once. Every started run records what triggered it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.errors import NotFound
+from interlock.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
+from interlock.states import NodeState
 from interlock.store import audit
 from interlock.store import runs as run_store
 from interlock.store.flows import get_revision, list_flows, load_flow_of
@@ -26,6 +33,19 @@ from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, Trig
 
 log = logging.getLogger(__name__)
 ACTOR = "trigger"
+ANY_STATE = "any"
+FLOW_SYSTEM = "interlock"  # the `system` of a finished Interlock run, in trigger contexts
+
+# Words an `after.state` may use for Interlock's own states, besides the exact state names
+# and the foreign system's own word (`remote_status`).
+STATE_WORDS: dict[str, frozenset[str]] = {
+    "success": frozenset({NodeState.SUCCEEDED.value}),
+    "failed": frozenset({NodeState.FAILED.value, NodeState.TIMED_OUT.value,
+                         NodeState.LOST.value}),
+    "failure": frozenset({NodeState.FAILED.value, NodeState.TIMED_OUT.value,
+                          NodeState.LOST.value}),
+    "canceled": frozenset({NodeState.CANCELLED.value}),
+}
 
 
 @dataclass(frozen=True)
@@ -34,29 +54,101 @@ class Fired:
     run_id: str
 
 
-def matches(after: After, run: ExternalRun) -> bool:
-    job = after.dag_id or after.job
-    return (after.system == run.system and job == run.job_id
-            and after.state in (run.remote_status, run.state))
+@dataclass(frozen=True)
+class Finished:
+    """Something that finished and that `after:` triggers may wait for."""
+
+    system: str              # a registered system, or FLOW_SYSTEM for an Interlock run
+    job_id: str              # DAG id, Dagster job, cron job, or `namespace/flow-id`
+    external_id: str         # the run's id there (for a cron check: `missed@<due time>`)
+    state: str               # Interlock's word (NodeState / RunState value, or late/missed)
+    remote_status: str       # the system's own word
+    run_type: str | None = None
+    started_by: str | None = None  # the flow whose run started it, if one did
+
+    def context(self) -> dict[str, Any]:
+        """What the triggered run records (and `after.if` sees as `trigger`)."""
+        fields = asdict(self)
+        fields.pop("started_by")
+        return {"type": "after", **fields}
+
+
+def state_matches(wanted: list[str], finished: Finished) -> bool:
+    for word in wanted:
+        if word == ANY_STATE or word in (finished.state, finished.remote_status):
+            return True
+        if finished.state in STATE_WORDS.get(word, frozenset()):
+            return True
+    return False
+
+
+def matches(after: After, finished: Finished) -> bool:
+    if after.flow is not None:
+        if (finished.system, finished.job_id) != (FLOW_SYSTEM, after.flow):
+            return False
+    else:
+        job = after.dag_id or after.job
+        if (after.system, job) != (finished.system, finished.job_id):
+            return False
+    return state_matches(after.states, finished)
 
 
 def after_foreign_run(session: Session, run: ExternalRun, *, origin: str) -> list[Fired]:
     """Start every flow with an `after:` trigger this finished foreign run satisfies."""
-    starter = _flow_that_started(session, run)
+    finished = Finished(system=run.system, job_id=run.job_id, external_id=run.external_id,
+                        state=run.state, remote_status=run.remote_status,
+                        run_type=run.run_type, started_by=_flow_that_started(session, run))
+    return after_finished(session, finished, origin=origin)
+
+
+def after_flow_run(session: Session, run: Run, *, origin: str) -> list[Fired]:
+    """Start the flows waiting (`after: {flow: ...}`) for this Interlock run to finish."""
+    ref = f"{run.namespace}/{run.flow_id}"
+    finished = Finished(system=FLOW_SYSTEM, job_id=ref, external_id=run.id, state=run.state,
+                        remote_status=run.state, run_type=(run.trigger or {}).get("type"),
+                        started_by=ref)
+    return after_finished(session, finished, origin=origin)
+
+
+def after_finished(session: Session, finished: Finished, *, origin: str) -> list[Fired]:
     fired = []
     for revision in list_flows(session):
         flow = load_flow_of(revision)
-        if flow.ref == starter:
-            continue  # a flow is not re-triggered by a run it started itself
+        if flow.ref == finished.started_by:
+            continue  # a flow is never re-triggered by a run it started itself
         for trigger in flow.triggers:
-            if trigger.after is not None and matches(trigger.after, run):
-                context = {"type": "after", "system": run.system, "job_id": run.job_id,
-                           "external_id": run.external_id, "state": run.remote_status,
-                           "run_type": run.run_type}
-                key = f"{flow.ref}#after:{run.system}/{run.job_id}/{run.external_id}"
-                if (started := _fire(session, revision, flow, key, context, origin)):
-                    fired.append(started)
+            after = trigger.after
+            if after is None or not matches(_resolved(after, flow), finished):
+                continue
+            context = finished.context()
+            if after.if_ is not None and not _condition_holds(session, flow, after, context,
+                                                              origin):
+                continue
+            key = (f"{flow.ref}#after:{finished.system}/{finished.job_id}/"
+                   f"{finished.external_id}")
+            if (started := fire(session, revision, flow, key, context, origin)):
+                fired.append(started)
     return fired
+
+
+def _resolved(after: After, flow: Flow) -> After:
+    """`flow: other` means `other` in the waiting flow's namespace."""
+    if after.flow is None or "/" in after.flow:
+        return after
+    return after.model_copy(update={"flow": f"{flow.namespace}/{after.flow}"})
+
+
+def _condition_holds(session: Session, flow: Flow, after: After, context: dict[str, Any],
+                     origin: str) -> bool:
+    assert after.if_ is not None
+    try:
+        return evaluate_condition(after.if_, {"trigger": context})
+    except ExpressionError as exc:
+        audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
+                     after={"trigger": context, "problems": [f"after.if: {exc}"]},
+                     origin=origin)
+        log.warning("trigger condition of %s failed: %s", flow.ref, exc)
+        return False
 
 
 def _flow_that_started(session: Session, run: ExternalRun) -> str | None:
@@ -67,10 +159,12 @@ def _flow_that_started(session: Session, run: ExternalRun) -> str | None:
     return f"{row[0]}/{row[1]}" if row else None
 
 
-def _fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
-          context: dict[str, Any], origin: str) -> Fired | None:
+def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
+         context: dict[str, Any], origin: str,
+         inputs: dict[str, Any] | None = None) -> Fired | None:
+    """Start ``flow`` once for ``key``: None when it fired already or its inputs refuse."""
     try:
-        inputs = check_inputs(flow.inputs, {})
+        checked = check_inputs(flow.inputs, inputs or {})
     except InputError as exc:
         audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
                      after={"trigger": context, "problems": exc.problems}, origin=origin)
@@ -82,7 +176,7 @@ def _fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
                                       fired_at=clock.now()))
     except IntegrityError:
         return None  # fired already
-    run = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
+    run = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
                                actor=ACTOR)
     session.execute(update(TriggerFiring).where(TriggerFiring.key == key)
                     .values(run_id=run.id))

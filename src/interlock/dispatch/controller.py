@@ -32,8 +32,10 @@ from interlock.store.outbox import Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
+from interlock.triggers import after_flow_run
 
 ACTOR = "planner"
+TRIGGER_ORIGIN = "flow"
 MAX_PASSES = 5
 
 
@@ -113,6 +115,16 @@ class _Applier:
         self._check(set_run_state(self.session, run_id=self.run_id, expected=self.run_state,
                                   to=d.to, actor=self.actor, reason=d.reason, **finished))
         self.run_state = d.to
+        if d.to in RUN_TERMINAL:
+            self._fire_waiting_flows(d.to)
+
+    def _fire_waiting_flows(self, state: RunState) -> None:
+        """`after: {flow: ...}` triggers fire in the transaction that finishes the run."""
+        run = self.loaded.run
+        self.session.refresh(run, ["state"])
+        assert run.state == state.value
+        for fired in after_flow_run(self.session, run, origin=TRIGGER_ORIGIN):
+            self.work.append(Work(TaskKind.ADVANCE, fired.run_id))  # its outbox row exists
 
     def _set_node(self, d: SetNode) -> None:
         values: dict[str, object] = {"error": d.error, "retry_at": d.retry_at}

@@ -15,6 +15,7 @@ import threading
 from sqlalchemy import select, update
 
 from interlock import clock
+from interlock.cron_checks import Monitor
 from interlock.dispatch.base import Dispatcher, PollBatch
 from interlock.states import NodeState, RunState
 from interlock.store import outbox
@@ -79,12 +80,14 @@ class ReconcilerThread(threading.Thread):
         self.dispatcher, self.every = dispatcher, every
         self.stopped = threading.Event()
         self.watcher = Watcher()
+        self.cron_monitor = Monitor()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
             try:
                 sweep(self.dispatcher)
                 self.watcher.maybe_tick(self.dispatcher)
+                self.cron_monitor.maybe_tick(self.dispatcher)
             except Exception:
                 log.exception("reconciler sweep failed; retrying")
 

@@ -136,11 +136,35 @@ class Webhook(Strict):
 
 
 class After(Strict):
-    state: str = "success"
-    system: str | None = None
+    """Start this flow when work elsewhere finishes: another Interlock flow (`flow:`) or a
+    job in a registered system (`system:` plus `dag_id:` or `job:`)."""
+
+    state: str | list[str] = Field(default="success", description=(
+        "the finishing state(s) that fire: success, failed, cancelled, any, the system's own "
+        "word (e.g. Airflow's `upstream_failed`), or for cron jobs `late` / `missed`"))
+    system: str | None = Field(default=None, description="a registered system, e.g. cron/db1")
     dag_id: str | None = None
     job: str | None = None
-    flow: str | None = None
+    flow: str | None = Field(default=None, description="`flow-id` (same namespace) or "
+                             "`namespace/flow-id`")
+    if_: str | None = Field(default=None, alias="if", description=(
+        "an expression over `trigger` (what finished) that must be true, e.g. "
+        "\"{{ trigger.run_type == 'scheduled' }}\""))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> After:
+        job = self.dag_id or self.job
+        if self.flow is not None and (self.system or job):
+            raise ValueError("`after:` names either a `flow:` or a `system:` with its job, "
+                             "not both")
+        if self.flow is None and not (self.system and job):
+            raise ValueError("`after:` needs `flow: <flow-id>`, or `system:` with `dag_id:` "
+                             "or `job:` (e.g. {system: cron/db1, job: backup})")
+        return self
+
+    @property
+    def states(self) -> list[str]:
+        return [self.state] if isinstance(self.state, str) else list(self.state)
 
 
 class Trigger(Strict):

@@ -33,6 +33,8 @@ class Action(StrEnum):
     EVENT_REFUSED = "event.refused"     # a pushed event refused (bad signature, unknown system)
     TRIGGER_FIRED = "trigger.fired"     # a flow trigger started a run
     TRIGGER_REFUSED = "trigger.refused"  # a trigger matched but could not start its flow
+    SCHEDULE_SKIPPED = "schedule.skipped"  # ticks missed while no scheduler ran, not fired
+    CRON_CHECK = "cron.check"           # a monitored cron job's expected run changed status
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,

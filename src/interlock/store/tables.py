@@ -234,3 +234,36 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ScheduleCursor(Base):
+    """How far the scheduler got with one `schedule:` trigger: the last tick it handled.
+
+    Schedulers lock this row while they fire, so two of them never handle a tick twice;
+    the row survives restarts, so downtime is caught up by the trigger's policy.
+    """
+
+    __tablename__ = "schedule_cursors"
+
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)  # flow + cron + timezone
+    namespace: Mapped[str] = mapped_column(String(200))
+    flow_id: Mapped[str] = mapped_column(String(128))
+    last_tick: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CronCheck(Base):
+    """One expected run of a monitored cron job, and whether it came on time."""
+
+    __tablename__ = "cron_checks"
+    __table_args__ = (UniqueConstraint("system", "job_id", "due_at"),
+                      Index("ix_cron_checks_status", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[str] = mapped_column(String(250))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))          # interlock.cron_checks.CheckStatus
+    external_id: Mapped[str | None] = mapped_column(String(250))  # the run that answered
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
