@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from interlock.errors import InterlockError, Problem, SpecError
 from interlock.spec.yamlpos import load_located
 
+# Kinds whose systems are hosts that push to Interlock, not servers it calls: no `url`.
+HOST_KINDS = frozenset({"cron"})
 SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -86,13 +88,20 @@ class PasswordAuth(BaseModel):
 class System(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SYSTEM_NAME)
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(default="", pattern=r"^(https?://.*)?$")  # hosts (cron/...) have none
     ui_url: str | None = None           # where deep links point, when not `url`
     auth: PasswordAuth | None = None    # None: no auth (a local all-admins instance)
     headers: dict[str, SecretRef | str] = Field(default_factory=dict)
     events_secret: SecretRef | None = None
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
+
+    @model_validator(mode="after")
+    def _url_unless_host(self) -> System:
+        if not self.url and self.kind not in HOST_KINDS:
+            raise ValueError(f"`url` is required for a {self.kind} system, e.g. "
+                             "http://airflow.internal:8080")
+        return self
 
     @property
     def kind(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from importlib.metadata import entry_points
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -36,6 +37,7 @@ err = Console(stderr=True)
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CLI_ENTRY_POINTS = "interlock.cli"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -299,10 +301,6 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
         typer.echo(text, nl=False)  # raw: a console would wrap long lines inside strings
 
 
-if __name__ == "__main__":
-    app()
-
-
 import_app = typer.Typer(help="Map what a foreign system offers into an editable mapping file.",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -332,3 +330,38 @@ def _import_system(kind: str, system: str, output: Path | None) -> None:
 def import_dagster(system: SystemOpt, output: OutputOpt = None) -> None:
     """Jobs, assets and their dependencies -> a mapping file."""
     _import_system("dagster", system, output)
+
+
+@app.command()
+def scheduler(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+    """Fire the flows' `schedule:` triggers; run one or more (each tick fires once)."""
+    import logging
+    import signal
+
+    from interlock.scheduler import Scheduler
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    dispatcher = make_dispatcher()
+    running = Scheduler(dispatcher)
+    signal.signal(signal.SIGTERM, lambda *_: running.stop())
+    try:
+        running.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _close(dispatcher)
+
+
+def _install_plugins() -> None:
+    """Adapters add their own commands (`interlock cron exec`, `interlock import crontab`)."""
+    for entry in entry_points(group=CLI_ENTRY_POINTS):
+        try:
+            entry.load()(app, import_app)
+        except Exception as exc:  # a broken adapter must not take the whole CLI down
+            err.print(f"[yellow]warning:[/] commands of {entry.name} not loaded: {exc!r}")
+
+
+_install_plugins()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,163 @@
+"""`uses: cron`: a node that is a legacy cron job, which crond may still schedule.
+
+- `run: now` runs the job's command from `mappings/cron-<host>.yaml` on a worker, in the
+  script adapter's supervised runner (timeout, cancel, logs, survives the worker), with
+  the job's crontab environment and its `%` stdin, as crond would.
+- `wait: next` waits for the next run crond starts and `interlock cron exec` reports, so
+  downstream nodes can depend on a job nobody has migrated. The node succeeds or fails
+  with that run; if the run is MISSED (see `interlock.cron_checks`) the node fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from interlock import clock
+from interlock.adapters.contract import (
+    ForeignEvent,
+    Handle,
+    JobSpec,
+    LogChunk,
+    Observation,
+)
+from interlock.cron_checks import CheckStatus
+from interlock.cron_jobs import CronJob, CronJobsError, UnknownCronJob, get_job
+from interlock.errors import Rejected
+from interlock.states import NODE_TERMINAL, NodeState
+from interlock.store.db import session_scope
+from interlock.store.tables import CronCheck, ExternalRun
+from interlock_cron.events import parse_report
+from interlock_cron.params import CronParams
+from interlock_script.adapter import ScriptAdapter
+from interlock_script.params import ScriptParams
+
+KIND = "cron"
+WAIT = "wait"
+DEFAULT_SHELL = "/bin/sh"
+STDIN_END = "__INTERLOCK_CRON_STDIN__"
+CRON_ONLY_ENV = frozenset({"MAILTO", "CRON_TZ", "MAILFROM", "CONTENT_TYPE"})
+
+
+class CronAdapter(ScriptAdapter):
+    kind: ClassVar[str] = KIND
+    params_model: ClassVar[type[BaseModel]] = CronParams
+    poll_interval: ClassVar[tuple[float, float]] = (0.2, 2.0)
+
+    def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
+        params = _params(job.params)
+        cron_job = _job(params)
+        if params.wait is not None:
+            return Handle(kind=KIND, external_id=key, system=params.system,
+                          data={"mode": WAIT, "job": cron_job.id,
+                                "since": clock.now().isoformat()})
+        script = dataclasses.replace(job, params=_script_params(cron_job))
+        return super().submit(script, key=key)
+
+    def poll(self, handles: Sequence[Handle]) -> list[Observation]:
+        waiting = [h for h in handles if h.data.get("mode") == WAIT]
+        running = [h for h in handles if h.data.get("mode") != WAIT]
+        return super().poll(running) + _observe_waits(waiting)
+
+    def cancel(self, handle: Handle) -> None:
+        if handle.data.get("mode") != WAIT:
+            super().cancel(handle)
+        # A waited-for run belongs to crond: cancelling the node stops waiting, not the job.
+
+    def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
+        if handle.data.get("mode") != WAIT:
+            return super().logs(handle, cursor=cursor)
+        with session_scope() as session:
+            run = _first_run_since(session, handle)
+            tail = (run.details or {}).get("output_tail") if run else None
+        return LogChunk(text=tail or "(no run of the job reported yet)\n")
+
+    def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
+        return parse_report(payload)
+
+
+def _params(raw: dict[str, Any]) -> CronParams:
+    try:
+        return CronParams.model_validate(raw)
+    except ValidationError as exc:
+        raise Rejected(f"invalid `with:` for uses: cron: {exc}") from None
+
+
+def _job(params: CronParams) -> CronJob:
+    try:
+        return get_job(params.system, params.job)
+    except (UnknownCronJob, CronJobsError) as exc:
+        raise Rejected(str(exc)) from None
+
+
+def _script_params(job: CronJob) -> dict[str, Any]:
+    """The job's command as crond runs it: by its SHELL, with its environment and stdin."""
+    env = {k: v for k, v in job.env.items() if k not in CRON_ONLY_ENV}
+    body = job.command
+    if job.stdin is not None:
+        body = f"{body} <<'{STDIN_END}'\n{job.stdin}\n{STDIN_END}"
+    home = env.get("HOME")
+    params = ScriptParams(script=body + "\n", interpreter=shlex.quote(
+        env.pop("SHELL", DEFAULT_SHELL)), env=env, inherit_env=["HOME", "LOGNAME", "USER"],
+        cwd=home)
+    return params.model_dump()
+
+
+def _since(handle: Handle) -> datetime:
+    return datetime.fromisoformat(handle.data["since"])
+
+
+def _first_run_since(session: Any, handle: Handle) -> ExternalRun | None:
+    return session.scalars(select(ExternalRun).where(
+        ExternalRun.system == handle.system, ExternalRun.job_id == handle.data["job"],
+        ExternalRun.started_at >= _since(handle)).order_by(ExternalRun.started_at)
+        .limit(1)).first()
+
+
+def _missed_since(session: Any, handle: Handle) -> CronCheck | None:
+    return session.scalars(select(CronCheck).where(
+        CronCheck.system == handle.system, CronCheck.job_id == handle.data["job"],
+        CronCheck.due_at >= _since(handle), CronCheck.status == CheckStatus.MISSED.value)
+        .order_by(CronCheck.due_at).limit(1)).first()
+
+
+def _observe_waits(handles: list[Handle]) -> list[Observation]:
+    if not handles:
+        return []
+    with session_scope() as session:
+        return [_observe_wait(session, h) for h in handles]
+
+
+def _observe_wait(session: Any, handle: Handle) -> Observation:
+    run = _first_run_since(session, handle)
+    where = f"{handle.system} job `{handle.data['job']}`"
+    if run is None:
+        missed = _missed_since(session, handle)
+        if missed is not None:
+            due = missed.due_at.isoformat()
+            return Observation(handle=handle, state=NodeState.FAILED, remote_status="missed",
+                               error=f"{where} missed its run due at {due}: crond did not "
+                                     "start it (or `interlock cron exec` did not report it)")
+        return Observation(handle=handle, state=NodeState.RUNNING,
+                           remote_status="waiting for the next run")
+    state = NodeState(run.state)
+    if state not in NODE_TERMINAL:
+        return Observation(handle=handle, state=NodeState.RUNNING,
+                           remote_status=f"run {run.external_id} running")
+    details = run.details or {}
+    outputs = {"run": run.external_id, "exit_code": details.get("exit_code"),
+               "signal": details.get("signal"), "duration_s": details.get("duration_s"),
+               "host": details.get("host"),
+               "started_at": run.started_at.isoformat() if run.started_at else None,
+               "ended_at": run.ended_at.isoformat() if run.ended_at else None}
+    tail = details.get("output_tail") or None
+    error = None if state is NodeState.SUCCEEDED else \
+        f"{where}: run {run.external_id} {run.remote_status}"
+    return Observation(handle=handle, state=state, remote_status=run.remote_status,
+                       outputs=outputs, error=error, log_excerpt=tail)
