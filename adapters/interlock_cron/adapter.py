@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from interlock_script.adapter import ScriptAdapter
+from interlock_script.params import ScriptParams
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
@@ -35,8 +37,6 @@ from interlock.store.db import session_scope
 from interlock.store.tables import CronCheck, ExternalRun
 from interlock_cron.events import parse_report
 from interlock_cron.params import CronParams
-from interlock_script.adapter import ScriptAdapter
-from interlock_script.params import ScriptParams
 
 KIND = "cron"
 WAIT = "wait"

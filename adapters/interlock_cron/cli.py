@@ -13,8 +13,11 @@ cron_app = typer.Typer(help="Legacy cron jobs: wrap them so their runs are repor
                        no_args_is_help=True)
 
 
+JobOpt = Annotated[str, typer.Option("--job", help="The job id in mappings/cron-<host>.yaml.")]
+
+
 @cron_app.command("exec", context_settings={"ignore_unknown_options": True})
-def exec_(job: Annotated[str, typer.Option("--job", help="The job id in mappings/cron-<host>.yaml.")],
+def exec_(job: JobOpt,
           command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
           system: Annotated[str | None, typer.Option(
               help="Default: INTERLOCK_CRON_SYSTEM, else cron/<short hostname>.")] = None) -> None:

@@ -64,7 +64,7 @@ def parse_report(payload: dict[str, Any]) -> ForeignEvent:
     if report.event is Phase.FINISH and report.exit_code is None and report.signal is None:
         raise Rejected("cron report: a finish needs `exit_code` or `signal`")
     remote_status, state = report.status()
-    details = {"host": report.host, "pid": report.pid, "user": report.user}
+    details: dict[str, Any] = {"host": report.host, "pid": report.pid, "user": report.user}
     if report.event is Phase.FINISH:
         details |= {"exit_code": report.exit_code, "signal": report.signal,
                     "duration_s": report.duration_s,

@@ -156,7 +156,7 @@ def _advance(session: Session, job: CronJob, row: CronCheck, now: datetime) -> C
     after = status_of(job, row.due_at, now, run.started_at if run else None)
     if after is before or after not in TRANSITIONS[before]:
         return None
-    values = {"status": after.value, "updated_at": now}
+    values: dict[str, object] = {"status": after.value, "updated_at": now}
     if run is not None:
         values |= {"external_id": run.external_id, "started_at": run.started_at}
     moved = session.execute(update(CronCheck).where(

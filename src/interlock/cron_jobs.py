@@ -29,7 +29,7 @@ import yaml
 from croniter import croniter
 
 from interlock.durations import parse_duration
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, NotFound
 from interlock.mappings import mappings_dir
 
 FILE_GLOB = "cron-*.yaml"
@@ -44,7 +44,7 @@ class CronJobsError(InterlockError):
     """A cron mapping file that cannot be used; the message names the file and the job."""
 
 
-class UnknownCronJob(InterlockError):
+class UnknownCronJob(NotFound):
     pass
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from interlock import __version__
 from interlock.api import errors
-from interlock.api.routes import events, flows, runs, webhooks
+from interlock.api.routes import cron, events, flows, runs, webhooks
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
 from interlock.store.db import engine_for
@@ -43,6 +43,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(flows.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
+    app.include_router(cron.router, prefix=API_PREFIX)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

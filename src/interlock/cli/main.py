@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import time
-from importlib.metadata import entry_points
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 

@@ -1,0 +1,32 @@
+"""Legacy cron jobs: last runs, and expected runs that came on time, late or never."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from interlock import cron_status
+from interlock.api.errors import ERROR_RESPONSES
+from interlock.cron_checks import CheckStatus
+from interlock.cron_status import CheckView, CronJobView
+from interlock.store.db import session_scope
+
+router = APIRouter(prefix="/cron", tags=["cron"], responses=ERROR_RESPONSES)
+
+
+@router.get("/jobs", response_model=list[CronJobView])
+def jobs(system: Annotated[str | None, Query(description="e.g. cron/db1")] = None,
+         status: Annotated[CheckStatus | None, Query(
+             description="only jobs whose newest expected run has this status")] = None,
+         ) -> list[CronJobView]:
+    with session_scope() as session:
+        return cron_status.list_jobs(session, system=system, status=status)
+
+
+@router.get("/jobs/{host}/{job}/checks", response_model=list[CheckView])
+def checks(host: str, job: str,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[CheckView]:
+    """Expected runs of `cron/{host}`'s job, newest first."""
+    with session_scope() as session:
+        return cron_status.checks_of(session, f"cron/{host}", job, limit=limit)
