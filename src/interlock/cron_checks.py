@@ -126,7 +126,9 @@ def check(session: Session, now: datetime, jobs: list[CronJob], *,
 def _create_due(session: Session, job: CronJob, now: datetime) -> None:
     newest = session.scalar(select(func.max(CronCheck.due_at)).where(
         CronCheck.system == job.system, CronCheck.job_id == job.id))
-    start = max(d for d in (newest, job.monitor_from, now - WINDOW) if d is not None)
+    # Exclusive of the newest check, inclusive of `monitor_from`.
+    since = job.monitor_from - timedelta(microseconds=1) if job.monitor_from else None
+    start = max(d for d in (newest, since, now - WINDOW) if d is not None)
     for due in expected_between(job, start, now):
         try:
             with session.begin_nested():
