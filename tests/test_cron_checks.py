@@ -140,3 +140,26 @@ def test_the_api_shows_each_jobs_status_and_checks(jobs: list,
     assert [(c["due_at"][11:16], c["status"]) for c in checks] == [("10:10", "missed"),
                                                                   ("10:00", "on_time")]
     assert unknown.status_code == 404 and "no job `nope`" in unknown.json()["detail"]
+
+
+def test_a_node_waiting_for_the_next_run_fails_when_it_is_missed(
+        jobs: list, embedded: EmbeddedDispatcher) -> None:
+    from airflow_flows import start, wait_node
+
+    from tests.helpers import wait_run
+    run_id = start("""
+        id: waits
+        namespace: tests.cron
+        nodes:
+          nightly: {uses: cron, with: {system: cron/testhost, job: report, wait: next}}
+    """, embedded)
+    wait_node(run_id, "nightly", "running", timeout=10)
+    now = datetime.now(UTC)
+    base = max(now, T).replace(second=0, microsecond=0)
+    due = base + timedelta(minutes=10 - base.minute % 10)   # the next expected run
+    with session_scope() as session:
+        check(session, due + timedelta(minutes=7), jobs)
+    detail = wait_run(run_id, timeout=30)
+    node = detail.nodes[0]
+    assert node.state.value == "failed"
+    assert f"missed its run due at {due.isoformat()}" in node.error
