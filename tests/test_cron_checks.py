@@ -154,9 +154,9 @@ def test_a_node_waiting_for_the_next_run_fails_when_it_is_missed(
           nightly: {uses: cron, with: {system: cron/testhost, job: report, wait: next}}
     """, embedded)
     wait_node(run_id, "nightly", "running", timeout=10)
-    now = datetime.now(UTC)
-    base = max(now, T).replace(second=0, microsecond=0)
-    due = base + timedelta(minutes=10 - base.minute % 10)   # the next expected run
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # the first expected run after the node started (monitoring starts at T)
+    due = T if now < T else now + timedelta(minutes=10 - now.minute % 10)
     with session_scope() as session:
         check(session, due + timedelta(minutes=7), jobs)
     detail = wait_run(run_id, timeout=30)
