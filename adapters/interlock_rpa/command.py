@@ -1,0 +1,26 @@
+"""The `python -m robot ...` argv for one attempt: a list, never a shell string."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from interlock_rpa.layout import LOG_HTML, OUTPUT_XML, REPORT_HTML, RobotPaths
+from interlock_rpa.params import RpaParams
+
+
+def build_argv(params: RpaParams, robot: Path, variable_files: list[str],
+               paths: RobotPaths) -> list[str]:
+    argv = [sys.executable, "-m", "robot", "--rpa" if params.rpa else "--norpa",
+            "--outputdir", str(paths.output_dir), "--output", OUTPUT_XML,
+            "--log", LOG_HTML, "--report", REPORT_HTML,
+            "--consolecolors", "off", "--consolemarkers", "off"]
+    # The node's variables come first: of the files given on the command line, the first
+    # that defines a name wins, so `variables:` overrides `variable_files:`.
+    for path in (paths.variables, *variable_files):
+        argv += ["--variablefile", str(path)]
+    for option, values in (("--task", params.tasks), ("--include", params.include),
+                           ("--exclude", params.exclude)):
+        for value in values:
+            argv += [option, value]
+    return [*argv, "--", str(robot)]
