@@ -253,3 +253,30 @@ def test_wait_next_fails_when_the_run_fails(host: CronHost, api: int,
     job = next(n for n in detail.nodes if n.id == "job")
     assert job.state.value == "failed" and "exited 2" in job.error
     assert "disk full" in ops.node_logs(run_id, "job").text
+
+
+# --- interlock import crontab -------------------------------------------------------------
+
+CRONTABS = Path(__file__).parent / "crontabs"
+
+
+def _interlock(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "interlock", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=60, check=False)
+
+
+def test_import_crontab_reports_skipped_lines_and_writes_a_valid_draft(tmp_path: Path) -> None:
+    done = _interlock("import", "crontab", str(CRONTABS / "odd-lines"), "--host", "db1",
+                      "--grace", "10m", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "odd-lines:29:1: minute range `5-1` goes backwards" in done.stderr
+    assert done.stderr.count("(skipped)") == 12 and "12 line(s) skipped" in done.stdout
+    mapping = (tmp_path / "mappings" / "cron-db1.yaml").read_text()
+    assert "system: cron/db1" in mapping and "grace: 10m" in mapping
+    assert _interlock("validate", "flows/", cwd=tmp_path).returncode == 0
+    again = _interlock("import", "crontab", str(CRONTABS / "odd-lines"), "--host", "db1",
+                       cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    bad = _interlock("import", "crontab", str(CRONTABS / "odd-lines"), "--host", "db2",
+                     "--grace", "soon", cwd=tmp_path)
+    assert bad.returncode == 2 and "grace 'soon'" in bad.stderr and "Traceback" not in bad.stderr

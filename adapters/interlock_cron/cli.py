@@ -23,7 +23,10 @@ def exec_(job: JobOpt,
               help="Default: INTERLOCK_CRON_SYSTEM, else cron/<short hostname>.")] = None) -> None:
     """Run COMMAND as cron job JOB and report it; its output and exit code are unchanged.
 
-    In a crontab: `30 2 * * * interlock cron exec --job backup -- /usr/local/bin/backup.sh`
+    In a crontab (as `interlock import crontab` writes it, so the shell keeps `&&`, pipes
+    and redirections inside the job):
+
+    30 2 * * * interlock cron exec --system cron/db1 --job backup -- /bin/sh -c 'cd / && backup'
     """
     from interlock_cron.wrapper import exit_like, run
     exit_like(run(job, command, system=system))
@@ -49,6 +52,8 @@ def import_crontab(
         system_file: Annotated[bool | None, typer.Option(
             "--system-crontab/--user-crontab",
             help="Lines have a user field (/etc/crontab style). Default: detect.")] = None,
+        grace: Annotated[str, typer.Option(
+            help="How late a run may start before it is LATE (e.g. 5m, 1h).")] = "5m",
         force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False) -> None:
     """A crontab -> mappings/cron-<host>.yaml and an editable flow draft, one node per job."""
     from interlock_cron.crontab import parse_crontab
@@ -64,8 +69,9 @@ def import_crontab(
                    err=True)
     try:
         result = write_import(crontab, host=host or socket.gethostname().split(".")[0],
-                              mappings_dir=mappings, flows_dir=flows, overwrite=force)
-    except FileExistsError as exc:
+                              mappings_dir=mappings, flows_dir=flows, grace=grace,
+                              overwrite=force)
+    except (FileExistsError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {result.jobs} job(s) to {result.mapping_path} and {result.flow_path}"
