@@ -28,7 +28,7 @@ from interlock.spec.models import After, Flow
 from interlock.states import NodeState
 from interlock.store import audit
 from interlock.store import runs as run_store
-from interlock.store.flows import get_revision, list_flows, load_flow_of
+from interlock.store.flows import flows_with_after, get_revision, load_flow_of
 from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, TriggerFiring
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def after_flow_run(session: Session, run: Run, *, origin: str) -> list[Fired]:
 
 def after_finished(session: Session, finished: Finished, *, origin: str) -> list[Fired]:
     fired = []
-    for revision in list_flows(session):
+    for revision in flows_with_after(session):
         flow = load_flow_of(revision)
         if flow.ref == finished.started_by:
             continue  # a flow is never re-triggered by a run it started itself

@@ -63,6 +63,23 @@ def list_flows(session: Session) -> list[FlowRevision]:
         .order_by(FlowRevision.namespace, FlowRevision.flow_id)))
 
 
+# The newest revisions with an `after:` trigger, by database, valid while no revision is added.
+_WAITING: dict[str, tuple[int | None, list[int]]] = {}
+
+
+def flows_with_after(session: Session) -> list[FlowRevision]:
+    """Newest revisions of the flows that have an `after:` trigger. Asked each time a run
+    finishes, so it costs one indexed max() unless a flow was registered since."""
+    database = _database_of(session)
+    newest_id = session.scalar(select(func.max(FlowRevision.id)))
+    cached = _WAITING.get(database)
+    if cached is None or cached[0] != newest_id:
+        ids = [r.id for r in list_flows(session)
+               if any(t.after is not None for t in load_flow_of(r).triggers)]
+        cached = _WAITING[database] = (newest_id, ids)
+    return [r for i in cached[1] if (r := session.get(FlowRevision, i)) is not None]
+
+
 # Parsed flows by (database, revision id): revisions never change once written.
 _FLOWS: dict[tuple[str, int], Flow] = {}
 _CACHE_SIZE = 1024
