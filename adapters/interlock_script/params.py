@@ -10,27 +10,15 @@ DEFAULT_INTERPRETER = "/bin/sh"
 DEFAULT_LOG_MAX_BYTES = 1_000_000
 
 
-class ScriptParams(BaseModel):
+class ProcessParams(BaseModel):
+    """What every adapter that starts a local process takes: environment and directory."""
+
     model_config = ConfigDict(extra="forbid")
 
-    command: str | list[str] | None = Field(
-        default=None, description="A shell command (run by /bin/sh -c) or an argv list (no shell).")
-    script: str | None = Field(
-        default=None, description="An inline script body, run by `interpreter`.")
-    interpreter: str = Field(
-        default=DEFAULT_INTERPRETER, description="Runs `script`; may carry arguments (`bash -eu`).")
     env: dict[str, str] = Field(default_factory=dict)
     inherit_env: list[str] = Field(
         default_factory=list, description="Names copied from the worker's environment.")
     cwd: str | None = None
-    log_max_bytes: int = Field(default=DEFAULT_LOG_MAX_BYTES, ge=0)
-
-    @field_validator("command")
-    @classmethod
-    def _command_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if value is not None and not (value.strip() if isinstance(value, str) else value):
-            raise ValueError("`command` is empty")
-        return value
 
     @field_validator("env", mode="before")
     @classmethod
@@ -54,6 +42,25 @@ class ScriptParams(BaseModel):
     def _inherit_names(cls, value: list[str]) -> list[str]:
         for name in value:
             _check_env_name(name)
+        return value
+
+
+class ScriptParams(ProcessParams):
+    """A shell command, an argv list or an inline script."""
+
+    command: str | list[str] | None = Field(
+        default=None, description="A shell command (run by /bin/sh -c) or an argv list (no shell).")
+    script: str | None = Field(
+        default=None, description="An inline script body, run by `interpreter`.")
+    interpreter: str = Field(
+        default=DEFAULT_INTERPRETER, description="Runs `script`; may carry arguments (`bash -eu`).")
+    log_max_bytes: int = Field(default=DEFAULT_LOG_MAX_BYTES, ge=0)
+
+    @field_validator("command")
+    @classmethod
+    def _command_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is not None and not (value.strip() if isinstance(value, str) else value):
+            raise ValueError("`command` is empty")
         return value
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from interlock import imports
 from interlock import operations as ops
 from interlock.cli.render import run_table, runs_table
+from interlock.cli.trace import trace as _trace
 from interlock.config import settings
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
@@ -299,6 +300,9 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
         output.write_text(text, encoding="utf-8")
     else:
         typer.echo(text, nl=False)  # raw: a console would wrap long lines inside strings
+
+
+app.command(name="trace")(guarded(_trace))
 
 
 import_app = typer.Typer(help="Map what a foreign system offers into an editable mapping file.",

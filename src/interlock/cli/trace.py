@@ -1,0 +1,27 @@
+"""`interlock trace RUN`: a run end to end across systems, and why it failed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from interlock.cli.trace_render import cause_block, timeline, trace_tree
+from interlock.trace.build import trace_run
+
+out = Console()
+
+
+def trace(run_id: Annotated[str, typer.Argument(metavar="RUN")],
+          as_json: Annotated[bool, typer.Option("--json",
+                                                help="Print machine-readable JSON.")] = False,
+          ) -> None:
+    """Trace a run across systems: tree, timeline and root cause of a failure."""
+    result = trace_run(run_id)
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    out.print(trace_tree(result))
+    out.print(timeline(result, width=out.width))
+    out.print(cause_block(result))
