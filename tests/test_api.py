@@ -419,7 +419,7 @@ def test_retry_failed_run_reopens_failed_and_skipped_nodes(client: TestClient) -
     events = ok(client.get(f"{API}/runs/{run_id}/events"), 200)
     b_events = [(e["from_state"], e["to_state"], e["actor"]) for e in events
                 if e["node_id"] == "b" and e["entity"] == "node"]
-    assert b_events == [("pending", "failed", "planner"), ("failed", "pending", "api"),
+    assert b_events == [("pending", "failed", "planner"), ("failed", "pending", "api:anonymous"),
                         ("pending", "failed", "planner")]
     runs = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "run"]
     assert runs == [(None, "pending"), ("pending", "running"), ("running", "failed"),
@@ -492,7 +492,7 @@ def test_events_list_run_node_and_attempt_transitions_with_actors(client: TestCl
     assert all(e["actor"] for e in events)
     assert [(e["entity"], e["to_state"]) for e in events if e["entity"] == "run"] == \
         [("run", "pending"), ("run", "running"), ("run", "succeeded")]
-    assert events[0]["actor"] == "api" and events[0]["from_state"] is None
+    assert events[0]["actor"] == "api:anonymous" and events[0]["from_state"] is None
     node = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "node"]
     assert node == [("pending", "queued"), ("queued", "succeeded")]
     attempt = [e for e in events if e["entity"] == "attempt"]

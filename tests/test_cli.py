@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ def test_run_with_input_prints_json_and_exits_0(square: Path) -> None:
     nodes = {n["id"]: n for n in detail["nodes"]}
     assert nodes["a"]["outputs"] == {"v": 3}
     assert nodes["b"]["outputs"] == {"sq": 9}
-    assert detail["trigger"] == {"type": "manual", "by": "cli"}
+    assert detail["trigger"] == {"type": "manual", "by": f"cli:{getpass.getuser()}"}
     assert all(n["attempts"][0]["handle"]["external_id"] for n in detail["nodes"])
 
 

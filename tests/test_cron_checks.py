@@ -10,6 +10,7 @@ from textwrap import dedent
 import pytest
 from cron_setup import SYSTEM, install_host
 from fastapi.testclient import TestClient
+from interlock_cron.events import parse_report
 from sqlalchemy import select
 
 from interlock import intake
@@ -22,13 +23,18 @@ from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
 from interlock.store.tables import AuditRecord, CronCheck
-from interlock_cron.events import parse_report
 
 T = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # `report` runs every 10 min from here
 
 
 def at(minutes: float) -> datetime:
     return T + timedelta(minutes=minutes)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_monitor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reconciler's own monitor reads the real clock: it would race the controlled one."""
+    monkeypatch.setenv("INTERLOCK_CRON_CHECK_SECONDS", "0")
 
 
 @pytest.fixture

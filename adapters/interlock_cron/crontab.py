@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from interlock import errors
+from interlock.errors import Problem as LocatedProblem
 
 MACROS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
           "@hourly")
@@ -75,9 +75,9 @@ class Problem:
     message: str
     raw: str
 
-    def located(self, path: str) -> errors.Problem:
+    def located(self, path: str) -> LocatedProblem:
         """As Interlock's `Problem`, printed `path:line:col: message` like `interlock validate`."""
-        return errors.Problem(path, self.line, self.column, self.message)
+        return LocatedProblem(path, self.line, self.column, self.message)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interlock import signing
+from interlock.signing import sign
 
 EVENTS_PATH = "/api/v1/events/cron"
 LOCK_FILE = ".lock"
@@ -52,7 +52,7 @@ class Delivery:
                               "INTERLOCK_CRON_SECRET_FILE): reports wait in the spool")
         request = urllib.request.Request(
             self.api_url.rstrip("/") + EVENTS_PATH, data=body, method="POST",
-            headers={"Content-Type": "application/json", **signing.sign(self.secret, body)})
+            headers={"Content-Type": "application/json", **sign(self.secret, body)})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
                 answer.read()

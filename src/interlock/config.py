@@ -17,6 +17,7 @@ class Settings:
     queue: str                  # INTERLOCK_QUEUE: the Celery queue workers consume
     lease_s: float              # INTERLOCK_LEASE_SECONDS: unfinished work is re-sent after this
     watch_s: float              # INTERLOCK_WATCH_SECONDS: how often foreign runs are listed
+    cron_check_s: float         # INTERLOCK_CRON_CHECK_SECONDS: late/missed cron checks; 0 = off
 
     @property
     def attempts_dir(self) -> Path:
@@ -39,6 +40,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         queue=env.get("INTERLOCK_QUEUE", "interlock"),
         lease_s=float(env.get("INTERLOCK_LEASE_SECONDS", "15")),
         watch_s=float(env.get("INTERLOCK_WATCH_SECONDS", "15")),
+        cron_check_s=float(env.get("INTERLOCK_CRON_CHECK_SECONDS", "15")),
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.config import settings
 from interlock.cron_jobs import CronJob, CronJobsError, load_cron_jobs
 from interlock.dispatch.base import Dispatcher
 from interlock.store import audit, outbox
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 ACTOR = "cron-monitor"
 EARLY = timedelta(seconds=60)    # a run this early still answers its tick (clock skew)
 WINDOW = timedelta(days=1)       # expected runs older than this are never created
-CHECK_EVERY_S = 15.0
 
 
 class CheckStatus(StrEnum):
@@ -185,16 +185,17 @@ def _record(session: Session, change: Change, origin: str) -> list[Fired]:
 
 
 class Monitor:
-    """Runs `check` every CHECK_EVERY_S from the reconciler, over every monitored job."""
+    """Runs `check` every INTERLOCK_CRON_CHECK_SECONDS from the reconciler (0: never),
+    over every monitored job."""
 
-    def __init__(self, every: float = CHECK_EVERY_S):
-        self.every = every
+    def __init__(self) -> None:
         self._next = 0.0
 
     def maybe_tick(self, dispatcher: Dispatcher) -> int:
-        if time.monotonic() < self._next:
+        every = settings().cron_check_s
+        if every <= 0 or time.monotonic() < self._next:
             return 0
-        self._next = time.monotonic() + self.every
+        self._next = time.monotonic() + every
         try:
             jobs = [j for by_id in load_cron_jobs().values() for j in by_id.values()]
         except CronJobsError as exc:

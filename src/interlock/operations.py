@@ -16,6 +16,7 @@ from interlock.errors import NotFound
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
 from interlock.spec.models import Flow
+from interlock.store import audit
 from interlock.store import flows as flow_store
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
@@ -31,24 +32,31 @@ from interlock.views import (
 )
 
 
-def register(source: str, *, file: str = "<api>") -> tuple[Flow, FlowRevisionPublic]:
+def register(source: str, *, file: str = "<api>", actor: str = "api",
+             origin: str = audit.LOCAL_ORIGIN) -> tuple[Flow, FlowRevisionPublic]:
     """Validate and store a flow's source; an unchanged source keeps its revision."""
     flow = parse_flow(source, file)
     with session_scope() as session:
         revision = flow_store.register_flow(session, flow=flow, source=source)
+        audit.record(session, actor=actor, action=audit.Action.FLOW_REGISTERED,
+                     target=f"flows/{flow.ref}", origin=origin,
+                     after={"revision": revision.revision, "digest": revision.digest,
+                            "file": file})
         return flow, FlowRevisionPublic.of(revision)
 
 
 def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Dispatcher,
               revision: int | None = None, trigger: dict[str, Any] | None = None,
-              actor: str = "api", inputs_are_strings: bool = False) -> str:
+              actor: str = "api", origin: str = audit.LOCAL_ORIGIN,
+              inputs_are_strings: bool = False) -> str:
     with session_scope() as session:
         rev = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id,
                                       revision=revision)
         flow = flow_store.load_flow_of(rev)
         checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
         run = run_store.create_run(session, revision=rev, inputs=checked,
-                                   trigger=trigger or {"type": "manual", "by": actor}, actor=actor)
+                                   trigger=trigger or {"type": "manual", "by": actor}, actor=actor,
+                                   origin=origin)
         run_id = run.id
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
     return run_id
@@ -92,15 +100,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return at, run_id
 
 
-def cancel_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api") -> None:
+def cancel_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
+               origin: str = audit.LOCAL_ORIGIN) -> None:
     with session_scope() as session:
-        run_store.request_cancel(session, run_id=run_id, actor=actor)
+        run_store.request_cancel(session, run_id=run_id, actor=actor, origin=origin)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
 
 
-def retry_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api") -> list[str]:
+def retry_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
+              origin: str = audit.LOCAL_ORIGIN) -> list[str]:
     with session_scope() as session:
-        reopened = run_store.request_retry(session, run_id=run_id, actor=actor)
+        reopened = run_store.request_retry(session, run_id=run_id, actor=actor, origin=origin)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
     return reopened
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,3 +16,37 @@ def get_dispatcher(request: Request) -> Dispatcher:
 
 
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+
+
+ACTOR_HEADER = "X-Interlock-Actor"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made an API call, for the audit trail. Without authentication in front of the API
+    the actor is what the caller declares (`X-Interlock-Actor`), prefixed `api:`."""
+
+    actor: str
+    origin: str
+
+
+def get_caller(request: Request) -> Caller:
+    declared = (request.headers.get(ACTOR_HEADER) or "anonymous")[:150]
+    origin = request.client.host if request.client else "unknown"
+    return Caller(actor=f"api:{declared}", origin=origin)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def aware(at: datetime | None) -> datetime | None:
+    """A query parameter's time, which must carry its time zone."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise ValueError(f"{at.isoformat()} has no time zone; add one, e.g. Z or +00:00")
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{at.isoformat()} is out of range") from None
+    return at

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from interlock import __version__
 from interlock.api import errors
-from interlock.api.routes import cron, events, flows, runs, webhooks
+from interlock.api.routes import audit, cron, events, flows, runs, webhooks
 from interlock.api.routes.trace import router as trace_router
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
@@ -45,6 +45,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(cron.router, prefix=API_PREFIX)
+    app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(trace_router, prefix=API_PREFIX)
 
     @app.get("/healthz", response_model=Health, tags=["health"])

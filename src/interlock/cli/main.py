@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from interlock import imports
 from interlock import operations as ops
+from interlock.cli.audit import audit_app
 from interlock.cli.render import run_table, runs_table
 from interlock.cli.trace import trace as _trace
 from interlock.config import settings
@@ -39,6 +41,7 @@ err = Console(stderr=True)
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CLI_ENTRY_POINTS = "interlock.cli"
+CLI_ACTOR = f"cli:{getpass.getuser()}"  # the audit trail's actor for what this command does
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -116,7 +119,7 @@ def run(flow: Annotated[str, typer.Argument(
     try:
         run_id = ops.start_run(namespace=namespace, flow_id=flow_id,
                                inputs=_parse_inputs(input), dispatcher=dispatcher,
-                               inputs_are_strings=True, actor="cli")
+                               inputs_are_strings=True, actor=CLI_ACTOR)
         if not wait and not embedded:
             _print_started(run_id, as_json)
             return
@@ -136,7 +139,7 @@ def _flow_ref(flow: str) -> tuple[str, str]:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read {flow}: {exc}") from exc
-        spec, _ = ops.register(source, file=flow)
+        spec, _ = ops.register(source, file=flow, actor=CLI_ACTOR)
         return spec.namespace, spec.id
     namespace, sep, flow_id = flow.rpartition("/")
     if sep and namespace and flow_id and not flow.endswith((".yaml", ".yml")):
@@ -242,7 +245,7 @@ def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN")]) -> None:
     """Cancel a run: pending nodes are cancelled, running jobs are asked to stop."""
     dispatcher = make_dispatcher()
     try:
-        ops.cancel_run(run_id, dispatcher=dispatcher, actor="cli")
+        ops.cancel_run(run_id, dispatcher=dispatcher, actor=CLI_ACTOR)
         if settings().embedded:
             _wait(run_id, live=False)
     finally:
@@ -259,7 +262,7 @@ def retry(run_id: Annotated[str, typer.Argument(metavar="RUN")],
     """Re-run a failed run from its failed nodes, keeping what succeeded."""
     dispatcher = make_dispatcher()
     try:
-        reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor="cli")
+        reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor=CLI_ACTOR)
         if not as_json:
             err.print(f"retrying {', '.join(reopened)} of run {run_id}", highlight=False)
         if not wait and not settings().embedded:
@@ -303,6 +306,7 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
 
 
 app.command(name="trace")(guarded(_trace))
+app.add_typer(audit_app, name="audit")
 
 
 import_app = typer.Typer(help="Map what a foreign system offers into an editable mapping file.",

@@ -111,9 +111,10 @@ class _Applier:
                 self._cancel_attempt(decision)
 
     def _set_run(self, d: SetRun) -> None:
-        finished = {"finished_at": clock.now()} if d.to in RUN_TERMINAL else {}
+        finished_at = clock.now() if d.to in RUN_TERMINAL else None
         self._check(set_run_state(self.session, run_id=self.run_id, expected=self.run_state,
-                                  to=d.to, actor=self.actor, reason=d.reason, **finished))
+                                  to=d.to, actor=self.actor, reason=d.reason,
+                                  finished_at=finished_at))
         self.run_state = d.to
         if d.to in RUN_TERMINAL:
             self._fire_waiting_flows(d.to)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,8 @@ from interlock.store.tables import AuditHead, AuditRecord
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+# Where records made by this process come from when no caller is named (engine, workers).
+LOCAL_ORIGIN = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Action(StrEnum):
@@ -33,6 +37,9 @@ class Action(StrEnum):
     EVENT_REFUSED = "event.refused"     # a pushed event refused (bad signature, unknown system)
     TRIGGER_FIRED = "trigger.fired"     # a flow trigger started a run
     TRIGGER_REFUSED = "trigger.refused"  # a trigger matched but could not start its flow
+    FLOW_REGISTERED = "flow.registered"  # a flow's source was registered (new revision or not)
+    RUN_CREATED = "run.created"         # a run was created (by a person, the API or a trigger)
+    RUN_STATE = "run.state"             # a run changed state (incl. cancel and retry requests)
     SCHEDULE_SKIPPED = "schedule.skipped"  # ticks missed while no scheduler ran, not fired
     CRON_CHECK = "cron.check"           # a monitored cron job's expected run changed status
 

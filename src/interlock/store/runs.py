@@ -18,7 +18,7 @@ from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.models import Flow
 from interlock.states import NODE_FAILURES, RUN_CANCELLABLE, NodeState, RunState
-from interlock.store import outbox
+from interlock.store import audit, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
 from interlock.store.transitions import set_node_state, set_run_state
@@ -58,7 +58,7 @@ def new_id() -> str:
 
 
 def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
-               trigger: dict[str, Any], actor: str) -> Run:
+               trigger: dict[str, Any], actor: str, origin: str = audit.LOCAL_ORIGIN) -> Run:
     flow = load_flow_of(revision)
     at = clock.now()
     run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
@@ -74,6 +74,9 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
     session.add(StateEvent(run_id=run.id, entity="run", to_state=RunState.PENDING.value,
                            actor=actor, reason=f"started by {trigger.get('type', 'api')}", at=at))
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
+    audit.record(session, actor=actor, action=audit.Action.RUN_CREATED, target=f"runs/{run.id}",
+                 origin=origin, after={"flow": flow.ref, "revision": revision.revision,
+                                       "inputs": inputs, "trigger": trigger})
     return run
 
 
@@ -109,19 +112,21 @@ def lock_run(session: Session, run_id: str) -> Run:
     return run
 
 
-def request_cancel(session: Session, *, run_id: str, actor: str) -> Run:
+def request_cancel(session: Session, *, run_id: str, actor: str,
+                   origin: str = audit.LOCAL_ORIGIN) -> Run:
     run = lock_run(session, run_id)
     state = RunState(run.state)
     if state not in RUN_CANCELLABLE:
         raise Conflict(f"run `{run_id}` is {state.value}; only pending or running runs can be "
                        "cancelled")
     set_run_state(session, run_id=run_id, expected=state, to=RunState.CANCELLING, actor=actor,
-                  reason="cancel requested")
+                  reason="cancel requested", origin=origin)
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
     return run
 
 
-def request_retry(session: Session, *, run_id: str, actor: str) -> list[str]:
+def request_retry(session: Session, *, run_id: str, actor: str,
+                  origin: str = audit.LOCAL_ORIGIN) -> list[str]:
     """Re-open the nodes that did not succeed (and those skipped because of them).
 
     Succeeded nodes keep their outputs; the re-opened nodes start again at attempt
@@ -142,7 +147,7 @@ def request_retry(session: Session, *, run_id: str, actor: str) -> list[str]:
                        actor=actor, reason="retry requested", error=None, retry_at=None,
                        retry_base=made[-1].number if made else 0)
     set_run_state(session, run_id=run_id, expected=state, to=RunState.RUNNING, actor=actor,
-                  reason=f"retry of {', '.join(reopened)}", finished_at=None)
+                  reason=f"retry of {', '.join(reopened)}", origin=origin, finished_at=None)
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
     return reopened
 

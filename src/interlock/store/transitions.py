@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.states import NodeState, RunState, transition
+from interlock.store import audit
 from interlock.store.tables import (
     ATTEMPTS,
     NODE_RUNS,
@@ -28,14 +29,22 @@ from interlock.store.tables import (
 
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
-                  actor: str, reason: str | None = None, **values: Any) -> bool:
+                  actor: str, reason: str | None = None, origin: str = audit.LOCAL_ORIGIN,
+                  **values: Any) -> bool:
+    """Run changes are also audited (hash-chained), in the same transaction; node and
+    attempt changes are kept in `state_events` only."""
     transition(expected, to)
     at = clock.now()
     result = session.execute(
         update(RUNS).where(Run.id == run_id, Run.state == expected.value)
         .values(state=to.value, updated_at=at, reason=reason, **values))
-    return _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
-                   attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+    changed = _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
+                      attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+    if changed:
+        audit.record(session, actor=actor, action=audit.Action.RUN_STATE,
+                     target=f"runs/{run_id}", origin=origin, before={"state": expected.value},
+                     after={"state": to.value, "reason": reason})
+    return changed
 
 
 def set_node_state(session: Session, *, run_id: str, node_id: str, expected: NodeState,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from interlock import operations as ops
+from interlock.api.deps import CallerDep
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.errors import SpecError
 from interlock.spec.loader import parse_flow
@@ -29,8 +30,9 @@ class Validation(BaseModel):
 
 
 @router.post("", status_code=201, response_model=FlowRevisionPublic)
-def register_flow(body: Annotated[FlowSource, Body()]) -> FlowRevisionPublic:
-    _, revision = ops.register(body.source, file=body.file)
+def register_flow(body: Annotated[FlowSource, Body()], caller: CallerDep) -> FlowRevisionPublic:
+    _, revision = ops.register(body.source, file=body.file, actor=caller.actor,
+                               origin=caller.origin)
     return revision
 
 

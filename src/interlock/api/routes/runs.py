@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from interlock import operations as ops
-from interlock.api.deps import DispatcherDep
+from interlock.api.deps import CallerDep, DispatcherDep, aware
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
@@ -33,10 +33,10 @@ class Accepted(BaseModel):
 
 
 @router.post("", status_code=201, response_model=RunDetail)
-def start_run(body: RunCreate, dispatcher: DispatcherDep) -> RunDetail:
+def start_run(body: RunCreate, dispatcher: DispatcherDep, caller: CallerDep) -> RunDetail:
     run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
-                           revision=body.revision, dispatcher=dispatcher, actor="api",
-                           trigger={"type": "api"})
+                           revision=body.revision, dispatcher=dispatcher, actor=caller.actor,
+                           origin=caller.origin, trigger={"type": "api"})
     return ops.get_run(run_id)
 
 
@@ -48,20 +48,8 @@ def list_runs(state: RunState | None = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               cursor: Annotated[str | None, Query(max_length=500)] = None) -> RunPage:
     filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id,
-                        created_after=_aware(created_after), created_before=_aware(created_before))
+                        created_after=aware(created_after), created_before=aware(created_before))
     return ops.list_runs(filters=filters, limit=limit, cursor=cursor)
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    if at.tzinfo is None:
-        raise ValueError(f"{at.isoformat()} has no time zone; add one, e.g. Z or +00:00")
-    try:
-        at.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{at.isoformat()} is out of range") from None
-    return at
 
 
 @router.get("/{run_id}", response_model=RunDetail)
@@ -75,14 +63,15 @@ def run_events(run_id: str) -> list[EventPublic]:
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
-def cancel_run(run_id: str, dispatcher: DispatcherDep) -> Accepted:
-    ops.cancel_run(run_id, dispatcher=dispatcher, actor="api")
+def cancel_run(run_id: str, dispatcher: DispatcherDep, caller: CallerDep) -> Accepted:
+    ops.cancel_run(run_id, dispatcher=dispatcher, actor=caller.actor, origin=caller.origin)
     return Accepted(id=run_id, detail="cancel requested")
 
 
 @router.post("/{run_id}/retry", status_code=202, response_model=Accepted)
-def retry_run(run_id: str, dispatcher: DispatcherDep) -> Accepted:
-    reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor="api")
+def retry_run(run_id: str, dispatcher: DispatcherDep, caller: CallerDep) -> Accepted:
+    reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor=caller.actor,
+                             origin=caller.origin)
     return Accepted(id=run_id, detail="retry started", nodes=reopened)
 
 
