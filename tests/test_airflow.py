@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +327,38 @@ def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
         fresh.close()
     finally:
         server.stop()
+
+
+def test_airflows_own_event_log_is_copied_into_the_audit_trail(
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
+    """Someone clears a task in Airflow itself: the audit trail gets Airflow's entry, once.
+    (The embedded dispatcher's reconciler copies the log too: copies never repeat.)"""
+    from interlock.foreign_audit import copy_log
+    dag_id = "interlock_ok"
+    airflow_server.unpause(dag_id)
+    run = airflow_server.trigger(dag_id)["dag_run_id"]
+    assert airflow_server.wait_dag_run(dag_id, run) == "success"
+    airflow_server.call("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances",
+                        json={"dry_run": False, "dag_run_id": run, "only_failed": False})
+    system = airflow_server.system
+    copy_log(system)
+    with session_scope() as session:
+        records = session.scalars(select(AuditRecord).where(
+            AuditRecord.action == audit.Action.FOREIGN_ACTION.value)
+            .order_by(AuditRecord.seq)).all()
+        assert audit.verify(session).ok
+    clears = [r for r in records if "clear" in r.after["event"] and r.after.get("dag_id") == dag_id]
+    assert clears, sorted({r.after["event"] for r in records})
+    assert clears[-1].actor.startswith(f"{system}:") and clears[-1].origin == system
+    # more looks, two at once (Airflow keeps logging: the cleared run runs again)
+    threads = [threading.Thread(target=copy_log, args=(system,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with session_scope() as session:
+        ids = [r.after["id"] for r in session.scalars(select(AuditRecord).where(
+            AuditRecord.action == audit.Action.FOREIGN_ACTION.value)
+            .order_by(AuditRecord.seq))]
+    assert len(ids) >= len(records)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)  # in order, never twice

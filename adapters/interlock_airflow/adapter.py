@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from interlock.adapters.contract import (
     Adapter,
+    ForeignAction,
     ForeignEvent,
     Handle,
     Health,
@@ -21,7 +22,7 @@ from interlock.adapters.systems import poll_by_system, registered
 from interlock.errors import Rejected, Transient
 from interlock.lineage_ids import airflow_parent
 from interlock.systems import System, load_systems
-from interlock_airflow import discover, events, observe, runs, tasks
+from interlock_airflow import actions, discover, events, observe, runs, tasks
 from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.params import AirflowParams, LogScope
 
@@ -103,6 +104,11 @@ class AirflowAdapter(Adapter):
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
         s = session(system)
         return [events.of_run(system, run) for run in runs.finished_since(s, since)]
+
+    def foreign_actions(self, system: str, *, after_id: int | None,
+                        after_time: datetime | None, limit: int) -> list[ForeignAction]:
+        return actions.since(session(system), after_id=after_id, after_time=after_time,
+                             limit=limit)
 
     def check(self) -> Health:
         problems = []

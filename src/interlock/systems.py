@@ -136,6 +136,9 @@ class Systems:
             raise UnknownSystem(f"system {name!r} is a {system.kind} system, not {kind}")
         return system
 
+    def names(self) -> list[str]:
+        return sorted(self._systems)
+
     def of_kind(self, kind: str) -> list[System]:
         return [s for s in self._systems.values() if s.kind == kind]
 

@@ -110,6 +110,19 @@ class ForeignEvent:
 
 
 @dataclass(frozen=True)
+class ForeignAction:
+    """An entry of a foreign system's own audit log: who did what there (Airflow's event log:
+    someone cleared a task in the UI, triggered a DAG, changed a variable)."""
+
+    id: int                          # the system's sequence number: ingestion resumes after it
+    at: datetime
+    actor: str                       # the foreign user, or the system's word for itself
+    action: str                      # the system's word, e.g. Airflow's `clear`
+    target: str                      # e.g. dags/<dag>/runs/<run>/tasks/<task>
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Health:
     ok: bool
     detail: str = ""
@@ -154,6 +167,12 @@ class Adapter(ABC):
         """Tell ``system`` that data it knows as ``asset_key`` was made elsewhere (a node's
         `produces:`, mapped in `mappings/datasets.yaml`)."""
         raise Rejected(f"`uses: {self.kind}` systems cannot be told about datasets")
+
+    def foreign_actions(self, system: str, *, after_id: int | None,
+                        after_time: datetime | None, limit: int) -> list[ForeignAction]:
+        """The system's own audit log after entry ``after_id`` (written at ``after_time``),
+        oldest first, at most ``limit``; [] when the system keeps none."""
+        return []
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         """Read a pushed event (already authenticated); Rejected if it is malformed."""

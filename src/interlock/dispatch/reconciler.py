@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from interlock import clock
 from interlock.cron_checks import Monitor
 from interlock.dispatch.base import Dispatcher, PollBatch
+from interlock.foreign_audit import ForeignLogCopier
 from interlock.states import NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
@@ -81,6 +82,7 @@ class ReconcilerThread(threading.Thread):
         self.stopped = threading.Event()
         self.watcher = Watcher()
         self.cron_monitor = Monitor()
+        self.foreign_logs = ForeignLogCopier()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
@@ -88,6 +90,7 @@ class ReconcilerThread(threading.Thread):
                 sweep(self.dispatcher)
                 self.watcher.maybe_tick(self.dispatcher)
                 self.cron_monitor.maybe_tick(self.dispatcher)
+                self.foreign_logs.maybe_tick()
             except Exception:
                 log.exception("reconciler sweep failed; retrying")
 

@@ -42,6 +42,7 @@ class Action(StrEnum):
     RUN_STATE = "run.state"             # a run changed state (incl. cancel and retry requests)
     SCHEDULE_SKIPPED = "schedule.skipped"  # ticks missed while no scheduler ran, not fired
     CRON_CHECK = "cron.check"           # a monitored cron job's expected run changed status
+    FOREIGN_ACTION = "foreign.action"   # an entry of a foreign system's own audit log
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
@@ -51,12 +52,17 @@ def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, tar
     return hashlib.sha256(f"{prev_hash}{body}".encode()).hexdigest()
 
 
+def lock_head(session: Session) -> AuditHead:
+    """The chain's head, locked until the transaction ends: appends take turns."""
+    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    assert head is not None, "audit_head is missing: run the store migrations"
+    return head
+
+
 def record(session: Session, *, actor: str, action: Action, target: str, origin: str,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
     """Append one record in ``session``'s transaction; returns its sequence number."""
-    # The migration writes the head row; locking it makes concurrent appends take turns.
-    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    assert head is not None, "audit_head is missing: run the store migrations"
+    head = lock_head(session)  # the migration writes the head row
     seq, at = head.seq + 1, clock.now()
     digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
     session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,
