@@ -80,17 +80,17 @@ class Verdict:
     reason: str | None = None
 
 
-def verify(session: Session, *, batch: int = 10_000) -> Verdict:
+def verify(session: Session, *, batch: int = 50_000) -> Verdict:
     prev, expected_seq, checked = GENESIS, 1, 0
-    for rec in _all(session, batch):
-        if rec.seq != expected_seq:
+    for seq, at, actor, action, target, before, after, origin, prev_hash, digest in \
+            _all(session, batch):
+        if seq != expected_seq:
             return Verdict(False, checked, expected_seq,
-                           f"record {expected_seq} is missing (next is {rec.seq})")
-        digest = _digest(prev, rec.seq, rec.at, rec.actor, rec.action, rec.target, rec.before,
-                         rec.after, rec.origin)
-        if rec.prev_hash != prev or rec.hash != digest:
-            return Verdict(False, checked, rec.seq, f"record {rec.seq} does not match its hash")
-        prev, expected_seq, checked = rec.hash, expected_seq + 1, checked + 1
+                           f"record {expected_seq} is missing (next is {seq})")
+        if prev_hash != prev or digest != _digest(prev, seq, at, actor, action, target, before,
+                                                  after, origin):
+            return Verdict(False, checked, seq, f"record {seq} does not match its hash")
+        prev, expected_seq, checked = digest, expected_seq + 1, checked + 1
     head = session.get(AuditHead, HEAD_ID)
     if head is not None and (head.seq, head.hash) != (checked, prev):
         return Verdict(False, checked, checked + 1,
@@ -98,12 +98,19 @@ def verify(session: Session, *, batch: int = 10_000) -> Verdict:
     return Verdict(True, checked)
 
 
-def _all(session: Session, batch: int) -> Iterator[AuditRecord]:
+_COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.action,
+            AuditRecord.target, AuditRecord.before, AuditRecord.after, AuditRecord.origin,
+            AuditRecord.prev_hash, AuditRecord.hash)
+
+
+def _all(session: Session, batch: int) -> Iterator[Any]:
+    """Plain rows in chain order, a batch at a time (no ORM objects: 1M records verify in
+    seconds, not minutes)."""
     last = 0
     while True:
-        rows = session.scalars(select(AuditRecord).where(AuditRecord.seq > last)
+        rows = session.execute(select(*_COLUMNS).where(AuditRecord.seq > last)
                                .order_by(AuditRecord.seq).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
             return
-        last = rows[-1].seq
+        last = rows[-1][0]
