@@ -108,9 +108,9 @@ def test_healthz(client: TestClient) -> None:
 
 def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) -> None:
     spec = ok(client.get("/openapi.json"), 200)
-    from interlock.api.routes import cron, events, flows, runs, trace, webhooks
+    from interlock.api.routes import audit, cron, dashboards, events, flows, runs, trace, webhooks
     routers = (runs.router, flows.router, events.router, webhooks.router, cron.router,
-               trace.router)
+               trace.router, audit.router, dashboards.router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     expected = {(API + r.path, m.lower()) for r in routes for m in r.methods}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
@@ -124,8 +124,11 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
         (f"{API}/runs/{{run_id}}/nodes/{{node_id}}/logs", "get"),
         (f"{API}/events/{{kind}}", "post"),
         (f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}", "post"),
-        (f"{API}/cron/jobs", "get"), (f"{API}/cron/jobs/{{host}}/{{job}}/checks", "get")}
-    assert ("/healthz", "get") in documented
+        (f"{API}/cron/jobs", "get"), (f"{API}/cron/jobs/{{host}}/{{job}}/checks", "get"),
+        (f"{API}/audit", "get"), (f"{API}/audit/export", "get"), (f"{API}/audit/verify", "get"),
+        (f"{API}/dashboards/runs", "get"), (f"{API}/dashboards/systems", "get"),
+        (f"{API}/dashboards/flows", "get")}
+    assert ("/healthz", "get") in documented and ("/metrics", "get") in documented
     schemas = spec["components"]["schemas"]
     assert {"RunDetail", "RunPage", "RunSummary", "NodePublic", "AttemptPublic",
             "ErrorBody", "EventAccepted"} <= set(schemas)

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from interlock import __version__
 from interlock.api import errors
 from interlock.api.routes import audit, cron, events, flows, runs, webhooks
+from interlock.api.routes.dashboards import router as dashboards_router
+from interlock.api.routes.metrics import router as metrics_router
 from interlock.api.routes.trace import router as trace_router
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.runtime import make_dispatcher
@@ -47,6 +49,8 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(cron.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(trace_router, prefix=API_PREFIX)
+    app.include_router(dashboards_router, prefix=API_PREFIX)
+    app.include_router(metrics_router)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
