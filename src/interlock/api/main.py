@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from interlock import __version__
 from interlock.api import errors
-from interlock.api.routes import audit, cron, events, flows, runs, webhooks
+from interlock.api.routes import audit, cron, events, flows, lineage, runs, webhooks
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
 from interlock.api.routes.trace import router as trace_router
@@ -49,6 +49,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(cron.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(trace_router, prefix=API_PREFIX)
+    app.include_router(lineage.router, prefix=API_PREFIX)
     app.include_router(dashboards_router, prefix=API_PREFIX)
     app.include_router(metrics_router)
 

@@ -25,7 +25,8 @@ from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default
 from interlock.dispatch.base import Dispatcher
 from interlock.dispatch.controller import advance
 from interlock.errors import Rejected, Transient
-from interlock.spec.models import Dataset
+from interlock.lineage import emitted
+from interlock.spec.models import Flow
 from interlock.states import NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
@@ -160,7 +161,9 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
             error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
         if moved and obs.state is NodeState.SUCCEEDED:
-            reported = datasets.schedule(session, attempt, _produces(session, attempt))
+            flow = _flow_of(session, attempt)
+            reported = datasets.schedule(session, attempt, flow.nodes[attempt.node_id].produces)
+            emitted.record_attempt(session, attempt, flow)  # after the state: it re-reads it
 
     advance(attempt.run_id, dispatcher=dispatcher, first=record,
             done=outbox.Work(TaskKind.EXECUTE, attempt.run_id, attempt.id))
@@ -168,10 +171,10 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
         datasets.send(dispatcher, attempt)
 
 
-def _produces(session: Session, attempt: Attempt) -> list[Dataset]:
+def _flow_of(session: Session, attempt: Attempt) -> Flow:
     run = session.get(Run, attempt.run_id)
     assert run is not None
-    return flow_of_run(session, run).nodes[attempt.node_id].produces
+    return flow_of_run(session, run)
 
 
 def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,

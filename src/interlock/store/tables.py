@@ -267,3 +267,4 @@ class CronCheck(Base):
     external_id: Mapped[str | None] = mapped_column(String(250))  # the run that answered
     started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+from interlock.store import lineage_tables as _lineage_tables  # noqa: E402,F401  (registers the lineage tables on Base)

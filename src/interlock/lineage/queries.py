@@ -1,0 +1,173 @@
+"""Lineage queries: the graph around a node (Marquez's shape), impact, a dataset's history.
+
+All three are bounded: depth at most 20 jobs, at most 5000 nodes (`interlock.lineage.walk`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from interlock.errors import NotFound
+from interlock.lineage.naming import INTERLOCK
+from interlock.lineage.nodes import NodeKind, NodeRef, Stream, candidates, node_id
+from interlock.lineage.views import DatasetHistory, HistoryEntry, NameRef
+from interlock.lineage.walk import MAX_NODES, Reached, edges_among, walk
+from interlock.store.lineage_tables import (
+    DATASETS,
+    IO,
+    JOB_PARENTS,
+    JOBS,
+    Direction,
+)
+
+MAX_DEPTH = 20
+FAMILY_LEVELS = 5  # how far parent/child relations of a job are followed for impact
+
+
+def resolve(session: Session, text: str) -> NodeRef:
+    """The node a Marquez-style id names: ValueError if malformed, NotFound if unknown."""
+    kind, splits = candidates(text)
+    table = JOBS if kind is NodeKind.JOB else DATASETS
+    rows = session.execute(select(table.c.id, table.c.namespace, table.c.name).where(
+        or_(*[and_(table.c.namespace == ns, table.c.name == name) for ns, name in splits]))
+    ).all()
+    if not rows:
+        raise NotFound(f"no {kind.value} `{text[:300]}` in the lineage store")
+    row = max(rows, key=lambda r: len(r.namespace))  # `a:b:c`: prefer namespace `a:b`
+    return NodeRef(kind, row.id, row.namespace, row.name)
+
+
+def lineage(session: Session, text: str, *, depth: int = MAX_DEPTH,
+            max_nodes: int = MAX_NODES) -> dict[str, Any]:
+    """The graph around a node, upstream and downstream to ``depth`` jobs, in Marquez's
+    shape (`views.LineageGraph`), as plain data: a graph of thousands of nodes costs a few
+    milliseconds as dicts and ten times that as pydantic models, so the route sends these
+    straight to JSON. tests/test_lineage.py checks they validate as the model."""
+    start = resolve(session, text)
+    found = walk(session, start, depth=min(depth, MAX_DEPTH), max_nodes=max_nodes,
+                 streams=(Stream.UPSTREAM, Stream.DOWNSTREAM))
+    nodes = {(n.kind, n.id): _graph_node(n) for n in found.nodes}
+    for job_id, direction, dataset_id in sorted(edges_among(session, found)):
+        job, data = nodes[(NodeKind.JOB, job_id)], nodes[(NodeKind.DATASET, dataset_id)]
+        if direction == Direction.IN.value:
+            edge = {"origin": data["id"], "destination": job["id"]}
+            job["inEdges"].append(edge)
+            data["outEdges"].append(edge)
+        else:
+            edge = {"origin": job["id"], "destination": data["id"]}
+            job["outEdges"].append(edge)
+            data["inEdges"].append(edge)
+    first = nodes.pop((start.kind, start.id))
+    return {"graph": [first, *nodes.values()], "truncated": found.truncated}
+
+
+def _graph_node(node: Reached) -> dict[str, Any]:
+    return {"id": node.node_id, "type": "JOB" if node.kind is NodeKind.JOB else "DATASET",
+            "data": {"id": {"namespace": node.namespace, "name": node.name},
+                     "namespace": node.namespace, "name": node.name, "system": node.system,
+                     "createdAt": node.created_at, "updatedAt": node.updated_at},
+            "inEdges": [], "outEdges": []}
+
+
+def family(session: Session, job_id: int, *, levels: int = FAMILY_LEVELS,
+           cap: int = 500) -> set[int]:
+    """The job's ancestors and descendants by OpenLineage parent facets: a DAG and its
+    tasks, the Interlock node that triggered the DAG, that node's flow."""
+    found: set[int] = set()
+    for mine, theirs in ((JOB_PARENTS.c.child_id, JOB_PARENTS.c.parent_id),
+                         (JOB_PARENTS.c.parent_id, JOB_PARENTS.c.child_id)):
+        frontier = {job_id}
+        for _ in range(levels):
+            if not frontier or len(found) >= cap:
+                break
+            rows = session.execute(select(theirs).where(mine.in_(sorted(frontier)))).scalars()
+            frontier = set(rows) - found - {job_id}
+            found |= frontier
+    return found
+
+
+def impact(session: Session, text: str, *, stream: Stream, depth: int = MAX_DEPTH,
+           max_nodes: int = MAX_NODES) -> dict[str, Any]:
+    """What a node's failure touches (downstream), or what it depends on (upstream), as
+    `views.Impact` in plain data (see `lineage`).
+
+    A job brings its family along at distance 0: if an Airflow DAG fails, so does the
+    Interlock node that triggered it, and what its tasks write is not written."""
+    start = resolve(session, text)
+    seeds = family(session, start.id) if start.kind is NodeKind.JOB else set()
+    depth = min(depth, MAX_DEPTH)
+    found = walk(session, start, depth=depth, streams=(stream,), seeds=seeds,
+                 max_nodes=max_nodes)
+    affected = sorted((n for n in found.nodes if (n.kind, n.id) != (start.kind, start.id)),
+                      key=lambda n: (n.distance, n.namespace, n.name))
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for n in affected:
+        if n.kind is NodeKind.JOB:
+            jobs.setdefault(n.system or n.namespace, []).append(_affected(n))
+    flows = sorted({flow_of(a["name"]) for a in jobs.get(INTERLOCK, [])})
+    return {"nodeId": start.node_id, "direction": stream.value, "depth": depth,
+            "jobs": dict(sorted(jobs.items())), "flows": flows, "systems": sorted(jobs),
+            "datasets": [_affected(n) for n in affected if n.kind is NodeKind.DATASET],
+            "truncated": found.truncated}
+
+
+def _affected(node: Reached) -> dict[str, Any]:
+    return {"id": node.node_id, "namespace": node.namespace, "name": node.name,
+            "system": node.system, "distance": node.distance}
+
+
+def flow_of(job_name: str) -> str:
+    """`ns/flow` of an Interlock job: the flow's own (`ns/flow`) or a node's (`ns/flow.node`)."""
+    namespace, _, rest = job_name.rpartition("/")
+    return f"{namespace}/{rest.split('.', 1)[0]}"
+
+
+def history(session: Session, *, namespace: str, name: str, limit: int = 50,
+            cursor: str | None = None, access: str | None = None) -> DatasetHistory:
+    """Who read or wrote the dataset, when, in which run: newest first, by pages."""
+    dataset = session.execute(select(DATASETS.c.id).where(
+        DATASETS.c.namespace == namespace, DATASETS.c.name == name)).scalar()
+    ref = node_id(NodeKind.DATASET, namespace, name)
+    if dataset is None:
+        raise NotFound(f"no dataset `{ref[:300]}` in the lineage store")
+    query = (select(IO.c.id, IO.c.run_id, IO.c.direction, IO.c.state, IO.c.at, IO.c.source,
+                    JOBS.c.namespace, JOBS.c.name, JOBS.c.system)
+             .join(JOBS, JOBS.c.id == IO.c.job_id).where(IO.c.dataset_id == dataset))
+    if access is not None:
+        query = query.where(IO.c.direction == _ACCESS[access].value)
+    if cursor is not None:
+        at, last = _decode(cursor)
+        query = query.where(or_(IO.c.at < at, and_(IO.c.at == at, IO.c.id < last)))
+    rows = session.execute(query.order_by(IO.c.at.desc(), IO.c.id.desc()).limit(limit + 1)).all()
+    items = [HistoryEntry(
+        job_id=node_id(NodeKind.JOB, r.namespace, r.name),
+        job=NameRef(namespace=r.namespace, name=r.name), system=r.system,
+        access="read" if r.direction == Direction.IN.value else "write", run_id=r.run_id,
+        state=r.state, at=r.at, source=r.source) for r in rows[:limit]]
+    more = _encode(rows[limit - 1].at, rows[limit - 1].id) if len(rows) > limit else None
+    return DatasetHistory(dataset=ref, items=items, next_cursor=more)
+
+
+_ACCESS = {"read": Direction.IN, "write": Direction.OUT}
+
+
+def _encode(at: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), row_id]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not isinstance(row_id, int):
+            raise ValueError("naive time or bad id")
+        return when, row_id
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise ValueError(f"cursor `{cursor[:100]}` is not one this API gave out") from exc
