@@ -32,6 +32,9 @@ from harness_process import (
 )
 
 AIRFLOW_VERSION = "3.3.2"
+# Airflow's OpenLineage provider, pointed at Interlock's `POST /api/v1/lineage`.
+OPENLINEAGE_PROVIDER = "apache-airflow-providers-openlineage==2.20.3"
+LINEAGE_PATH = "api/v1/lineage"
 REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "tests" / "airflow" / "dags"
 PLUGINS_FOLDER = REPO / "adapters" / "interlock_airflow" / "airflow_plugin"
@@ -49,10 +52,12 @@ class AirflowHarnessError(RuntimeError):
 
 def ensure_venv() -> Path:
     """The cached virtualenv with ``apache-airflow==AIRFLOW_VERSION``, installed if needed."""
-    check = ("import airflow, sys; print(airflow.__version__); "
+    check = ("import airflow, sys; import airflow.providers.openlineage; "
+             "print(airflow.__version__); "
              f"sys.exit(airflow.__version__ != {AIRFLOW_VERSION!r})")
-    return harness_process.ensure_venv(f"airflow-{AIRFLOW_VERSION}",
-                                       [f"apache-airflow=={AIRFLOW_VERSION}"], check,
+    return harness_process.ensure_venv(f"airflow-{AIRFLOW_VERSION}-openlineage",
+                                       [f"apache-airflow=={AIRFLOW_VERSION}",
+                                        OPENLINEAGE_PROVIDER], check,
                                        error=AirflowHarnessError)
 
 
@@ -153,6 +158,13 @@ class AirflowServer:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "NO_COLOR": "1",
+            # The OpenLineage provider posts to Interlock's lineage endpoint, on the port the
+            # listener plugin posts events to (nothing listens there unless a test serves
+            # the API: the provider then logs and drops its events, never failing a task).
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({
+                "type": "http", "url": f"http://127.0.0.1:{self.events_port}",
+                "endpoint": LINEAGE_PATH, "timeout": 2}),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": self.system,  # its jobs meet Interlock's
             # The listener plugin's settings.
             "INTERLOCK_EVENTS_URL": self.events_url,
             "INTERLOCK_EVENTS_SECRET": self.events_secret,
