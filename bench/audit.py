@@ -16,11 +16,11 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text, update
+from sqlalchemy import insert, update
+from stores import pg_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -85,23 +85,19 @@ def measure(store: str, url: str, n: int) -> None:
     dispose_all()
 
 
+def measure_stores(records: int, stores: list[str], pg_url: str, home: Path) -> None:
+    os.environ.setdefault("INTERLOCK_HOME", str(home))
+    if "sqlite" in stores:
+        measure("sqlite", f"sqlite:///{home / 'audit-bench.db'}", records)
+    if "postgresql" in stores:
+        for url in pg_schema(pg_url, "bench_audit"):
+            measure("postgresql", url, records)
+
+
 def main() -> None:
     args = _args()
-    home = Path(tempfile.mkdtemp(prefix="interlock-bench-audit-"))
-    os.environ["INTERLOCK_HOME"] = str(home)
-    if "sqlite" in args.stores:
-        measure("sqlite", f"sqlite:///{home / 'audit.db'}", args.records)
-    if "postgresql" in args.stores:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            measure("postgresql", f"{args.pg}?options=-csearch_path%3D{schema}", args.records)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    measure_stores(args.records, args.stores, args.pg,
+                   Path(tempfile.mkdtemp(prefix="interlock-bench-audit-")))
 
 
 def _args() -> argparse.Namespace:
