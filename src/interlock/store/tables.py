@@ -64,6 +64,7 @@ class FlowRevision(Base):
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_state_created", "state", "created_at"),
+                      Index("ix_runs_created", "created_at", "id"),  # dashboards, run pages
                       Index("ix_runs_flow", "namespace", "flow_id", "created_at"),
                       Index("ix_runs_wake_at", "wake_at"))
 
@@ -101,6 +102,7 @@ class NodeRun(Base):
 class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (UniqueConstraint("run_id", "node_id", "number"),
+                      Index("ix_attempts_created", "created_at"),  # per-system dashboards
                       Index("ix_attempts_poll", "state", "next_poll_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -130,6 +132,7 @@ class StateEvent(Base):
     """Append-only history of every state change: what, from, to, who, why, when."""
 
     __tablename__ = "state_events"
+    __table_args__ = (Index("ix_state_events_finished", "entity", "to_state"),)  # metrics
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -180,6 +183,7 @@ class ExternalRun(Base):
 
     __tablename__ = "external_runs"
     __table_args__ = (UniqueConstraint("system", "job_id", "external_id"),
+                      Index("ix_external_runs_attempt", "attempt_id"),  # traces
                       Index("ix_external_runs_seen", "system", "updated_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
