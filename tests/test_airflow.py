@@ -261,6 +261,13 @@ def test_import_writes_an_editable_mapping_of_dags_tasks_and_assets(
                                        "name": "public.sanctions_hits"}]
     flow = parse_flow(yaml.safe_dump({"id": "pasted", "nodes": {"ingest": ok["node"]}}))
     assert flow.nodes["ingest"].with_["dag_id"] == "interlock_ok"
+    # the DAG's assets are also observed lineage of the job airflow/test:interlock_ok
+    from interlock.lineage.queries import lineage
+    with session_scope() as session:
+        graph = lineage(session, "job:airflow/test:interlock_ok", depth=1)
+    ids = {n["id"] for n in graph["graph"]}
+    assert {"dataset:postgres://risk:public.sanctions_hits",
+            "dataset:s3://raw:customers"} <= ids, ids
 
     unknown = CliRunner().invoke(app, ["import", "airflow", "--system", "airflow/nope"])
     assert unknown.exit_code == 1 and "not registered" in unknown.output

@@ -14,7 +14,9 @@ import yaml
 
 from interlock import clock
 from interlock.adapters.registry import AdapterRegistry, default_registry
+from interlock.lineage.observed import record_discovered
 from interlock.mappings import mappings_dir
+from interlock.store.db import session_scope
 from interlock.systems import load_systems
 
 
@@ -44,3 +46,9 @@ def write(document: dict[str, Any], path: Path) -> Path:
     path.write_text(header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True,
                                             width=100), encoding="utf-8")
     return path
+
+
+def record_lineage(document: dict[str, Any]) -> int:
+    """The datasets the discovered jobs read and write, as `observed` lineage edges."""
+    with session_scope() as session:
+        return record_discovered(session, document)

@@ -330,6 +330,7 @@ def _import_system(kind: str, system: str, output: Path | None) -> None:
              EXIT_BAD_INPUT)
     document = imports.discover(system)
     path = imports.write(document, output or imports.default_path(system))
+    imports.record_lineage(document)
     out.print(f"wrote {len(document['jobs'])} job(s) of {system} to {path}")
 
 
