@@ -14,6 +14,7 @@ from interlock_airflow.mapping import task_state
 from interlock_airflow.runs import ANY
 
 LOG_CAP = 8_000  # characters of log kept per task; the tail, where errors are
+TRUNCATED = "[... log truncated ...]\n"
 
 
 def of_runs(s: AirflowSession, dag_ids: Sequence[str],
@@ -44,24 +45,42 @@ def log_text(s: AirflowSession, ti: af.TaskInstanceResponse, *, cap: int = LOG_C
                       map_index=ti.map_index, accept="application/json")
     except RemoteNotFound:
         return ""
-    text = _log_lines(json.loads(resp.data or b"{}").get("content"))
-    return text if len(text) <= cap else "[... log truncated ...]\n" + text[-cap:]
+    text, error_at = _log_lines(json.loads(resp.data or b"{}").get("content"))
+    return capped(text, cap, error_at)
 
 
-def _log_lines(content: Any) -> str:
-    """Airflow 3 logs are structured records; older ones plain text."""
+def capped(text: str, cap: int, error_at: int | None = None) -> str:
+    """At most ``cap`` characters: the tail, unless the task's error is further up (what
+    runs after a task fails, such as a lineage listener's retries, can fill the tail);
+    then the window that ends shortly after the error."""
+    if len(text) <= cap:
+        return text
+    if error_at is None or error_at >= len(text) - cap:
+        return TRUNCATED + text[-cap:]
+    end = min(len(text), error_at + cap // 4)
+    return TRUNCATED + text[max(0, end - cap):end] + "\n" + TRUNCATED.strip()
+
+
+def _log_lines(content: Any) -> tuple[str, int | None]:
+    """Airflow 3 logs are structured records; older ones plain text. Also where the last
+    exception's lines end, if the records carry one."""
     if isinstance(content, str):
-        return content
-    lines = []
+        return content, None
+    lines: list[str] = []
+    size, error_at = 0, None
     for rec in content or []:
         if isinstance(rec, dict):
             level = rec.get("level")
             prefix = f"[{level}] " if level else ""
-            lines.append(f"{prefix}{rec.get('event', '')}")
-            lines += [str(e) for e in _exception_lines(rec.get("error_detail"))]
+            errors = [str(e) for e in _exception_lines(rec.get("error_detail"))]
+            new = [f"{prefix}{rec.get('event', '')}", *errors]
         else:
-            lines.append(str(rec))
-    return "\n".join(lines)
+            errors, new = [], [str(rec)]
+        lines += new
+        size += sum(len(line) + 1 for line in new)
+        if errors:
+            error_at = size
+    return "\n".join(lines), error_at
 
 
 def _exception_lines(detail: Any) -> list[str]:
