@@ -89,7 +89,7 @@ def test_outputs_flow_downstream_and_context_reaches_airflow(
 
 
 def test_a_failing_dag_names_the_failed_task_and_its_log(
-        airflow_env: EmbeddedDispatcher) -> None:
+        airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
     run_id = start("""
         id: failing
         namespace: tests.airflow
@@ -108,6 +108,15 @@ def test_a_failing_dag_names_the_failed_task_and_its_log(
     assert excerpt is not None and "ValueError: sanctions list unreachable" in excerpt
     logs = ops.node_logs(run_id, "screen")
     assert "task explode" in logs.text and "checking sanctions list" in logs.text
+    # the run's trace names the root cause in Airflow, with a link to the failed task
+    from interlock.trace.build import trace_run
+    cause = trace_run(run_id).root_cause
+    assert cause is not None and (cause.node_id, cause.system) == ("screen", "airflow/test")
+    dag_run = screen.attempts[0].handle.external_id
+    assert cause.deep_link == (f"{airflow_server.url}/dags/interlock_fail/runs/{dag_run}"
+                               "/tasks/explode")
+    assert "explode" in (cause.error or "")
+    assert "ValueError: sanctions list unreachable" in (cause.log_excerpt or "")
 
 
 def test_the_same_attempt_submitted_twice_makes_one_dag_run(
