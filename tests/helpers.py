@@ -7,6 +7,7 @@ from pathlib import Path
 from textwrap import dedent
 
 from interlock import operations as ops
+from interlock.adapters.contract import Adapter, Handle, Observation
 from interlock.states import RUN_TERMINAL
 from interlock.views import RunDetail
 
@@ -29,3 +30,15 @@ def wait_run(run_id: str, timeout: float = 60.0) -> RunDetail:
         time.sleep(0.05)
         detail = ops.get_run(run_id)
     return detail
+
+
+def wait_finished(adapter: Adapter, handle: Handle, timeout: float = 30.0) -> Observation:
+    """Poll one handle through its adapter until the observation is final."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (obs,) = adapter.poll([handle])
+        if obs.finished:
+            return obs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {obs.remote_status!r} after {timeout}s")
+        time.sleep(0.05)

@@ -29,13 +29,13 @@ from pydantic import ValidationError
 
 import interlock.config
 from interlock import operations as ops
-from interlock.adapters.contract import Handle, JobSpec, Observation
+from interlock.adapters.contract import Handle, JobSpec
 from interlock.config import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import Rejected
 from interlock.states import NodeState, RunState
 from interlock.views import NodePublic, RunDetail
-from tests.helpers import wait_run, write_flow
+from tests.helpers import wait_finished, wait_run, write_flow
 
 ROOT = Path(__file__).resolve().parents[1]
 ROBOTS = ROOT / "tests" / "robots"
@@ -95,17 +95,6 @@ def last_outputs(node: NodePublic) -> dict[str, Any]:
 def job(params: dict[str, object], *, timeout_s: float | None = None) -> JobSpec:
     return JobSpec(run_id="run-rpa", node_id="robot", attempt=1, params=params,
                    traceparent=TRACEPARENT, timeout_s=timeout_s)
-
-
-def wait_finished(adapter: RpaAdapter, handle: Handle, timeout: float = 30.0) -> Observation:
-    deadline = time.monotonic() + timeout
-    while True:
-        (obs,) = adapter.poll([handle])
-        if obs.finished:
-            return obs
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {obs.remote_status!r} after {timeout}s")
-        time.sleep(0.05)
 
 
 def run_robot(robot: Path, output_dir: Path, *args: str) -> Path:

@@ -23,9 +23,10 @@ from interlock_script.procs import group_alive, pid_alive, read_pid_file, signal
 from pydantic import ValidationError
 
 import interlock.config
-from interlock.adapters.contract import Handle, JobSpec, Observation
+from interlock.adapters.contract import Handle, JobSpec
 from interlock.errors import Rejected
 from interlock.states import NodeState
+from tests.helpers import wait_finished
 
 RUN_ID = "run-test"
 NODE_ID = "validate"
@@ -83,17 +84,6 @@ def submit(adapter: ScriptAdapter, params: dict[str, object], *, key: str = "run
     handle = adapter.submit(job(params, timeout_s=timeout_s), key=key)
     assert isinstance(handle, Handle), handle
     return handle
-
-
-def wait_finished(adapter: ScriptAdapter, handle: Handle, timeout: float = 15.0) -> Observation:
-    deadline = time.monotonic() + timeout
-    while True:
-        (obs,) = adapter.poll([handle])
-        if obs.finished:
-            return obs
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {obs.remote_status!r} after {timeout}s")
-        time.sleep(0.05)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
