@@ -16,16 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from interlock import clock
+from interlock import clock, cron_ticks
 from interlock.config import settings
 from interlock.cron_jobs import CronJob, CronJobsError, load_cron_jobs
 from interlock.dispatch.base import Dispatcher
@@ -74,18 +72,12 @@ class Change:
 def expected_between(job: CronJob, after: datetime, until: datetime) -> list[datetime]:
     """The job's expected times in (after, until], UTC."""
     assert job.cron is not None
-    zone = ZoneInfo(job.timezone)
-    itr = croniter(job.cron, after.astimezone(zone))
-    ticks = []
-    while (tick := itr.get_next(datetime).astimezone(UTC)) <= until:
-        ticks.append(tick)
-    return ticks
+    return list(cron_ticks.ticks_between(job.cron, job.timezone, after, until))
 
 
 def next_expected(job: CronJob, after: datetime) -> datetime:
     assert job.cron is not None
-    itr = croniter(job.cron, after.astimezone(ZoneInfo(job.timezone)))
-    return itr.get_next(datetime).astimezone(UTC)
+    return next(cron_ticks.ticks_after(job.cron, job.timezone, after))
 
 
 def status_of(job: CronJob, due: datetime, now: datetime,

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from interlock import clock
+from interlock import clock, cron_ticks
 from interlock.dispatch.base import Dispatcher
 from interlock.spec.models import CatchUp, Flow, Schedule
 from interlock.store import audit, outbox
@@ -53,16 +52,12 @@ def ticks_between(schedule: Schedule, after: datetime, until: datetime,
                   limit: int = MAX_TICKS) -> tuple[list[datetime], bool]:
     """The schedule's ticks in (after, until], in UTC; and whether more than ``limit``
     were due (then the newest ``limit`` are returned)."""
-    zone = ZoneInfo(schedule.timezone)
-    ticks: list[datetime] = []
-    overflow = False
-    itr = croniter(schedule.cron, after.astimezone(zone))
-    while (tick := itr.get_next(datetime).astimezone(UTC)) <= until:
-        ticks.append(tick)
-        if len(ticks) > limit:
-            ticks.pop(0)
-            overflow = True
-    return ticks, overflow
+    newest: deque[datetime] = deque(maxlen=limit)
+    count = 0
+    for tick in cron_ticks.ticks_between(schedule.cron, schedule.timezone, after, until):
+        newest.append(tick)
+        count += 1
+    return list(newest), count > limit
 
 
 def chosen(schedule: Schedule, due: list[datetime], now: datetime) -> list[datetime]:
