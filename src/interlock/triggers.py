@@ -25,7 +25,7 @@ from interlock.errors import NotFound
 from interlock.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
-from interlock.states import NodeState
+from interlock.states import NodeState, RunState
 from interlock.store import audit
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
@@ -101,11 +101,13 @@ def after_foreign_run(session: Session, run: ExternalRun, *, origin: str) -> lis
     return after_finished(session, finished, origin=origin)
 
 
-def after_flow_run(session: Session, run: Run, *, origin: str) -> list[Fired]:
-    """Start the flows waiting (`after: {flow: ...}`) for this Interlock run to finish."""
+def after_flow_run(session: Session, run: Run, state: RunState, *,
+                   origin: str) -> list[Fired]:
+    """Start the flows waiting (`after: {flow: ...}`) for ``run``, which just became
+    ``state`` (the row's own `state` may not show it yet: the change is a Core update)."""
     ref = f"{run.namespace}/{run.flow_id}"
-    finished = Finished(system=FLOW_SYSTEM, job_id=ref, external_id=run.id, state=run.state,
-                        remote_status=run.state, run_type=(run.trigger or {}).get("type"),
+    finished = Finished(system=FLOW_SYSTEM, job_id=ref, external_id=run.id, state=state.value,
+                        remote_status=state.value, run_type=(run.trigger or {}).get("type"),
                         started_by=ref)
     return after_finished(session, finished, origin=origin)
 

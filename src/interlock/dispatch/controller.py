@@ -121,10 +121,8 @@ class _Applier:
 
     def _fire_waiting_flows(self, state: RunState) -> None:
         """`after: {flow: ...}` triggers fire in the transaction that finishes the run."""
-        run = self.loaded.run
-        self.session.refresh(run, ["state"])
-        assert run.state == state.value
-        for fired in after_flow_run(self.session, run, origin=TRIGGER_ORIGIN):
+        for fired in after_flow_run(self.session, self.loaded.run, state,
+                                    origin=TRIGGER_ORIGIN):
             self.work.append(Work(TaskKind.ADVANCE, fired.run_id))  # its outbox row exists
 
     def _set_node(self, d: SetNode) -> None:
