@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, update
-from stores import pg_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -29,6 +28,7 @@ from interlock.config import settings  # noqa: E402
 from interlock.store import audit  # noqa: E402
 from interlock.store.db import dispose_all, engine_for, session_scope  # noqa: E402
 from interlock.store.tables import AuditHead, AuditRecord  # noqa: E402
+from interlock.testing import pg_schema  # noqa: E402
 
 CHUNK = 20_000
 ACTIONS = [a for a in audit.Action]

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
-from stores import pg_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from interlock.testing import pg_schema  # noqa: E402
 
 WIDTH, LAYERS = 10, 24
 SYSTEMS = [  # (first layer, system) bands of a domain; the number varies by domain
@@ -279,10 +280,6 @@ def sqlite_store(directory: Path) -> Iterator[str]:
     yield f"sqlite:///{directory / 'lineage-bench.db'}"
 
 
-def pg_store(admin_url: str) -> Iterator[str]:
-    yield from pg_schema(admin_url, "bench_lineage")
-
-
 def main() -> None:
     args = _args()
     home = Path(tempfile.mkdtemp(prefix="interlock-lineage-bench-"))
@@ -294,7 +291,7 @@ def main() -> None:
           f"(generated in {time.perf_counter() - t0:.1f} s)")
     nodes = starts(estate, args.queries, args.seed)
     for kind in args.stores.split(","):
-        stores = sqlite_store(home) if kind == "sqlite" else pg_store(args.pg)
+        stores = sqlite_store(home) if kind == "sqlite" else pg_schema(args.pg, "bench_lineage")
         for url in stores:
             from interlock.store.db import engine_for
             t0 = time.perf_counter()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from interlock.config import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store.db import dispose_all
+from interlock.testing import pg_schema
 
 pytest_plugins = ["fixtures_airflow", "fixtures_dagster"]
 
@@ -31,17 +30,7 @@ def _use(monkeypatch: pytest.MonkeyPatch, home: Path, url: str) -> None:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from pg_schema(PG_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

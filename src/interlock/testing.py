@@ -14,16 +14,20 @@ counts real starts in ``starts`` and every submit call in ``submits``.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from sqlalchemy import create_engine, text
+
 from interlock.adapters.contract import Adapter, Handle, JobSpec, LogChunk, Observation
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.errors import Rejected, Transient
 from interlock.states import NodeState
+from interlock.store.db import dispose_all
 
 
 @dataclass(frozen=True)
@@ -123,3 +127,20 @@ class ScriptedAdapter(Adapter):
             yield self
         finally:
             registry.remove(self.kind)
+
+
+def pg_schema(admin_url: str, prefix: str = "t") -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema; the schema is dropped
+    (and the store's engines disposed) when the generator is resumed or closed. For tests
+    and benchmarks: `yield from pg_schema(url)` in a fixture, or `for url in ...`."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{admin_url}?options=-csearch_path%3D{schema}"
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
