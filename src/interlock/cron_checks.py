@@ -14,7 +14,6 @@ time) has passed. LATE and MISSED are audited and fire `after:` triggers, e.g.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,6 +26,7 @@ from interlock import clock, cron_ticks
 from interlock.config import settings
 from interlock.cron_jobs import CronJob, CronJobsError, load_cron_jobs
 from interlock.dispatch.base import Dispatcher
+from interlock.periodic import Every
 from interlock.store import audit, outbox
 from interlock.store.db import session_scope
 from interlock.store.tables import CronCheck, ExternalRun, TaskKind, rowcount
@@ -181,13 +181,12 @@ class Monitor:
     over every monitored job."""
 
     def __init__(self) -> None:
-        self._next = 0.0
+        self._every = Every()
 
     def maybe_tick(self, dispatcher: Dispatcher) -> int:
         every = settings().cron_check_s
-        if every <= 0 or time.monotonic() < self._next:
+        if every <= 0 or not self._every.due(every):
             return 0
-        self._next = time.monotonic() + every
         try:
             jobs = [j for by_id in load_cron_jobs().values() for j in by_id.values()]
         except CronJobsError as exc:

@@ -12,7 +12,6 @@ an entry twice.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from interlock.adapters.contract import ForeignAction
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.config import settings
 from interlock.errors import AdapterError, InterlockError
+from interlock.periodic import Every
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
@@ -78,12 +78,11 @@ class ForeignLogCopier:
 
     def __init__(self, registry: AdapterRegistry | None = None):
         self.registry = registry or default_registry()
-        self._next = 0.0
+        self._every = Every()
 
     def maybe_tick(self) -> int:
-        if time.monotonic() < self._next:
+        if not self._every.due(settings().watch_s):
             return 0
-        self._next = time.monotonic() + settings().watch_s
         copied = 0
         for system in load_systems().names():
             try:

@@ -10,7 +10,6 @@ trigger firing), so push and watch, or several workers watching, start a flow on
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 
 from interlock import clock, intake
@@ -18,6 +17,7 @@ from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default
 from interlock.config import settings
 from interlock.dispatch.base import Dispatcher
 from interlock.errors import AdapterError, InterlockError
+from interlock.periodic import Every
 from interlock.store.db import session_scope
 from interlock.store.flows import list_flows, load_flow_of
 from interlock.systems import load_systems
@@ -40,12 +40,11 @@ class Watcher:
     def __init__(self, registry: AdapterRegistry | None = None):
         self.registry = registry or default_registry()
         self._since: dict[str, datetime] = {}
-        self._next = 0.0
+        self._every = Every()
 
     def maybe_tick(self, dispatcher: Dispatcher) -> int:
-        if time.monotonic() < self._next:
+        if not self._every.due(settings().watch_s):
             return 0
-        self._next = time.monotonic() + settings().watch_s
         return self.tick(dispatcher)
 
     def tick(self, dispatcher: Dispatcher) -> int:
