@@ -24,7 +24,7 @@ from sqlalchemy import insert, update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from interlock.config import settings  # noqa: E402
+from interlock.config.env import settings  # noqa: E402
 from interlock.store import audit  # noqa: E402
 from interlock.store.db import dispose_all, engine_for, session_scope  # noqa: E402
 from interlock.store.tables import AuditHead, AuditRecord  # noqa: E402

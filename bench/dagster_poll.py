@@ -65,11 +65,12 @@ def _measure(count: int, window: float, server: object) -> None:
     from airflow_flows import start
     from interlock_dagster.client import SESSIONS
 
-    from interlock import operations as ops
+    from interlock.operations import runs as ops
     from interlock.dispatch.embedded import EmbeddedDispatcher
-    from interlock.systems import load_systems
+    from interlock.operations.runtime import periodic_jobs
+    from interlock.config.systems import load_systems
 
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     runs = [start(FLOW, dispatcher) for _ in range(count)]
     deadline = time.monotonic() + 300
     while any(ops.get_run(r).nodes[0].state.value != "running" for r in runs):

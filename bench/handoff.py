@@ -76,9 +76,10 @@ def _measure(runs: int, url: str, events_port: int) -> None:
     from helpers import wait_run
 
     from interlock.dispatch.embedded import EmbeddedDispatcher
+    from interlock.operations.runtime import periodic_jobs
 
     airflow = httpx.Client(base_url=url, timeout=30, trust_env=False)
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
 
     def handoff() -> float:
         detail = wait_run(start(FLOW, dispatcher), timeout=180)

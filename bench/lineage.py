@@ -237,7 +237,7 @@ def level_walk(session: Any, start: Any, depth: int) -> list[Any]:
     from sqlalchemy import literal, select, union_all
 
     from interlock.lineage.walk import MAX_NODES, _named
-    from interlock.store.lineage_tables import EDGES
+    from interlock.store.tables.lineage import EDGES
     streams = {"down": ("out", "in"), "up": ("in", "out")}  # job side, dataset side
     kind = "j" if start.kind.value == "job" else "d"
     seen = {s: {(kind, start.id)} for s in streams}

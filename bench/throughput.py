@@ -65,7 +65,7 @@ def main() -> None:
 
 
 def _measure(args: argparse.Namespace) -> None:
-    from interlock import operations as ops
+    from interlock.operations import runs as ops
     from interlock.dispatch.celery_app import CeleryDispatcher, app
     from interlock.store.db import session_scope
     from interlock.store.tables import Run

@@ -14,11 +14,11 @@ from typing import Any
 import uvicorn
 from airflow_harness import AirflowServer
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.api.main import create_app
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 from interlock.store.runs import RunFilter
-from interlock.views import RunDetail
+from interlock.store.views import RunDetail
 
 SECRET_ENV = "AIRFLOW_TEST_EVENTS_SECRET"
 

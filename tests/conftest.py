@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from interlock.config import settings
+from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations.runtime import periodic_jobs
 from interlock.store.db import dispose_all
 from interlock.testing import pg_schema
 
@@ -50,7 +51,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture
 def embedded(store_url: str) -> Iterator[EmbeddedDispatcher]:
     """The in-process dispatcher on each kind of store; closed (threads joined) afterwards."""
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     yield dispatcher
     dispatcher.close()
 

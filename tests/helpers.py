@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.adapters.contract import Adapter, Handle, Observation
 from interlock.states import RUN_TERMINAL
-from interlock.views import RunDetail
+from interlock.store.views import RunDetail
 
 
 def write_flow(directory: Path, text: str, name: str = "flow.yaml") -> Path:

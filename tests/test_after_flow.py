@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from textwrap import dedent
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store.runs import RunFilter
 from tests.helpers import wait_run

@@ -22,11 +22,12 @@ from airflow_harness import AirflowServer
 from helpers import wait_run
 from sqlalchemy import select
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
-from interlock.config import settings
+from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations.runtime import periodic_jobs
 from interlock.errors import Rejected
 from interlock.store import audit
 from interlock.store.db import session_scope
@@ -59,7 +60,7 @@ def airflow_env(airflow_server: AirflowServer, sqlite_store: str, tmp_path: Path
                 monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedDispatcher]:
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(write_systems(tmp_path, airflow_server)))
     monkeypatch.setenv(SECRET_ENV, airflow_server.events_secret)
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     yield dispatcher
     dispatcher.close()
 
@@ -322,7 +323,7 @@ def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
         monkeypatch.setenv("AF_AUTH_PASSWORD", server.users["interlock"])
         assert server.api("GET", "/api/v2/dags", headers={"Authorization": ""}).status_code \
             == 401  # auth is really on
-        dispatcher = EmbeddedDispatcher()
+        dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
         try:
             assert wait_run(start(OK_FLOW, dispatcher), timeout=120).state.value == "succeeded"
             server.stop()
@@ -336,7 +337,7 @@ def test_with_auth_on_a_token_is_fetched_and_fetched_again_after_a_401(
         monkeypatch.setenv("AF_AUTH_PASSWORD", "wrong")
         from interlock_airflow.client import AirflowSession
 
-        from interlock.systems import load_systems
+        from interlock.config.systems import load_systems
         fresh = AirflowSession(load_systems().get("airflow/test"))
         with pytest.raises(Rejected, match="refused user 'interlock'"):
             fresh.call(lambda: None)
@@ -349,7 +350,7 @@ def test_airflows_own_event_log_is_copied_into_the_audit_trail(
         airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
     """Someone clears a task in Airflow itself: the audit trail gets Airflow's entry, once.
     (The embedded dispatcher's reconciler copies the log too: copies never repeat.)"""
-    from interlock.foreign_audit import copy_log
+    from interlock.audit.foreign import copy_log
     dag_id = "interlock_ok"
     airflow_server.unpause(dag_id)
     run = airflow_server.trigger(dag_id)["dag_run_id"]
@@ -385,8 +386,8 @@ def test_airflows_openlineage_provider_feeds_lineage_linked_to_the_interlock_run
     """Airflow's own OpenLineage provider posts to `POST /api/v1/lineage` (its transport
     points at the API): the DAG's task runs land in the lineage store, parented to the
     Interlock attempt through `conf["openlineage"]`, with the assets the tasks declare."""
-    from interlock.lineage_ids import attempt_uuid
-    from interlock.store.lineage_tables import LineageEvent, LineageJob, LineageRun
+    from interlock.adapters.openlineage import attempt_uuid
+    from interlock.store.tables.lineage import LineageEvent, LineageJob, LineageRun
     with push_api(airflow_server.events_port, airflow_env):
         run_id = start(OK_FLOW, airflow_env, day="2026-11-21")
         detail = wait_run(run_id, timeout=120)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock import operations as ops
-from interlock.dispatch.base import PollBatch
+from interlock.operations import runs as ops
+from interlock.store.outbox import PollBatch
 from interlock.dispatch.chaining import ChainingDispatcher
 from interlock.states import NodeState, RunState
 from interlock.store.outbox import Work

@@ -319,7 +319,7 @@ def test_run_a_registered_flow_by_its_reference(square: Path) -> None:
 
 
 def test_an_unreachable_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from interlock.config import settings
+    from interlock.config.env import settings
     monkeypatch.setenv("INTERLOCK_DATABASE_URL", "postgresql+psycopg://u:secret@127.0.0.1:1/x")
     settings.cache_clear()
     try:

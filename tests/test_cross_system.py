@@ -12,6 +12,7 @@ from airflow_harness import AirflowServer
 from dagster_harness import DagsterServer
 from helpers import wait_run
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations.runtime import periodic_jobs
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -49,7 +50,7 @@ def test_airflow_then_dagster_then_script_share_one_trace(
     """))
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(tmp_path / "systems.yaml"))
     monkeypatch.setenv(SECRET_ENV, airflow_server.events_secret)
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     try:
         detail = wait_run(start(FLOW, dispatcher), timeout=300)
     finally:

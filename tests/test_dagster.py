@@ -14,10 +14,11 @@ from dagster_harness import DagsterServer
 from helpers import wait_run
 from sqlalchemy import select
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations.runtime import periodic_jobs
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt, AuditRecord
@@ -38,7 +39,7 @@ def dagster_env(dagster_server: DagsterServer, sqlite_store: str, tmp_path: Path
     """))
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(systems))
     monkeypatch.setenv("DAGSTER_TEST_EVENTS_SECRET", dagster_server.events_secret)
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     yield dispatcher
     dispatcher.close()
 

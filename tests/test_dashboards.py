@@ -28,12 +28,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from interlock import __version__, clock, metrics
-from interlock import operations as ops
+from interlock import __version__, clock
+
+from interlock.dashboards import metrics
+from interlock.operations import runs as ops
 from interlock.adapters.contract import Handle, JobSpec, Observation
 from interlock.api.main import create_app
 from interlock.dashboards.percentiles import distributions, percentile_cont
-from interlock.dispatch.base import PollBatch
+from interlock.store.outbox import PollBatch
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.states import NodeState, RunState
 from tests.helpers import wait_run, write_flow

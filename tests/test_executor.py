@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.dispatch import executor
 from interlock.dispatch.controller import advance
 from interlock.states import NodeState

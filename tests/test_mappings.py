@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from interlock.mappings import MappingError, StatusMapping
+from interlock.config.mappings import MappingError, StatusMapping
 from interlock.states import NodeState
 
 GOOD = """

@@ -27,14 +27,15 @@ from interlock_script.layout import AttemptPaths, dir_name_for
 from interlock_script.procs import group_alive, read_pid_file, signal_group
 from pydantic import ValidationError
 
-import interlock.config
-from interlock import operations as ops
+import interlock.config.env
+from interlock.operations import runs as ops
 from interlock.adapters.contract import Handle, JobSpec
-from interlock.config import settings
+from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations.runtime import periodic_jobs
 from interlock.errors import Rejected
 from interlock.states import NodeState, RunState
-from interlock.views import NodePublic, RunDetail
+from interlock.store.views import NodePublic, RunDetail
 from tests.helpers import wait_finished, wait_run, write_flow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def _no_leftovers(tmp_path: Path) -> Iterator[None]:
 @pytest.fixture
 def engine(sqlite_store: str) -> Iterator[EmbeddedDispatcher]:
     """The embedded dispatcher on SQLite: for what does not depend on the store."""
-    dispatcher = EmbeddedDispatcher()
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     yield dispatcher
     dispatcher.close()
 
@@ -69,9 +70,9 @@ def engine(sqlite_store: str) -> Iterator[EmbeddedDispatcher]:
 @pytest.fixture
 def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RpaAdapter]:
     monkeypatch.setenv("INTERLOCK_HOME", str(tmp_path / "home"))
-    interlock.config.settings.cache_clear()
+    interlock.config.env.settings.cache_clear()
     yield RpaAdapter()
-    interlock.config.settings.cache_clear()
+    interlock.config.env.settings.cache_clear()
 
 
 def run_flow(dispatcher: EmbeddedDispatcher, source: str, inputs: dict[str, object] | None = None,

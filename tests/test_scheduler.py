@@ -17,8 +17,8 @@ from textwrap import dedent
 import pytest
 from sqlalchemy import select
 
-from interlock import operations as ops
-from interlock import scheduler
+from interlock.operations import runs as ops
+from interlock.triggers import schedule as scheduler
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store import audit
 from interlock.store.db import dispose_all, session_scope

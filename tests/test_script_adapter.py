@@ -22,7 +22,7 @@ from interlock_script.params import ScriptParams
 from interlock_script.procs import group_alive, pid_alive, read_pid_file, signal_group
 from pydantic import ValidationError
 
-import interlock.config
+import interlock.config.env
 from interlock.adapters.contract import Handle, JobSpec
 from interlock.errors import Rejected
 from interlock.states import NodeState
@@ -40,9 +40,9 @@ PY = sys.executable
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("INTERLOCK_HOME", str(home))
-    interlock.config.settings.cache_clear()
+    interlock.config.env.settings.cache_clear()
     yield home
-    interlock.config.settings.cache_clear()
+    interlock.config.env.settings.cache_clear()
     _kill_leftovers(home / "attempts")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.states import NodeState, RunState
 from interlock.testing import ScriptedAdapter, Step

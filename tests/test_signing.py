@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from interlock import signing
+from interlock.adapters import signing
 
 BODY = b'{"system": "airflow/test", "kind": "dag_run"}'
 

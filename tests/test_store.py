@@ -14,7 +14,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from interlock import clock
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.errors import Conflict, IllegalTransition
 from interlock.spec.loader import parse_flow
 from interlock.states import NodeState, RunState

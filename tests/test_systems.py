@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from interlock.errors import SpecError
-from interlock.systems import SecretError, UnknownSystem, load_systems, parse_systems
+from interlock.config.systems import SecretError, UnknownSystem, load_systems, parse_systems
 
 GOOD = """\
 systems:

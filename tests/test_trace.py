@@ -20,8 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
-from interlock import intake
-from interlock import operations as ops
+from interlock.events import intake
+from interlock.operations import runs as ops
 from interlock.adapters.contract import (
     Adapter,
     ForeignEvent,

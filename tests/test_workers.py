@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from interlock import operations as ops
-from interlock.config import settings
+from interlock.operations import runs as ops
+from interlock.config.env import settings
 from interlock.dispatch.celery_app import CeleryDispatcher, make_app
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope

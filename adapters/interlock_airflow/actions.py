@@ -6,7 +6,7 @@ from datetime import datetime
 
 import airflow_client.client as af
 
-from interlock.adapters.contract import ForeignAction
+from interlock.adapters import ForeignAction
 from interlock_airflow.client import AirflowSession
 
 PAGE = 100

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from interlock.adapters.contract import (
+from interlock.adapters import (
     Adapter,
     ForeignAction,
     ForeignEvent,
@@ -18,10 +18,10 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
-from interlock.adapters.systems import poll_by_system, registered
-from interlock.errors import Rejected, Transient
-from interlock.lineage_ids import airflow_parent
-from interlock.systems import System, load_systems
+from interlock.adapters import poll_by_system, registered
+from interlock.adapters import Rejected, Transient
+from interlock.adapters.openlineage import airflow_parent
+from interlock.adapters import System, load_systems
 from interlock_airflow import actions, discover, events, observe, runs, tasks
 from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.params import AirflowParams, LogScope

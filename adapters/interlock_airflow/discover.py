@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.adapters.contract import RemoteJob
+from interlock.adapters import RemoteJob
 from interlock_airflow.client import AirflowSession
 
 PAGE = 100

@@ -11,8 +11,8 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.adapters.contract import ForeignEvent
-from interlock.errors import Rejected
+from interlock.adapters import ForeignEvent
+from interlock.adapters import Rejected
 from interlock_airflow.mapping import dag_run_state, task_state
 
 KINDS = ("dag_run", "task_instance")

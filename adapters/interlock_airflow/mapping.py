@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from interlock.mappings import StatusMapping, mappings_dir
-from interlock.states import NodeState
+from interlock.adapters import StatusMapping, mappings_dir
+from interlock.adapters import NodeState
 
 DAG_RUN_STATES = ("queued", "running", "success", "failed")
 TASK_STATES = ("none", "scheduled", "queued", "running", "restarting", "deferred",

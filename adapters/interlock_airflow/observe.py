@@ -14,8 +14,8 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.adapters.contract import Handle, Observation
-from interlock.states import NodeState
+from interlock.adapters import Handle, Observation
+from interlock.adapters import NodeState
 from interlock_airflow import runs, tasks
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 from interlock_airflow.mapping import dag_run_state

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.errors import Rejected
+from interlock.adapters import Rejected
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 
 PAGE = 100  # the API's largest page

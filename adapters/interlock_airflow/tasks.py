@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.states import NodeState
+from interlock.adapters import NodeState
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 from interlock_airflow.mapping import task_state
 from interlock_airflow.runs import ANY

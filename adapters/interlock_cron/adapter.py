@@ -5,7 +5,7 @@
   the job's crontab environment and its `%` stdin, as crond would.
 - `wait: next` waits for the next run crond starts and `interlock cron exec` reports, so
   downstream nodes can depend on a job nobody has migrated. The node succeeds or fails
-  with that run; if the run is MISSED (see `interlock.cron_checks`) the node fails.
+  with that run; if the run is MISSED (see `interlock.cron.checks`) the node fails.
 """
 
 from __future__ import annotations
@@ -19,22 +19,24 @@ from typing import Any, ClassVar
 from interlock_script.adapter import ScriptAdapter
 from interlock_script.params import ScriptParams
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 
-from interlock import clock
-from interlock.adapters.contract import (
+from interlock.adapters import (
+    NODE_TERMINAL,
+    CronJob,
+    CronJobsError,
     ForeignEvent,
     Handle,
     JobSpec,
     LogChunk,
+    NodeState,
     Observation,
+    ObservedRun,
+    Rejected,
+    UnknownCronJob,
+    clock,
+    get_job,
+    observed,
 )
-from interlock.cron_checks import CheckStatus
-from interlock.cron_jobs import CronJob, CronJobsError, UnknownCronJob, get_job
-from interlock.errors import Rejected
-from interlock.states import NODE_TERMINAL, NodeState
-from interlock.store.db import session_scope
-from interlock.store.tables import CronCheck, ExternalRun
 from interlock_cron.events import parse_report
 from interlock_cron.params import CronParams
 
@@ -73,9 +75,8 @@ class CronAdapter(ScriptAdapter):
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
         if handle.data.get("mode") != WAIT:
             return super().logs(handle, cursor=cursor)
-        with session_scope() as session:
-            run = _first_run_since(session, handle)
-            tail = (run.details or {}).get("output_tail") if run else None
+        run = _first_run_since(handle)
+        tail = run.details.get("output_tail") if run else None
         return LogChunk(text=tail or "(no run of the job reported yet)\n")
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
@@ -113,44 +114,32 @@ def _since(handle: Handle) -> datetime:
     return datetime.fromisoformat(handle.data["since"])
 
 
-def _first_run_since(session: Any, handle: Handle) -> ExternalRun | None:
-    return session.scalars(select(ExternalRun).where(
-        ExternalRun.system == handle.system, ExternalRun.job_id == handle.data["job"],
-        ExternalRun.started_at >= _since(handle)).order_by(ExternalRun.started_at)
-        .limit(1)).first()
-
-
-def _missed_since(session: Any, handle: Handle) -> CronCheck | None:
-    return session.scalars(select(CronCheck).where(
-        CronCheck.system == handle.system, CronCheck.job_id == handle.data["job"],
-        CronCheck.due_at >= _since(handle), CronCheck.status == CheckStatus.MISSED.value)
-        .order_by(CronCheck.due_at).limit(1)).first()
+def _first_run_since(handle: Handle) -> ObservedRun | None:
+    return observed().first_run_since(handle.system or "", handle.data["job"], _since(handle))
 
 
 def _observe_waits(handles: list[Handle]) -> list[Observation]:
-    if not handles:
-        return []
-    with session_scope() as session:
-        return [_observe_wait(session, h) for h in handles]
+    return [_observe_wait(h) for h in handles]
 
 
-def _observe_wait(session: Any, handle: Handle) -> Observation:
-    run = _first_run_since(session, handle)
+def _observe_wait(handle: Handle) -> Observation:
+    run = _first_run_since(handle)
     where = f"{handle.system} job `{handle.data['job']}`"
     if run is None:
-        missed = _missed_since(session, handle)
+        missed = observed().first_missed_since(handle.system or "", handle.data["job"],
+                                               _since(handle))
         if missed is not None:
-            due = missed.due_at.isoformat()
             return Observation(handle=handle, state=NodeState.FAILED, remote_status="missed",
-                               error=f"{where} missed its run due at {due}: crond did not "
-                                     "start it (or `interlock cron exec` did not report it)")
+                               error=f"{where} missed its run due at {missed.isoformat()}: "
+                                     "crond did not start it (or `interlock cron exec` did "
+                                     "not report it)")
         return Observation(handle=handle, state=NodeState.RUNNING,
                            remote_status="waiting for the next run")
-    state = NodeState(run.state)
+    state = run.state
     if state not in NODE_TERMINAL:
         return Observation(handle=handle, state=NodeState.RUNNING,
                            remote_status=f"run {run.external_id} running")
-    details = run.details or {}
+    details = run.details
     outputs = {"run": run.external_id, "exit_code": details.get("exit_code"),
                "signal": details.get("signal"), "duration_s": details.get("duration_s"),
                "host": details.get("host"),

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from interlock import clock
-from interlock.durations import parse_duration
+from interlock.adapters import clock
+from interlock.adapters import parse_duration
 from interlock_cron.crontab import CronJob, Crontab, Problem, percent_split, written_command
 
 WRAPPER = "interlock cron exec"

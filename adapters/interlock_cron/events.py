@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from interlock.adapters.contract import ForeignEvent
-from interlock.errors import Rejected
-from interlock.states import NodeState
+from interlock.adapters import ForeignEvent
+from interlock.adapters import Rejected
+from interlock.adapters import NodeState
 
 OUTPUT_TAIL_CHARS = 4000
 RUN_TYPE = "cron"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interlock.signing import sign
+from interlock.adapters.signing import sign
 
 EVENTS_PATH = "/api/v1/events/cron"
 LOCK_FILE = ".lock"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from interlock.adapters.contract import (
+from interlock.adapters import (
     Adapter,
     ForeignEvent,
     Handle,
@@ -24,9 +24,9 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
-from interlock.adapters.systems import poll_by_system, registered
-from interlock.errors import Rejected
-from interlock.systems import System, load_systems
+from interlock.adapters import poll_by_system, registered
+from interlock.adapters import Rejected
+from interlock.adapters import System, load_systems
 from interlock_dagster import events, locations, observe, queries
 from interlock_dagster.client import SESSIONS, GraphQLSession
 from interlock_dagster.observe import KEY_TAG

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from interlock.adapters.systems import SessionPool
-from interlock.errors import Rejected, Transient
-from interlock.systems import System
+from interlock.adapters import SessionPool
+from interlock.adapters import Rejected, Transient
+from interlock.adapters import System
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.errors import Rejected
+from interlock.adapters import Rejected
 from interlock_dagster import queries
 from interlock_dagster.client import GraphQLSession
 from interlock_dagster.params import DagsterParams

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from interlock.adapters.contract import Handle, Observation
-from interlock.errors import Rejected
-from interlock.states import NodeState
+from interlock.adapters import Handle, Observation
+from interlock.adapters import Rejected
+from interlock.adapters import NodeState
 from interlock_dagster import queries
 from interlock_dagster.client import GraphQLSession
 from interlock_dagster.mapping import run_state

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from interlock.adapters.contract import Adapter, Handle, JobSpec, LogChunk, Observation
-from interlock.states import NodeState
+from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation
+from interlock.adapters import NodeState
 
 
 class NoopAdapter(Adapter):

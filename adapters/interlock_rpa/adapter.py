@@ -18,9 +18,9 @@ from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
 from pydantic import BaseModel, ValidationError
 from robot.version import get_version
 
-from interlock.adapters.contract import Handle, Health, JobSpec, Observation
-from interlock.config import settings
-from interlock.errors import Rejected
+from interlock.adapters import Handle, Health, JobSpec, Observation
+from interlock.adapters import settings
+from interlock.adapters import Rejected
 from interlock_rpa.command import build_argv
 from interlock_rpa.layout import RobotPaths
 from interlock_rpa.outcome import conclude

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from interlock_script.prepare import resolve_cwd
 
-from interlock.errors import Rejected
+from interlock.adapters import Rejected
 from interlock_rpa.params import RpaParams
 
 ROBOT_SUFFIX = ".robot"

@@ -10,7 +10,7 @@ from typing import Any
 from robot.api import Token, get_init_model, get_model
 from robot.api.parsing import ModelVisitor
 
-from interlock.errors import Rejected
+from interlock.adapters import Rejected
 from interlock_rpa.sources import robot_files
 
 INIT_FILE = "__init__.robot"

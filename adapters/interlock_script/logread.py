@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interlock.adapters.contract import LogChunk
+from interlock.adapters import LogChunk
 from interlock_script.layout import AttemptPaths
 from interlock_script.records import RunResult
 from interlock_script.status import runner_status

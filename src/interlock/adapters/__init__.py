@@ -1,7 +1,17 @@
-"""The adapter contract and the registry that finds adapters by entry point."""
+"""The adapter SDK: everything an adapter package may use of Interlock, in one place.
 
+Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: the contract
+they implement, the errors and states they report, the registered systems and their HTTP
+session pool, status mappings, the push-signing helper, OpenLineage run identities, the
+known cron jobs, and a read API over what the store observed. `tests/test_architecture.py`
+fails if an adapter reaches past this package.
+"""
+
+from interlock import clock
+from interlock.adapters import openlineage, signing
 from interlock.adapters.contract import (
     Adapter,
+    ForeignAction,
     ForeignEvent,
     Handle,
     Health,
@@ -11,18 +21,23 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
+from interlock.adapters.observed import ObservedRun, observed
 from interlock.adapters.registry import AdapterRegistry, default_registry
+from interlock.adapters.systems import SessionPool, poll_by_system, registered
+from interlock.config.cron_jobs import CronJob, CronJobsError, UnknownCronJob, get_job
+from interlock.config.durations import parse_duration
+from interlock.config.env import settings
+from interlock.config.mappings import StatusMapping, mappings_dir
+from interlock.config.systems import SecretError, System, UnknownSystem, load_systems
+from interlock.errors import AdapterError, InterlockError, Problem, Rejected, Transient
+from interlock.states import NODE_TERMINAL, NodeState
 
 __all__ = [
-    "Adapter",
-    "RetryMode",
-    "AdapterRegistry",
-    "ForeignEvent",
-    "Handle",
-    "Health",
-    "JobSpec",
-    "LogChunk",
-    "Observation",
-    "RemoteJob",
-    "default_registry",
+    "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "CronJob", "CronJobsError",
+    "ForeignAction", "ForeignEvent", "Handle", "Health", "InterlockError", "JobSpec",
+    "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
+    "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
+    "UnknownCronJob", "UnknownSystem", "clock", "default_registry", "get_job",
+    "load_systems", "mappings_dir", "observed", "openlineage", "parse_duration",
+    "poll_by_system", "registered", "settings", "signing",
 ]

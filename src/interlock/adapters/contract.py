@@ -159,7 +159,7 @@ class Adapter(ABC):
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
         """Runs of ``system`` that finished at or after ``since``, ours and foreign: how
-        foreign runs are observed when the system does not push (see `interlock.watch`)."""
+        foreign runs are observed when the system does not push (see `interlock.events.watch`)."""
         return []
 
     def report_materialization(self, system: str, asset_key: str, *,

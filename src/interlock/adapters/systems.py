@@ -10,7 +10,7 @@ from typing import Generic, Protocol, TypeVar
 
 from interlock.adapters.contract import Handle, Observation
 from interlock.errors import Rejected, Transient
-from interlock.systems import System, UnknownSystem, load_systems
+from interlock.config.systems import System, UnknownSystem, load_systems
 
 
 class Closeable(Protocol):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 
 
 def get_dispatcher(request: Request) -> Dispatcher:

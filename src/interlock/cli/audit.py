@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from interlock import audit_query
-from interlock.audit_query import AuditFilter
+from interlock.audit import query as audit_query
+from interlock.audit.query import AuditFilter
 
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 

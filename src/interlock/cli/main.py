@@ -18,20 +18,20 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from interlock import imports
-from interlock import operations as ops
+from interlock.operations import imports
+from interlock.operations import runs as ops
 from interlock.cli.audit import audit_app
 from interlock.cli.render import run_table, runs_table
 from interlock.cli.trace import trace as _trace
-from interlock.config import settings
-from interlock.dispatch.base import Dispatcher
-from interlock.dispatch.runtime import make_dispatcher
+from interlock.config.env import settings
+from interlock.store.outbox import Dispatcher
+from interlock.operations.runtime import make_dispatcher
 from interlock.errors import InterlockError, SpecError
 from interlock.spec.inputs import InputError
 from interlock.spec.loader import validate_paths
 from interlock.states import RUN_TERMINAL, RunState
 from interlock.store.runs import RunFilter
-from interlock.views import RunDetail
+from interlock.store.views import RunDetail
 
 app = typer.Typer(help="Interlock: one flow graph above the schedulers you already run.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -288,7 +288,7 @@ def worker(concurrency: Annotated[int, typer.Option(min=1)] = 8,
            loglevel: Annotated[str, typer.Option()] = "INFO",
            name: Annotated[str | None, typer.Option(help="Celery node name.")] = None) -> None:
     """Run a Celery worker (needs INTERLOCK_BROKER_URL) with a reconciler beside it."""
-    from interlock.dispatch.worker import run_worker
+    from interlock.operations.worker import run_worker
     if not settings().broker_url:
         fail("INTERLOCK_BROKER_URL is not set; e.g. redis://127.0.0.1:6379/0", EXIT_BAD_INPUT)
     run_worker(concurrency=concurrency, loglevel=loglevel, name=name)
@@ -347,7 +347,7 @@ def scheduler(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
     import logging
     import signal
 
-    from interlock.scheduler import Scheduler
+    from interlock.triggers.schedule import Scheduler
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     dispatcher = make_dispatcher()
     running = Scheduler(dispatcher)

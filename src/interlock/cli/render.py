@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from interlock.states import NodeState, RunState
-from interlock.views import NodePublic, RunDetail, RunSummary
+from interlock.store.views import NodePublic, RunDetail, RunSummary
 
 STATE_STYLE = {
     NodeState.PENDING: "dim", NodeState.QUEUED: "cyan", NodeState.RUNNING: "bold cyan",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from interlock.dashboards.percentiles import Distribution
 from interlock.states import NodeState, RunState
-from interlock.views import RunSummary
+from interlock.store.views import RunSummary
 
 NEXT_CURSOR = "pass as `cursor` (with the same filters) to get the next page; null on the last"
 SUCCESS_RATE = "succeeded / finished, 0..1; null when nothing finished"

@@ -13,7 +13,7 @@ from interlock.dashboards.models import DashboardRun, DashboardRunPage, WindowPu
 from interlock.dashboards.window import Window
 from interlock.states import RunState
 from interlock.store.tables import Attempt, Run
-from interlock.views import RunSummary
+from interlock.store.views import RunSummary
 
 LISTING = "runs"
 

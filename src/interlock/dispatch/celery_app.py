@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from celery import Celery
 
-from interlock.config import settings
-from interlock.dispatch.base import PollBatch
+from interlock.config.env import settings
+from interlock.store.outbox import PollBatch
 from interlock.dispatch.chaining import ChainingDispatcher
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind

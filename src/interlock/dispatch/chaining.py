@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from interlock.dispatch.base import Dispatcher, PollBatch
+from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.dispatch.handlers import handle, handle_poll_batch
 from interlock.store.outbox import Work
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 from interlock.engine.planner import (
     CancelAttempt,
     CloseAttempt,
@@ -32,7 +32,7 @@ from interlock.store.outbox import Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
-from interlock.triggers import after_flow_run
+from interlock.triggers.firing import after_flow_run
 
 ACTOR = "planner"
 TRIGGER_ORIGIN = "flow"

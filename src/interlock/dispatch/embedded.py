@@ -12,9 +12,11 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from interlock.dispatch.base import PollBatch
+from interlock.store.outbox import PollBatch
+from interlock.dispatch.periodic import PeriodicJob
 from interlock.dispatch.handlers import handle, handle_poll_batch
 from interlock.dispatch.reconciler import ReconcilerThread
 from interlock.store.outbox import Work
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedDispatcher:
-    def __init__(self, threads: int = 4, sweep_every: float = 0.1):
+    def __init__(self, threads: int = 4, sweep_every: float = 0.1,
+                 jobs: Sequence[PeriodicJob] = ()):
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="interlock-work")
         self._timers: list[tuple[float, int, Work]] = []
         self._seq = itertools.count()
@@ -32,7 +35,7 @@ class EmbeddedDispatcher:
         self._timer_thread = threading.Thread(target=self._run_timers, name="interlock-timers",
                                               daemon=True)
         self._timer_thread.start()
-        self._reconciler = ReconcilerThread(self, every=sweep_every)
+        self._reconciler = ReconcilerThread(self, every=sweep_every, jobs=jobs)
         self._reconciler.start()
 
     def send(self, work: Work, *, countdown: float = 0.0) -> None:

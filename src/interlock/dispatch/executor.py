@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from interlock import clock, datasets
+from interlock import clock
+
+from interlock.dispatch import datasets
 from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation, RetryMode
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 from interlock.dispatch.controller import advance
 from interlock.errors import Rejected, Transient
 from interlock.lineage import emitted
@@ -34,7 +36,7 @@ from interlock.store.flows import flow_of_run
 from interlock.store.runs import lock_run
 from interlock.store.tables import ATTEMPTS, Attempt, Run, TaskKind, rowcount
 from interlock.store.transitions import set_attempt_state, set_node_state
-from interlock.tracing import traceparent
+from interlock.dispatch.tracing import traceparent
 
 log = logging.getLogger(__name__)
 ACTOR = "executor"

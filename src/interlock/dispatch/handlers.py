@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from interlock import datasets
+from interlock.dispatch import datasets
 from interlock.dispatch import executor
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 from interlock.dispatch.controller import advance
 from interlock.errors import Transient
 from interlock.store.outbox import Work

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
 from interlock import clock
-from interlock.cron_checks import Monitor
-from interlock.dispatch.base import Dispatcher, PollBatch
-from interlock.foreign_audit import ForeignLogCopier
+from interlock.dispatch.periodic import PeriodicJob, PeriodicJobs
+from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.states import NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind, rowcount
-from interlock.watch import Watcher
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 0.25  # seconds between sweeps
@@ -74,25 +73,23 @@ def _due_wakeups() -> list[str]:
 
 
 class ReconcilerThread(threading.Thread):
-    """Sweeps until stopped; errors are logged and the next sweep tries again."""
+    """Sweeps until stopped, then runs the periodic jobs that are due; a failed sweep is
+    logged and the next one tries again, and a failed job never holds up the others."""
 
-    def __init__(self, dispatcher: Dispatcher, every: float = SWEEP_EVERY):
+    def __init__(self, dispatcher: Dispatcher, every: float = SWEEP_EVERY,
+                 jobs: Sequence[PeriodicJob] = ()):
         super().__init__(name="interlock-reconciler", daemon=True)
         self.dispatcher, self.every = dispatcher, every
         self.stopped = threading.Event()
-        self.watcher = Watcher()
-        self.cron_monitor = Monitor()
-        self.foreign_logs = ForeignLogCopier()
+        self.periodic = PeriodicJobs(jobs)
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
             try:
                 sweep(self.dispatcher)
-                self.watcher.maybe_tick(self.dispatcher)
-                self.cron_monitor.maybe_tick(self.dispatcher)
-                self.foreign_logs.maybe_tick()
             except Exception:
                 log.exception("reconciler sweep failed; retrying")
+            self.periodic.run_due(self.dispatcher)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -1,6 +1,6 @@
 """Lineage a flow declares: its nodes' `produces:` and `consumes:` become `declared` edges.
 
-Each node is the job `interlock:<namespace>/<flow>.<node>` (the names `interlock.lineage_ids`
+Each node is the job `interlock:<namespace>/<flow>.<node>` (the names `interlock.adapters.openlineage`
 gives Interlock's OpenLineage runs, so emitted events and Airflow's parent facets land on
 the same job), a child of the flow's job `interlock:<namespace>/<flow>`. Registering a
 flow again makes its declared edges what the new source declares; edges other sources
@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from interlock import clock
 from interlock.lineage import graph
 from interlock.lineage.naming import INTERLOCK
-from interlock.lineage_ids import JOB_NAMESPACE, node_job_name
+from interlock.adapters.openlineage import JOB_NAMESPACE, node_job_name
 from interlock.spec.models import Dataset, Flow
-from interlock.store.lineage_tables import EDGES, JOBS, NAME_MAX, NAMESPACE_MAX, Direction, Source
+from interlock.store.tables.lineage import EDGES, JOBS, NAME_MAX, NAMESPACE_MAX, Direction, Source
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The OpenLineage events Interlock emits for its own attempts, stored as source `emitted`.
 
-For a succeeded attempt, a COMPLETE RunEvent of the node's job (`interlock.lineage_ids`
+For a succeeded attempt, a COMPLETE RunEvent of the node's job (`interlock.adapters.openlineage`
 names it: run id `attempt_uuid(key)`, parent and root the flow run), reading the node's
 `consumes:` and writing its `produces:`, so each produced dataset gets a history row.
 
@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from interlock import __version__, clock
 from interlock.lineage import ingest
-from interlock.lineage_ids import JOB_NAMESPACE, attempt_uuid, node_job_name, run_uuid
+from interlock.adapters.openlineage import JOB_NAMESPACE, attempt_uuid, node_job_name, run_uuid
 from interlock.spec.models import Dataset, Flow
-from interlock.store.lineage_tables import Source
+from interlock.store.tables.lineage import Source
 from interlock.store.tables import ATTEMPTS, Attempt
 
 log = logging.getLogger(__name__)

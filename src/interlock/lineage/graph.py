@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.store.lineage_tables import (
+from interlock.store.tables.lineage import (
     DATASETS,
     EDGES,
     IO,

@@ -21,7 +21,7 @@ from interlock import clock
 from interlock.lineage import graph
 from interlock.lineage.naming import system_of
 from interlock.lineage.validate import EventKind, check, event_time
-from interlock.store.lineage_tables import EVENTS, RUNS, Direction, Source
+from interlock.store.tables.lineage import EVENTS, RUNS, Direction, Source
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.lineage_ids import JOB_NAMESPACE
+from interlock.adapters.openlineage import JOB_NAMESPACE
 
 INTERLOCK = JOB_NAMESPACE  # the system of flow and node jobs
 KINDS = frozenset({"airflow", "dagster", "cron", "rpa", "script", "spark", "dbt", "flink",

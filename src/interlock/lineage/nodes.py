@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from interlock.store.lineage_tables import NAME_MAX, NAMESPACE_MAX
+from interlock.store.tables.lineage import NAME_MAX, NAMESPACE_MAX
 
 _ID_MAX = 1000
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.lineage import graph
-from interlock.store.lineage_tables import Direction, Source
+from interlock.store.tables.lineage import Direction, Source
 
 SIDES = (("consumes", Direction.IN), ("produces", Direction.OUT))
 

@@ -19,7 +19,7 @@ from interlock.lineage.naming import INTERLOCK
 from interlock.lineage.nodes import NodeKind, NodeRef, Stream, candidates, node_id
 from interlock.lineage.views import DatasetHistory, HistoryEntry, NameRef
 from interlock.lineage.walk import MAX_NODES, Reached, edges_among, walk
-from interlock.store.lineage_tables import (
+from interlock.store.tables.lineage import (
     DATASETS,
     IO,
     JOB_PARENTS,

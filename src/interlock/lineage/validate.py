@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
 from interlock.errors import InterlockError
-from interlock.store.lineage_tables import NAME_MAX, NAMESPACE_MAX
+from interlock.store.tables.lineage import NAME_MAX, NAMESPACE_MAX
 
 SPEC = Path(__file__).parent / "spec" / "OpenLineage.json"
 MAX_PROBLEMS = 20

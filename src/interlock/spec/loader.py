@@ -14,7 +14,7 @@ from interlock.errors import Problem, SpecError
 from interlock.spec.checks import AdapterLookup, check_graph
 from interlock.spec.inputs import type_problem
 from interlock.spec.models import Flow, InputSpec
-from interlock.spec.yamlpos import Located, load_located
+from interlock.config.yamlpos import Located, load_located
 
 
 def adapter_lookup(registry: AdapterRegistry) -> AdapterLookup:

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from interlock.adapters.contract import RetryMode
-from interlock.durations import parse_duration
+from interlock.config.durations import parse_duration
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"

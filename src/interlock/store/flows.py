@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, object_session
 
 from interlock import clock
 from interlock.errors import NotFound
-from interlock.lineage.declared import record_flow
 from interlock.spec.models import Flow
 from interlock.store.tables import FlowRevision, Run
 
@@ -17,7 +16,6 @@ from interlock.store.tables import FlowRevision, Run
 def register_flow(session: Session, *, flow: Flow, source: str) -> FlowRevision:
     """The revision for ``source``: the existing one if unchanged, else a new one."""
     digest = hashlib.sha256(source.encode()).hexdigest()
-    record_flow(session, flow)  # its nodes' produces:/consumes: as declared lineage
     found = session.scalars(select(FlowRevision).where(
         FlowRevision.namespace == flow.namespace, FlowRevision.flow_id == flow.id,
         FlowRevision.digest == digest)).first()

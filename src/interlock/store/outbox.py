@@ -1,15 +1,17 @@
-"""The outbox: work owed after a state change, in the change's own transaction."""
+"""The outbox: work owed after a state change, in the change's own transaction, and the
+`Dispatcher` protocol that carries it (implemented by `interlock.dispatch`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.config import settings
+from interlock.config.env import settings
 from interlock.store.tables import OUTBOX, Outbox, TaskKind
 
 
@@ -25,6 +27,24 @@ class Work:
     kind: TaskKind
     run_id: str
     attempt_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """In-flight attempts of one adapter kind, polled with one `Adapter.poll` call."""
+
+    kind: str
+    attempt_ids: list[int]
+
+
+class Dispatcher(Protocol):
+    """What carries work between handlers: Celery on Redis, or an in-process loop."""
+
+    def send(self, work: Work, *, countdown: float = 0.0) -> None:
+        """Hand ``work`` to some worker, now or after ``countdown`` seconds."""
+
+    def send_polls(self, batch: PollBatch) -> None:
+        """Hand a batch of polls to some worker."""
 
 
 def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:

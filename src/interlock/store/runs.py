@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.engine.graph import FlowGraph
 from interlock.engine.planner import SKIPPED_BY_CONDITION
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
+from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Flow
 from interlock.states import NODE_FAILURES, RUN_CANCELLABLE, NodeState, RunState
 from interlock.store import audit, outbox

@@ -12,7 +12,7 @@ from interlock.store.db import session_scope
 from interlock.trace.cause import root_cause
 from interlock.trace.collect import Collector
 from interlock.trace.model import RunTrace, Span
-from interlock.views import RunSummary
+from interlock.store.views import RunSummary
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from interlock.store.tables import Attempt
 from interlock.trace.collect import MAX_DEPTH
 from interlock.trace.model import RootCause, Span
 from interlock.trace.spans import attempt_span_id, foreign_span_id, run_span_id
-from interlock.triggers import FLOW_SYSTEM, STATE_WORDS
+from interlock.triggers.firing import FLOW_SYSTEM, STATE_WORDS
 
 FAILED = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
 FAILED_WORDS = STATE_WORDS["failed"]

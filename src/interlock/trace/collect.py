@@ -25,7 +25,7 @@ from interlock.trace.spans import (
     run_span_id,
     unrecorded_span,
 )
-from interlock.triggers import FLOW_SYSTEM
+from interlock.triggers.firing import FLOW_SYSTEM
 
 MAX_DEPTH = 5  # upstream runs followed back from the traced one
 

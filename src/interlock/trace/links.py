@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from interlock.errors import InterlockError
-from interlock.systems import load_systems
+from interlock.config.systems import load_systems
 
 AIRFLOW = "airflow"
 DAGSTER = "dagster"

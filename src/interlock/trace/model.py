@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from interlock.states import NodeState
-from interlock.views import RunSummary
+from interlock.store.views import RunSummary
 
 
 class SpanKind(StrEnum):

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from interlock import cron_status
+from interlock.cron import status as cron_status
 from interlock.api.errors import ERROR_RESPONSES
-from interlock.cron_checks import CheckStatus
-from interlock.cron_status import CheckView, CronJobView
+from interlock.cron.checks import CheckStatus
+from interlock.cron.status import CheckView, CronJobView
 from interlock.store.db import session_scope
 
 router = APIRouter(prefix="/cron", tags=["cron"], responses=ERROR_RESPONSES)

@@ -1,6 +1,6 @@
 """Events pushed by foreign systems: the Airflow listener, the Dagster sensor, the cron wrapper.
 
-The request must be signed with the system's `events_secret` (see `interlock.signing`);
+The request must be signed with the system's `events_secret` (see `interlock.adapters.signing`);
 anything else is answered 401 and recorded in the audit trail.
 """
 
@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from interlock import intake
+from interlock.events import intake
 from interlock.api.deps import DispatcherDep
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
 

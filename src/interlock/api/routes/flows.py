@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.api.deps import CallerDep
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.errors import SpecError
 from interlock.spec.loader import parse_flow
 from interlock.store import flows as flow_store
 from interlock.store.db import session_scope
-from interlock.views import FlowRevisionPublic
+from interlock.store.views import FlowRevisionPublic
 
 router = APIRouter(prefix="/flows", tags=["flows"], responses=ERROR_RESPONSES)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from interlock import clock, metrics
+from interlock import clock
+
+from interlock.dashboards import metrics
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.store.db import session_scope
 

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from interlock import operations as ops
+from interlock.operations import runs as ops
 from interlock.api.deps import CallerDep, DispatcherDep, aware
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
-from interlock.views import EventPublic, LogPublic, RunDetail, RunPage
+from interlock.store.views import EventPublic, LogPublic, RunDetail, RunPage
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from interlock import operations as ops
-from interlock import triggers
+from interlock.operations import runs as ops
+from interlock.triggers import firing as triggers
 from interlock.api.deps import DispatcherDep
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.tables import TaskKind
-from interlock.views import RunDetail
+from interlock.store.views import RunDetail
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 

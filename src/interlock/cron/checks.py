@@ -16,34 +16,27 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from interlock import clock, cron_ticks
-from interlock.config import settings
-from interlock.cron_jobs import CronJob, CronJobsError, load_cron_jobs
-from interlock.dispatch.base import Dispatcher
-from interlock.periodic import Every
+from interlock import clock
+from interlock.config.cron_jobs import CronJob, CronJobsError, load_cron_jobs
+from interlock.config.env import settings
+from interlock.dispatch.periodic import Every
+from interlock.engine import ticks as cron_ticks
 from interlock.store import audit, outbox
 from interlock.store.db import session_scope
+from interlock.store.outbox import Dispatcher
 from interlock.store.tables import CronCheck, ExternalRun, TaskKind, rowcount
-from interlock.triggers import Finished, Fired, after_finished
+from interlock.store.tables.cron import CheckStatus
+from interlock.triggers.firing import Finished, Fired, after_finished
 
 log = logging.getLogger(__name__)
 ACTOR = "cron-monitor"
 EARLY = timedelta(seconds=60)    # a run this early still answers its tick (clock skew)
 WINDOW = timedelta(days=1)       # expected runs older than this are never created
-
-
-class CheckStatus(StrEnum):
-    EXPECTED = "expected"  # due, still within its grace
-    ON_TIME = "on_time"    # started within the grace
-    LATE = "late"          # grace over and not started; may still come
-    RAN_LATE = "ran_late"  # started after the grace, before it was missed
-    MISSED = "missed"      # no run by `missed_after`
 
 
 # The one transition table of a check. A final status never changes again.
@@ -179,6 +172,8 @@ def _record(session: Session, change: Change, origin: str) -> list[Fired]:
 class Monitor:
     """Runs `check` every INTERLOCK_CRON_CHECK_SECONDS from the reconciler (0: never),
     over every monitored job."""
+
+    name = "cron-monitor"
 
     def __init__(self) -> None:
         self._every = Every()

@@ -1,4 +1,4 @@
-"""The store's tables. The store, never Celery's result backend, is the source of truth."""
+"""Flow revisions, runs, node runs, attempts, their state events and the outbox."""
 
 from __future__ import annotations
 
@@ -8,24 +8,18 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
-    CursorResult,
     Float,
     ForeignKey,
     Index,
     Integer,
-    Result,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from interlock.store.types import UTCDateTime
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+from interlock.store.base import Base
 
 
 class Entity(StrEnum):
@@ -171,104 +165,3 @@ RUNS = cast(Table, Run.__table__)
 NODE_RUNS = cast(Table, NodeRun.__table__)
 ATTEMPTS = cast(Table, Attempt.__table__)
 OUTBOX = cast(Table, Outbox.__table__)
-
-
-def rowcount(result: Result[Any]) -> int:
-    """Rows an UPDATE or DELETE matched (what a compare-and-set checks)."""
-    return cast(CursorResult[Any], result).rowcount
-
-
-class ExternalRun(Base):
-    """A run in a foreign system, seen by push or poll: ours (attempt_id set) or foreign."""
-
-    __tablename__ = "external_runs"
-    __table_args__ = (UniqueConstraint("system", "job_id", "external_id"),
-                      Index("ix_external_runs_attempt", "attempt_id"),  # traces
-                      Index("ix_external_runs_seen", "system", "updated_at"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    system: Mapped[str] = mapped_column(String(200))
-    job_id: Mapped[str] = mapped_column(String(250))        # DAG id, Dagster job, cron job...
-    external_id: Mapped[str] = mapped_column(String(250))   # the foreign run id
-    state: Mapped[str] = mapped_column(String(16))          # NodeState, through the mapping
-    remote_status: Mapped[str] = mapped_column(String(64))  # the system's own word
-    run_type: Mapped[str | None] = mapped_column(String(64))
-    attempt_id: Mapped[int | None] = mapped_column(Integer)  # set when Interlock started it
-    details: Mapped[dict[str, Any]]
-    started_at: Mapped[datetime | None]
-    ended_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
-
-
-class TriggerFiring(Base):
-    """One firing of a flow trigger; the unique key makes a second firing of it a no-op."""
-
-    __tablename__ = "trigger_firings"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(500), unique=True)  # flow + what fired it
-    namespace: Mapped[str] = mapped_column(String(200))
-    flow_id: Mapped[str] = mapped_column(String(128))
-    run_id: Mapped[str | None] = mapped_column(String(40))
-    fired_at: Mapped[datetime]
-
-
-class AuditRecord(Base):
-    """Append-only audit trail; each record's hash covers the one before it."""
-
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    target: Mapped[str] = mapped_column(String(300), index=True)
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    origin: Mapped[str] = mapped_column(String(200))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHead(Base):
-    """The chain's last link, one row: locking it orders concurrent appends."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class ScheduleCursor(Base):
-    """How far the scheduler got with one `schedule:` trigger: the last tick it handled.
-
-    Schedulers lock this row while they fire, so two of them never handle a tick twice;
-    the row survives restarts, so downtime is caught up by the trigger's policy.
-    """
-
-    __tablename__ = "schedule_cursors"
-
-    key: Mapped[str] = mapped_column(String(500), primary_key=True)  # flow + cron + timezone
-    namespace: Mapped[str] = mapped_column(String(200))
-    flow_id: Mapped[str] = mapped_column(String(128))
-    last_tick: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class CronCheck(Base):
-    """One expected run of a monitored cron job, and whether it came on time."""
-
-    __tablename__ = "cron_checks"
-    __table_args__ = (UniqueConstraint("system", "job_id", "due_at"),
-                      Index("ix_cron_checks_status", "status"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    system: Mapped[str] = mapped_column(String(200))
-    job_id: Mapped[str] = mapped_column(String(250))
-    due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))          # interlock.cron_checks.CheckStatus
-    external_id: Mapped[str | None] = mapped_column(String(250))  # the run that answered
-    started_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
-from interlock.store import lineage_tables as _lineage_tables  # noqa: E402,F401  (registers the lineage tables on Base)

@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from interlock import __version__
-from interlock.cron_checks import CheckStatus
+from interlock.cron.checks import CheckStatus
 from interlock.dashboards.keys import attempt_system
 from interlock.dashboards.percentiles import QUANTILES, distributions
 from interlock.states import NODE_IN_FLIGHT, RUN_TERMINAL

@@ -21,14 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from interlock import clock, cron_ticks
-from interlock.dispatch.base import Dispatcher
+from interlock import clock
+
+from interlock.engine import ticks as cron_ticks
+from interlock.store.outbox import Dispatcher
 from interlock.spec.models import CatchUp, Flow, Schedule
 from interlock.store import audit, outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import get_revision, list_flows, load_flow_of
 from interlock.store.tables import FlowRevision, ScheduleCursor, TaskKind
-from interlock.triggers import Fired, fire
+from interlock.triggers.firing import Fired, fire
 
 log = logging.getLogger(__name__)
 ORIGIN = "scheduler"

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.cron_checks import CheckStatus, next_expected
-from interlock.cron_jobs import CronJob, get_job, load_cron_jobs
+from interlock.config.cron_jobs import CronJob, get_job, load_cron_jobs
+from interlock.cron.checks import CheckStatus, next_expected
 from interlock.store.tables import CronCheck, ExternalRun
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
-from interlock.dispatch.base import Dispatcher
+from interlock.store.outbox import Dispatcher
 from interlock.errors import NotFound
+from interlock.lineage.declared import record_flow
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
 from interlock.spec.models import Flow
@@ -22,7 +23,7 @@ from interlock.store import runs as run_store
 from interlock.store.db import session_scope
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind
-from interlock.views import (
+from interlock.store.views import (
     EventPublic,
     FlowRevisionPublic,
     LogPublic,
@@ -37,6 +38,7 @@ def register(source: str, *, file: str = "<api>", actor: str = "api",
     """Validate and store a flow's source; an unchanged source keeps its revision."""
     flow = parse_flow(source, file)
     with session_scope() as session:
+        record_flow(session, flow)  # its nodes' produces:/consumes: as declared lineage
         revision = flow_store.register_flow(session, flow=flow, source=source)
         audit.record(session, actor=actor, action=audit.Action.FLOW_REGISTERED,
                      target=f"flows/{flow.ref}", origin=origin,

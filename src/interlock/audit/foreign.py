@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from interlock.adapters.contract import ForeignAction
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
-from interlock.config import settings
+from interlock.config.env import settings
 from interlock.errors import AdapterError, InterlockError
-from interlock.periodic import Every
+from interlock.dispatch.periodic import Every
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
-from interlock.systems import load_systems
+from interlock.config.systems import load_systems
 
 log = logging.getLogger(__name__)
 BATCH = 500  # entries copied per system and look: a long backlog is caught up over looks
@@ -76,11 +76,13 @@ def _append(session: Session, system: str, entry: ForeignAction) -> None:
 class ForeignLogCopier:
     """Runs `copy_log` for every registered system from the reconciler."""
 
+    name = "foreign-audit-logs"
+
     def __init__(self, registry: AdapterRegistry | None = None):
         self.registry = registry or default_registry()
         self._every = Every()
 
-    def maybe_tick(self) -> int:
+    def maybe_tick(self, dispatcher: object = None) -> int:
         if not self._every.due(settings().watch_s):
             return 0
         copied = 0

@@ -3,7 +3,7 @@
 - `after:` fires on work finishing elsewhere: a foreign run (Airflow, Dagster, a cron job's
   observed run or its LATE/MISSED check) or another Interlock flow's run;
 - `webhook:` fires on a POST (`fire_webhook`);
-- `schedule:` ticks are fired by `interlock.scheduler` through `fire`.
+- `schedule:` ticks are fired by `interlock.triggers.schedule` through `fire`.
 
 A firing is a unique row (`trigger_firings.key`) written in the transaction that creates
 the run, so the same thing finishing (reported twice, by push and by poll, or by two API
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.errors import NotFound
-from interlock.expressions import ExpressionError, evaluate_condition
+from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
 from interlock.states import NodeState, RunState

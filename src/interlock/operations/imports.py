@@ -15,9 +15,9 @@ import yaml
 from interlock import clock
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.lineage.observed import record_discovered
-from interlock.mappings import mappings_dir
+from interlock.config.mappings import mappings_dir
 from interlock.store.db import session_scope
-from interlock.systems import load_systems
+from interlock.config.systems import load_systems
 
 
 def discover(system: str, *, registry: AdapterRegistry | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import ForeignKey, Index, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from interlock.store.tables import Base
+from interlock.store.base import Base
 
 NAMESPACE_MAX = 250
 NAME_MAX = 500

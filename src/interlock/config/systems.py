@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from interlock.errors import InterlockError, Problem, SpecError
-from interlock.spec.yamlpos import load_located
+from interlock.config.yamlpos import load_located
 
 # Kinds whose systems are hosts that push to Interlock, not servers it calls: no `url`.
 HOST_KINDS = frozenset({"cron"})

@@ -11,11 +11,12 @@ import socket
 
 from interlock.dispatch.celery_app import CeleryDispatcher, app
 from interlock.dispatch.reconciler import ReconcilerThread
+from interlock.operations.runtime import periodic_jobs
 
 
 def run_worker(*, concurrency: int, loglevel: str, name: str | None) -> None:
     celery = app()
-    reconciler = ReconcilerThread(CeleryDispatcher(celery))
+    reconciler = ReconcilerThread(CeleryDispatcher(celery), jobs=periodic_jobs())
     reconciler.start()
     try:
         celery.Worker(pool="threads", concurrency=concurrency, loglevel=loglevel,

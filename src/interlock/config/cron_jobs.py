@@ -1,7 +1,7 @@
 """The legacy cron jobs Interlock knows: the `mappings/cron-<host>.yaml` files.
 
 `interlock import crontab` writes one file per host; operators edit it (grace periods,
-which jobs to monitor). The cron monitor (`interlock.cron_checks`), `uses: cron` nodes
+which jobs to monitor). The cron monitor (`interlock.cron.checks`), `uses: cron` nodes
 and the API read it through `load_cron_jobs`, which re-reads a file only when it changes.
 
     system: cron/db1
@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from croniter import croniter
 
-from interlock.durations import parse_duration
+from interlock.config.durations import parse_duration
 from interlock.errors import InterlockError, NotFound
-from interlock.mappings import mappings_dir
+from interlock.config.mappings import mappings_dir
 
 FILE_GLOB = "cron-*.yaml"
 DEFAULT_GRACE_S = 300.0

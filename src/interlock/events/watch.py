@@ -2,7 +2,7 @@
 
 Every `INTERLOCK_WATCH_SECONDS` the reconciler asks each system that some flow's `after:`
 trigger names for the runs that finished since it last looked, and feeds them through the
-same path as pushed events (`interlock.intake.apply`): external runs are recorded and
+same path as pushed events (`interlock.events.intake.apply`): external runs are recorded and
 `after:` triggers fire. Both paths are idempotent (a unique external run and a unique
 trigger firing), so push and watch, or several workers watching, start a flow once.
 """
@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from interlock import clock, intake
+from interlock import clock
+
+from interlock.events import intake
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
-from interlock.config import settings
-from interlock.dispatch.base import Dispatcher
+from interlock.config.env import settings
+from interlock.store.outbox import Dispatcher
 from interlock.errors import AdapterError, InterlockError
-from interlock.periodic import Every
+from interlock.dispatch.periodic import Every
 from interlock.store.db import session_scope
 from interlock.store.flows import list_flows, load_flow_of
-from interlock.systems import load_systems
+from interlock.config.systems import load_systems
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(minutes=10)  # how far back a new watcher looks
@@ -37,6 +39,11 @@ def watched_systems() -> set[str]:
 
 
 class Watcher:
+    """Lists finished runs of every system an `after:` trigger names, every
+    INTERLOCK_WATCH_SECONDS, and takes them in as if they had been pushed."""
+
+    name = "watcher"
+
     def __init__(self, registry: AdapterRegistry | None = None):
         self.registry = registry or default_registry()
         self._since: dict[str, datetime] = {}

@@ -1,0 +1,25 @@
+"""Assembles the running parts: the dispatcher (Celery when a broker is configured, else the
+embedded loop) and the periodic jobs its reconciler runs."""
+
+from __future__ import annotations
+
+from interlock.audit.foreign import ForeignLogCopier
+from interlock.config.env import settings
+from interlock.cron.checks import Monitor
+from interlock.dispatch.periodic import PeriodicJob
+from interlock.events.watch import Watcher
+from interlock.store.outbox import Dispatcher
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    """What every reconciler runs besides its sweep: watching foreign systems named by
+    `after:`, checking cron jobs for late and missed runs, copying foreign audit logs."""
+    return [Watcher(), Monitor(), ForeignLogCopier()]
+
+
+def make_dispatcher() -> Dispatcher:
+    if settings().broker_url:
+        from interlock.dispatch.celery_app import CeleryDispatcher, app
+        return CeleryDispatcher(app())
+    from interlock.dispatch.embedded import EmbeddedDispatcher
+    return EmbeddedDispatcher(jobs=periodic_jobs())

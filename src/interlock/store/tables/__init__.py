@@ -1,0 +1,26 @@
+"""The store's tables, one module per concern. The store, never Celery's result backend, is
+the source of truth. Importing this package registers every table on `Base.metadata`."""
+
+from interlock.store.base import Base, rowcount
+from interlock.store.tables import lineage
+from interlock.store.tables.audit import AuditHead, AuditRecord
+from interlock.store.tables.cron import CronCheck
+from interlock.store.tables.observed import ExternalRun, ScheduleCursor, TriggerFiring
+from interlock.store.tables.runs import (
+    ATTEMPTS,
+    NODE_RUNS,
+    OUTBOX,
+    RUNS,
+    Attempt,
+    Entity,
+    FlowRevision,
+    NodeRun,
+    Outbox,
+    Run,
+    StateEvent,
+    TaskKind,
+)
+
+__all__ = ["ATTEMPTS", "NODE_RUNS", "OUTBOX", "RUNS", "Attempt", "AuditHead", "AuditRecord", "Base",
+           "CronCheck", "Entity", "ExternalRun", "FlowRevision", "NodeRun", "Outbox", "Run",
+           "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage", "rowcount"]
