@@ -188,19 +188,39 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
     for attempt in claimed:
         by_kind.setdefault(attempt.uses, []).append(attempt)
     for kind, attempts in by_kind.items():
-        adapter = registry.get(kind)
-        handles = [Handle(**a.handle) for a in attempts if a.handle]
-        try:
-            observations = adapter.poll(handles)
-        except Transient as exc:
-            log.warning("polling %s attempts failed, will retry: %s", kind, exc)
-            continue
         # Matched on the job, not the key: a native retry polls the same job again.
         by_job = {a.handle["external_id"]: a for a in attempts if a.handle}
-        for obs in observations:
+        for obs in _observe(kind, list(by_job.values()), registry):
             polled = by_job.get(obs.handle.external_id)
             if polled is not None and obs.finished:
                 finish(polled, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)
+
+
+def _observe(kind: str, attempts: list[Attempt], registry: AdapterRegistry) -> list[Observation]:
+    """One `poll` for the batch. `Transient`: nothing observed, polled again next tick.
+    `Rejected` or an adapter bug: each attempt is polled alone, so one handle that breaks
+    the batch fails only its own attempt (with the message, or the exception named)."""
+    if not attempts:
+        return []
+    try:
+        return registry.get(kind).poll([Handle(**a.handle) for a in attempts])
+    except Transient as exc:
+        log.warning("polling %s attempts failed, will retry: %s", kind, exc)
+        return []
+    except (Rejected, UnknownAdapter) as exc:
+        error = str(exc)
+    except Exception as exc:  # an adapter bug must fail the attempt, not poll it forever
+        log.exception("adapter %s failed to poll %d attempt(s)", kind, len(attempts))
+        error = f"adapter error: {type(exc).__name__}: {exc}"
+    if len(attempts) > 1:
+        return [obs for a in attempts for obs in _observe(kind, [a], registry)]
+    return [_poll_failed(attempts[0], error)]
+
+
+def _poll_failed(attempt: Attempt, error: str) -> Observation:
+    assert attempt.handle is not None  # a running attempt has its handle
+    return Observation(handle=Handle(**attempt.handle), state=NodeState.FAILED,
+                       remote_status="poll failed", error=error)
 
 
 def claim_polls(attempt_ids: Sequence[int], registry: AdapterRegistry) -> list[Attempt]:
