@@ -190,3 +190,12 @@ def test_every_module_says_what_it_is_for() -> None:
     silent = [name for name, path in [*core_modules(), *adapter_modules()]
               if path.stat().st_size and not ast.get_docstring(ast.parse(path.read_text()))]
     assert silent == []
+
+
+def test_api_and_cli_open_no_transaction() -> None:
+    """Routes and commands call `interlock.operations`; only it opens sessions for them."""
+    offenders = [f"{name} imports {target}" for name, path in core_modules()
+                 if package_of(name) in {"api", "cli"}
+                 for target in imports_of(path, name)
+                 if target.startswith("interlock.store.db.session_scope")]
+    assert offenders == []

@@ -14,9 +14,9 @@ from interlock.api.routes import audit, cron, events, flows, lineage, runs, webh
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
 from interlock.api.routes.trace import router as trace_router
-from interlock.store.outbox import Dispatcher
 from interlock.operations.runtime import make_dispatcher
 from interlock.store.db import engine_for
+from interlock.store.outbox import Dispatcher
 
 API_PREFIX = "/api/v1"
 

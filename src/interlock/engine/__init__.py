@@ -1,1 +1,1 @@
-"""The flow graph and the pure planner."""
+"""The pure engine: the planner, the snapshot it reads, and cron tick times. No I/O."""

@@ -1,1 +1,2 @@
-"""TODO"""
+"""What starts a run besides a person: `after:` (another run finished), webhooks, and
+`schedule:` ticks fired by `interlock scheduler`."""

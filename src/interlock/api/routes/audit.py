@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from interlock.audit import query as audit_query
 from interlock.api.deps import aware
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.audit import query as audit_query
 from interlock.audit.query import AuditFilter, AuditPage, AuditVerdict
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)

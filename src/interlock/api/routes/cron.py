@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from interlock.cron import status as cron_status
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.cron.checks import CheckStatus
 from interlock.cron.status import CheckView, CronJobView
-from interlock.store.db import session_scope
+from interlock.operations import reads
 
 router = APIRouter(prefix="/cron", tags=["cron"], responses=ERROR_RESPONSES)
 
@@ -20,13 +19,11 @@ def jobs(system: Annotated[str | None, Query(description="e.g. cron/db1")] = Non
          status: Annotated[CheckStatus | None, Query(
              description="only jobs whose newest expected run has this status")] = None,
          ) -> list[CronJobView]:
-    with session_scope() as session:
-        return cron_status.list_jobs(session, system=system, status=status)
+    return reads.cron_jobs(system=system, status=status)
 
 
 @router.get("/jobs/{host}/{job}/checks", response_model=list[CheckView])
 def checks(host: str, job: str,
            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[CheckView]:
     """Expected runs of `cron/{host}`'s job, newest first."""
-    with session_scope() as session:
-        return cron_status.checks_of(session, f"cron/{host}", job, limit=limit)
+    return reads.cron_checks(f"cron/{host}", job, limit=limit)

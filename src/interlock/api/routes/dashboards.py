@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
-from interlock import clock, dashboards
+from interlock import dashboards
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.dashboards.models import DashboardRunPage, FlowPage, SystemsReport
+from interlock.operations import reads
 from interlock.states import RunState
-from interlock.store.db import session_scope
 
 router = APIRouter(prefix="/dashboards", tags=["dashboards"], responses=ERROR_RESPONSES)
 
@@ -57,8 +57,7 @@ def runs(since: Since = None, until: Until = None, state: RunState | None = None
     and its duration. Unbounded when `since`/`until` are left out."""
     query = dashboards.RunQuery(window=_window(dashboards.open_window, since, until),
                                 state=state, namespace=namespace, flow_id=flow_id, system=system)
-    with session_scope() as session:
-        return dashboards.list_runs(session, query=query, limit=limit, cursor=cursor)
+    return reads.dashboard_runs(query, limit=limit, cursor=cursor)
 
 
 @router.get("/systems", response_model=SystemsReport)
@@ -67,8 +66,7 @@ def systems(since: Since = None, until: Until = None) -> SystemsReport:
     the window by state, success rate, latencies, last seen and health. Defaults to the last
     24 hours."""
     window = _window(dashboards.bounded_window, since, until)
-    with session_scope() as session:
-        return dashboards.system_stats(session, window=window, now=clock.now())
+    return reads.system_stats(window)
 
 
 @router.get("/flows", response_model=FlowPage)
@@ -77,6 +75,4 @@ def flows(since: Since = None, until: Until = None, namespace: Namespace = None,
     """Per registered flow, by namespace then id: runs of the window by state, success rate,
     duration percentiles and the last run. Defaults to the last 24 hours."""
     window = _window(dashboards.bounded_window, since, until)
-    with session_scope() as session:
-        return dashboards.flow_stats(session, window=window, namespace=namespace, limit=limit,
-                                     cursor=cursor)
+    return reads.flow_stats(window, namespace=namespace, limit=limit, cursor=cursor)

@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from interlock.events import intake
 from interlock.api.deps import DispatcherDep
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
+from interlock.events import intake
 
 router = APIRouter(prefix="/events", tags=["events"], responses={
     **ERROR_RESPONSES, 401: {"model": ErrorBody, "description": "bad or missing signature"}})

@@ -7,13 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from interlock.operations import runs as ops
 from interlock.api.deps import CallerDep
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.errors import SpecError
+from interlock.operations import reads
+from interlock.operations import runs as ops
 from interlock.spec.loader import parse_flow
-from interlock.store import flows as flow_store
-from interlock.store.db import session_scope
 from interlock.store.views import FlowRevisionPublic
 
 router = APIRouter(prefix="/flows", tags=["flows"], responses=ERROR_RESPONSES)
@@ -47,15 +46,9 @@ def validate_flow(body: Annotated[FlowSource, Body()]) -> Validation:
 
 @router.get("", response_model=list[FlowRevisionPublic])
 def list_flows() -> list[FlowRevisionPublic]:
-    with session_scope() as session:
-        return [FlowRevisionPublic.of(r) for r in flow_store.list_flows(session)]
+    return reads.list_flows()
 
 
 @router.get("/{namespace}/{flow_id}/revisions", response_model=list[FlowRevisionPublic])
 def list_revisions(namespace: str, flow_id: str) -> list[FlowRevisionPublic]:
-    with session_scope() as session:
-        revisions = flow_store.list_revisions(session, namespace=namespace, flow_id=flow_id)
-    if not revisions:
-        from interlock.errors import NotFound
-        raise NotFound(f"flow `{namespace}/{flow_id}` is not registered")
-    return [FlowRevisionPublic.of(r) for r in revisions]
+    return reads.list_revisions(namespace, flow_id)

@@ -21,11 +21,11 @@ from pydantic_core import to_json
 
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
 from interlock.errors import NotFound
-from interlock.lineage import ingest, queries
+from interlock.lineage import queries
 from interlock.lineage.nodes import Stream
 from interlock.lineage.validate import InvalidEvent
 from interlock.lineage.views import DatasetHistory, Impact, LineageGraph
-from interlock.store.db import session_scope
+from interlock.operations import reads
 
 router = APIRouter(prefix="/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 
@@ -50,7 +50,7 @@ async def post_event(request: Request) -> Response:
     body = await request.body()
     try:
         event = _parse(body, request.headers.get("content-encoding", ""))
-        await run_in_threadpool(_store, event)
+        await run_in_threadpool(reads.receive_lineage, event)
     except InvalidEvent as exc:
         return JSONResponse(status_code=400, content={
             "detail": f"not a valid OpenLineage event: {exc}",
@@ -81,16 +81,10 @@ def _parse(body: bytes, encoding: str) -> Any:
         raise ValueError(f"the body is not JSON: {str(exc)[:200]}") from exc
 
 
-def _store(event: Any) -> None:
-    with session_scope() as session:
-        ingest.receive(session, event)
-
-
 @router.get("", response_model=LineageGraph)
 def get_lineage(node: NodeIdQuery, depth: DepthQuery = queries.MAX_DEPTH) -> Response:
     """The graph around a node, in Marquez's shape: upstream and downstream to `depth` jobs."""
-    with session_scope() as session:
-        return _json(queries.lineage(session, node, depth=depth))
+    return _json(reads.lineage_graph(node, depth=depth))
 
 
 @router.get("/impact", response_model=Impact)
@@ -100,8 +94,7 @@ def get_impact(node: NodeIdQuery,
                = Stream.DOWNSTREAM,
                depth: DepthQuery = queries.MAX_DEPTH) -> Response:
     """Jobs (by system), datasets, Interlock flows and systems affected by a node."""
-    with session_scope() as session:
-        return _json(queries.impact(session, node, stream=direction, depth=depth))
+    return _json(reads.lineage_impact(node, direction=direction, depth=depth))
 
 
 def _json(data: dict[str, Any]) -> Response:
@@ -122,9 +115,8 @@ def dataset_history(dataset: Annotated[str, Path(
                         description="only reads, or only writes")] = None) -> DatasetHistory:
     """Who read or wrote a dataset, when, in which run; newest first, by pages."""
     namespace, name = _dataset_of(request)
-    with session_scope() as session:
-        return queries.history(session, namespace=namespace, name=name, limit=limit,
-                               cursor=cursor, access=access)
+    return reads.dataset_history(namespace=namespace, name=name, limit=limit, cursor=cursor,
+                                 access=access)
 
 
 def _dataset_of(request: Request) -> tuple[str, str]:

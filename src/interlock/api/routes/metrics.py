@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from interlock import clock
-
-from interlock.dashboards import metrics
 from interlock.api.errors import ERROR_RESPONSES
-from interlock.store.db import session_scope
+from interlock.dashboards import metrics
+from interlock.operations import reads
 
 router = APIRouter(tags=["metrics"])
 
@@ -24,6 +22,5 @@ SCRAPE = {
             responses={200: SCRAPE, 503: ERROR_RESPONSES[503]})
 def scrape() -> Response:
     """Every metric computed from the store now, so all API replicas agree."""
-    with session_scope() as session:
-        body = metrics.scrape(session, now=clock.now())
+    body = reads.metrics_scrape()
     return Response(content=body, media_type=metrics.CONTENT_TYPE)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from interlock.operations import runs as ops
 from interlock.api.deps import CallerDep, DispatcherDep, aware
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.operations import runs as ops
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
 from interlock.store.views import EventPublic, LogPublic, RunDetail, RunPage

@@ -6,13 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from interlock.operations import runs as ops
-from interlock.triggers import firing as triggers
 from interlock.api.deps import DispatcherDep
 from interlock.api.errors import ERROR_RESPONSES
-from interlock.store import outbox
-from interlock.store.db import session_scope
-from interlock.store.tables import TaskKind
+from interlock.operations import runs as ops
+from interlock.operations import webhooks
 from interlock.store.views import RunDetail
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
@@ -26,12 +23,9 @@ def fire(namespace: str, flow_id: str, key: str, request: Request, response: Res
          payload: Annotated[dict[str, Any], Body(description="the run's inputs")],
          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> RunDetail:
     origin = request.client.host if request.client else "unknown"
-    with session_scope() as session:
-        run_id, created = triggers.fire_webhook(
-            session, namespace=namespace, flow_id=flow_id, key=key, payload=payload,
-            origin=origin, idempotency_key=idempotency_key)
-    if created:
-        dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))
-    else:
+    run_id, created = webhooks.fire_webhook(
+        namespace=namespace, flow_id=flow_id, key=key, payload=payload, origin=origin,
+        idempotency_key=idempotency_key, dispatcher=dispatcher)
+    if not created:
         response.status_code = 200
     return ops.get_run(run_id)

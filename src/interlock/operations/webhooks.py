@@ -1,0 +1,25 @@
+"""A business event starts a flow through its `webhook:` trigger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.store import outbox
+from interlock.store.db import session_scope
+from interlock.store.outbox import Dispatcher
+from interlock.store.tables import TaskKind
+from interlock.triggers import firing
+
+
+def fire_webhook(*, namespace: str, flow_id: str, key: str, payload: dict[str, Any],
+                 origin: str, idempotency_key: str | None,
+                 dispatcher: Dispatcher) -> tuple[str, bool]:
+    """Start the flow (or find the run a repeated Idempotency-Key started); returns the
+    run id and whether it is new."""
+    with session_scope() as session:
+        run_id, created = firing.fire_webhook(
+            session, namespace=namespace, flow_id=flow_id, key=key, payload=payload,
+            origin=origin, idempotency_key=idempotency_key)
+    if created:
+        dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))
+    return run_id, created
