@@ -40,14 +40,28 @@ NODE_TERMINAL = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIME
 NODE_IN_FLIGHT = frozenset({NodeState.QUEUED, NodeState.RUNNING})
 NODE_CANCELLABLE = frozenset({NodeState.PENDING, NodeState.QUEUED, NodeState.RUNNING,
                               NodeState.RETRY_WAIT})
-# Terminal states that make a run fail and that `retry` re-opens.
-NODE_FAILURES = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST,
-                           NodeState.CANCELLED})
+# Failed in the broad sense: the work ran and did not succeed (`after: failed` matches these).
+NODE_FAILED = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
 # Attempt outcomes that the retry policy may try again.
-ATTEMPT_RETRYABLE = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
+ATTEMPT_RETRYABLE = NODE_FAILED
+# Ended by a verdict, not by a cancel: what a success rate is computed over.
+NODE_ENDED = NODE_FAILED | {NodeState.SUCCEEDED}
+# Terminal states that make a run fail and that `retry` re-opens.
+NODE_FAILURES = NODE_FAILED | {NodeState.CANCELLED}
 
 RUN_TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
 RUN_CANCELLABLE = frozenset({RunState.PENDING, RunState.RUNNING})
+RUN_RETRYABLE = frozenset({RunState.FAILED, RunState.CANCELLED})   # `retry` re-opens these
+RUN_ACTIVE = frozenset({RunState.RUNNING, RunState.CANCELLING})    # planned, not finished
+
+# Words an `after.state` may use besides the exact state names (and the foreign system's own
+# word, `remote_status`), each naming a group. `canceled` is the one-l spelling of `cancelled`.
+STATE_WORDS: dict[str, frozenset[NodeState]] = {
+    "success": frozenset({NodeState.SUCCEEDED}),
+    "failed": NODE_FAILED,
+    "failure": NODE_FAILED,
+    "canceled": frozenset({NodeState.CANCELLED}),
+}
 
 _N = NodeState
 _R = RunState

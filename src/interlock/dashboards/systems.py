@@ -25,13 +25,13 @@ from interlock.dashboards.models import (
 )
 from interlock.dashboards.percentiles import distributions
 from interlock.dashboards.window import Window
-from interlock.states import NODE_IN_FLIGHT, NodeState
+from interlock.states import NODE_ENDED, NODE_IN_FLIGHT, NodeState
 from interlock.store.tables import Attempt, ExternalRun
 from interlock.config.systems import HOST_KINDS, Systems, load_systems
 
 OVERDUE_POLL = timedelta(seconds=60)  # a running attempt's poll this late: nobody polls it
 DEGRADED_SHARE = 0.1                  # lost or submit-retried attempts above this: degraded
-ENDED = (NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST)
+ENDED = NODE_ENDED
 
 
 @dataclass

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from interlock import clock
 from interlock.dispatch.periodic import PeriodicJob, PeriodicJobs
 from interlock.store.outbox import Dispatcher, PollBatch
-from interlock.states import NodeState, RunState
+from interlock.states import RUN_ACTIVE, NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind, rowcount
@@ -61,7 +61,7 @@ def _due_wakeups() -> list[str]:
     with session_scope() as session:
         due = session.execute(select(Run.id, Run.wake_at).where(
             Run.wake_at <= now,
-            Run.state.in_([RunState.RUNNING.value, RunState.CANCELLING.value])).limit(BATCH)).all()
+            Run.state.in_([s.value for s in RUN_ACTIVE])).limit(BATCH)).all()
         for run_id, wake_at in due:
             # Pushed back by a lease, not cleared: if the ADVANCE is lost, it fires again.
             claimed = session.execute(

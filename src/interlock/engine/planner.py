@@ -22,6 +22,7 @@ from interlock.states import (
     NODE_FAILURES,
     NODE_IN_FLIGHT,
     NODE_TERMINAL,
+    RUN_TERMINAL,
     NodeState,
     RunState,
 )
@@ -87,7 +88,7 @@ class Plan:
 
 def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
     result = Plan()
-    if run.state in {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}:
+    if run.state in RUN_TERMINAL:
         return result
     if run.state is RunState.PENDING:
         result.decisions.append(SetRun(RunState.RUNNING, "planned"))

@@ -17,7 +17,13 @@ from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Flow
-from interlock.states import NODE_FAILURES, RUN_CANCELLABLE, NodeState, RunState
+from interlock.states import (
+    NODE_FAILURES,
+    RUN_CANCELLABLE,
+    RUN_RETRYABLE,
+    NodeState,
+    RunState,
+)
 from interlock.store import audit, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
@@ -134,7 +140,7 @@ def request_retry(session: Session, *, run_id: str, actor: str,
     """
     loaded = load(session, run_id, lock=True)
     state = RunState(loaded.run.state)
-    if state not in {RunState.FAILED, RunState.CANCELLED}:
+    if state not in RUN_RETRYABLE:
         raise Conflict(f"run `{run_id}` is {state.value}; only failed or cancelled runs can be "
                        "retried")
     reopened = [nid for nid, n in loaded.nodes.items()

@@ -14,15 +14,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.states import NodeState, RunState
+from interlock.states import NODE_FAILED, STATE_WORDS, NodeState, RunState
 from interlock.store.runs import Loaded
 from interlock.store.tables import Attempt
 from interlock.trace.collect import MAX_DEPTH
 from interlock.trace.model import RootCause, Span
 from interlock.trace.spans import attempt_span_id, foreign_span_id, run_span_id
-from interlock.triggers.firing import FLOW_SYSTEM, STATE_WORDS
+from interlock.triggers.firing import FLOW_SYSTEM
 
-FAILED = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
+FAILED = NODE_FAILED
 FAILED_WORDS = STATE_WORDS["failed"]
 _VERB = {NodeState.FAILED: "failed", NodeState.TIMED_OUT: "timed out",
          NodeState.LOST: "was lost", NodeState.SKIPPED: "skipped"}

@@ -25,7 +25,7 @@ from interlock.errors import NotFound
 from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
-from interlock.states import NodeState, RunState
+from interlock.states import STATE_WORDS, RunState
 from interlock.store import audit
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
@@ -35,17 +35,6 @@ log = logging.getLogger(__name__)
 ACTOR = "trigger"
 ANY_STATE = "any"
 FLOW_SYSTEM = "interlock"  # the `system` of a finished Interlock run, in trigger contexts
-
-# Words an `after.state` may use for Interlock's own states, besides the exact state names
-# and the foreign system's own word (`remote_status`).
-STATE_WORDS: dict[str, frozenset[str]] = {
-    "success": frozenset({NodeState.SUCCEEDED.value}),
-    "failed": frozenset({NodeState.FAILED.value, NodeState.TIMED_OUT.value,
-                         NodeState.LOST.value}),
-    "failure": frozenset({NodeState.FAILED.value, NodeState.TIMED_OUT.value,
-                          NodeState.LOST.value}),
-    "canceled": frozenset({NodeState.CANCELLED.value}),
-}
 
 
 @dataclass(frozen=True)
