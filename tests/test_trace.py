@@ -23,7 +23,6 @@ with warnings.catch_warnings():
 from interlock.events import intake
 from interlock.operations import runs as ops
 from interlock.adapters.contract import (
-    Adapter,
     ForeignEvent,
     Handle,
     JobSpec,
@@ -42,6 +41,7 @@ from interlock.store.tables import NodeRun, Run
 from interlock.trace import RunTrace, SpanKind, trace_run
 from interlock.trace.cause import root_cause
 from interlock.trace.collect import Collector
+from interlock_airflow import AirflowAdapter
 from tests.helpers import wait_run
 
 NS = "tests.trace"
@@ -286,9 +286,10 @@ def test_a_run_triggered_by_a_foreign_dag_run_links_to_it(
     assert trace.root_cause is None
 
 
-class FakeAirflow(Adapter):
+class FakeAirflow(AirflowAdapter):
     """Starts "DAG runs" with the handle the real Airflow adapter writes, and reports them
-    failed on the task `load` once the test says the DAG run finished."""
+    failed on the task `load` once the test says the DAG run finished; its deep links are
+    the real adapter's."""
 
     kind: ClassVar[str] = "airflow"
     poll_interval: ClassVar[tuple[float, float]] = (0.05, 0.2)

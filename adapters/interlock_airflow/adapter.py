@@ -20,9 +20,10 @@ from interlock.adapters import (
 )
 from interlock.adapters import poll_by_system, registered
 from interlock.adapters import Rejected, Transient
-from interlock.adapters.openlineage import airflow_parent
-from interlock.adapters import System, load_systems
+from interlock.adapters.openlineage import parent_run_facet
+from interlock.adapters import load_systems
 from interlock_airflow import actions, discover, events, observe, runs, tasks
+from interlock_airflow.links import failed_task, run_url, with_task
 from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.params import AirflowParams, LogScope
 
@@ -33,8 +34,18 @@ def session(name: str | None) -> AirflowSession:
     return SESSIONS.get(registered(name, kind=KIND))
 
 
-def run_url(system: System, dag_id: str, run_id: str) -> str:
-    return f"{system.ui}/dags/{dag_id}/runs/{run_id}"
+def openlineage_conf(parent: dict[str, Any]) -> dict[str, str]:
+    """`conf["openlineage"]` as Airflow's OpenLineage provider reads it (flat keys), from
+    the attempt's parent run facet."""
+    root = parent["root"]
+    return {
+        "parentRunId": parent["run"]["runId"],
+        "parentJobNamespace": parent["job"]["namespace"],
+        "parentJobName": parent["job"]["name"],
+        "rootParentRunId": root["run"]["runId"],
+        "rootParentJobNamespace": root["job"]["namespace"],
+        "rootParentJobName": root["job"]["name"],
+    }
 
 
 class AirflowAdapter(Adapter):
@@ -43,6 +54,7 @@ class AirflowAdapter(Adapter):
     # Push events make polling a fallback: it backs off to 20 s while nothing changes.
     poll_interval: ClassVar[tuple[float, float]] = (2.0, 20.0)
     retry_modes = frozenset({RetryMode.CLEAR_FAILED})
+    import_help: ClassVar[str] = "DAGs, their tasks, schedules and assets -> a mapping file."
 
     def submit(self, job: JobSpec, *, key: str) -> Handle:
         params = AirflowParams.model_validate(job.params)
@@ -58,12 +70,12 @@ class AirflowAdapter(Adapter):
         return {**params.conf,
                 "interlock": {"run_id": job.run_id, "node_id": job.node_id,
                               "attempt": job.attempt, "traceparent": job.traceparent},
-                "openlineage": airflow_parent(job, key=key)}
+                "openlineage": openlineage_conf(parent_run_facet(job, key=key))}
 
     def _handle(self, s: AirflowSession, params: AirflowParams, run_id: str,
                 run_after: str) -> Handle:
         return Handle(kind=KIND, external_id=run_id, system=s.system.name,
-                      url=run_url(s.system, params.dag_id, run_id),
+                      url=run_url(s.system.ui, params.dag_id, run_id),
                       data={"dag_id": params.dag_id, "run_after": run_after,
                             "outputs_from": params.outputs_from, "logs": params.logs.value})
 
@@ -97,6 +109,18 @@ class AirflowAdapter(Adapter):
         for system in load_systems().of_kind(KIND):
             found += discover.dags(SESSIONS.get(system))
         return found
+
+    def run_link(self, ui: str, job_id: str, external_id: str, *,
+                 task_id: str | None = None) -> str | None:
+        return run_url(ui, job_id, external_id, task_id)
+
+    def attempt_link(self, handle: Handle, *, ui: str | None, error: str | None) -> str | None:
+        """The DAG run's page, at the first failed task when the attempt failed."""
+        dag_id = handle.data.get("dag_id")
+        if not dag_id:
+            return handle.url
+        url = handle.url or (run_url(ui, dag_id, handle.external_id) if ui else None)
+        return with_task(url, failed_task(error)) if url else None
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         return events.parse(payload)

@@ -18,6 +18,7 @@ from interlock.adapters import Handle, Observation
 from interlock.adapters import NodeState
 from interlock_airflow import runs, tasks
 from interlock_airflow.client import AirflowSession, RemoteNotFound
+from interlock_airflow.links import FAILED_TASKS, NONE_REPORTED
 from interlock_airflow.mapping import dag_run_state
 
 EXCERPT_CAP = 2_000
@@ -68,11 +69,11 @@ def _observation(s: AirflowSession, handle: Handle, run: af.DAGRunResponse | Non
                            outputs=_outputs(s, handle, run))
     if state is NodeState.FAILED:
         culprits = failed_tasks.get(run.dag_run_id, [])
-        names = ", ".join(ti.task_id for ti in culprits) or "none reported"
+        names = ", ".join(ti.task_id for ti in culprits) or NONE_REPORTED
         excerpt = tasks.log_text(s, culprits[0], cap=EXCERPT_CAP) if culprits else None
         return Observation(handle=handle, state=state, remote_status=status,
                            error=f"DAG run {run.dag_run_id} of {run.dag_id} failed on "
-                                 f"{s.system.name}; failed task(s): {names}",
+                                 f"{s.system.name}; {FAILED_TASKS}: {names}",
                            log_excerpt=excerpt)
     return Observation(handle=handle, state=state, remote_status=status)
 

@@ -26,7 +26,8 @@ from interlock.adapters import (
 )
 from interlock.adapters import poll_by_system, registered
 from interlock.adapters import Rejected
-from interlock.adapters import System, load_systems
+from interlock.adapters import load_systems
+from interlock.adapters.links import segment
 from interlock_dagster import events, locations, observe, queries
 from interlock_dagster.client import SESSIONS, GraphQLSession
 from interlock_dagster.observe import KEY_TAG
@@ -39,8 +40,8 @@ def session(name: str | None) -> GraphQLSession:
     return SESSIONS.get(registered(name, kind=KIND))
 
 
-def run_url(system: System, run_id: str) -> str:
-    return f"{system.ui}/runs/{run_id}"
+def run_url(ui: str, run_id: str) -> str:
+    return f"{ui.rstrip('/')}/runs/{segment(run_id)}"
 
 
 class DagsterAdapter(Adapter):
@@ -48,6 +49,7 @@ class DagsterAdapter(Adapter):
     params_model = DagsterParams
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 20.0)
     retry_modes = frozenset({RetryMode.FROM_FAILURE})
+    import_help: ClassVar[str] = "Jobs, assets and their dependencies -> a mapping file."
 
     def submit(self, job: JobSpec, *, key: str) -> Handle:
         params = DagsterParams.model_validate(job.params)
@@ -80,7 +82,7 @@ class DagsterAdapter(Adapter):
 
     def _handle(self, s: GraphQLSession, run_id: str) -> Handle:
         return Handle(kind=KIND, external_id=run_id, system=s.system.name,
-                      url=run_url(s.system, run_id))
+                      url=run_url(s.system.ui, run_id))
 
     def poll(self, handles: Sequence[Handle]) -> list[Observation]:
         return poll_by_system(handles, lambda name, group: observe.observe(session(name), group))
@@ -103,6 +105,13 @@ class DagsterAdapter(Adapter):
         s = session(system)
         s.post_rest(f"/report_asset_materialization/{asset_key}",
                     {"metadata": metadata, "description": "reported by Interlock"})
+
+    def run_link(self, ui: str, job_id: str, external_id: str, *,
+                 task_id: str | None = None) -> str | None:
+        return run_url(ui, external_id)
+
+    def attempt_link(self, handle: Handle, *, ui: str | None, error: str | None) -> str | None:
+        return handle.url or (run_url(ui, handle.external_id) if ui else None)
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         return events.parse(payload)

@@ -81,6 +81,11 @@ class ScriptAdapter(Adapter):
             raise Rejected(f"bad log cursor {cursor!r}: expected a byte offset") from None
         return read_chunk(paths_of(handle), offset, local=on_this_host(handle))
 
+    def attempt_link(self, handle: Handle, *, ui: str | None, error: str | None) -> str | None:
+        """The handle's `url` (a robot's log.html), else the attempt's directory."""
+        directory = Path(str(handle.data.get("dir") or ""))
+        return handle.url or (directory.as_uri() if directory.is_absolute() else None)
+
     def check(self) -> Health:
         attempts = settings().attempts_dir
         try:

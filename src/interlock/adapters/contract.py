@@ -135,6 +135,11 @@ class Adapter(ABC):
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 30.0)
     # `retry.mode` values this adapter implements besides `new`.
     retry_modes: ClassVar[frozenset[RetryMode]] = frozenset()
+    # Its systems are servers Interlock calls (`url` required in the systems file); False
+    # for hosts that only push to Interlock (cron).
+    system_has_url: ClassVar[bool] = True
+    # Help of `interlock import <kind>`, offered when the adapter overrides `discover`.
+    import_help: ClassVar[str] = "What the system offers -> a mapping file."
 
     @abstractmethod
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
@@ -156,6 +161,23 @@ class Adapter(ABC):
 
     def discover(self) -> list[RemoteJob]:
         return []
+
+    @classmethod
+    def can_discover(cls) -> bool:
+        """Whether `discover` is implemented (then `interlock import <kind>` exists)."""
+        return cls.discover is not Adapter.discover
+
+    def run_link(self, ui: str, job_id: str, external_id: str, *,
+                 task_id: str | None = None) -> str | None:
+        """A run's page (``task_id``: that part's page) in the UI of a system whose UI is
+        at ``ui`` (its `ui_url`, else its `url`); None when the system has no such page."""
+        return None
+
+    def attempt_link(self, handle: Handle, *, ui: str | None, error: str | None) -> str | None:
+        """Where a person sees the job of an attempt: by default the handle's `url`. ``ui``
+        is the UI of the handle's system (None if not registered); ``error`` the attempt's
+        error, to point at the part of the job that failed."""
+        return handle.url
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
         """Runs of ``system`` that finished at or after ``since``, ours and foreign: how

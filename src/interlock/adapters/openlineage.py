@@ -8,6 +8,7 @@ are UUIDs derived from Interlock's own ids, so anyone can compute them again.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from interlock.adapters.contract import JobSpec
 
@@ -28,13 +29,13 @@ def node_job_name(flow: str, node_id: str) -> str:
     return f"{flow}.{node_id}"
 
 
-def airflow_parent(job: JobSpec, *, key: str) -> dict[str, str]:
-    """`conf["openlineage"]` as Airflow's OpenLineage provider reads it."""
+def parent_run_facet(job: JobSpec, *, key: str) -> dict[str, Any]:
+    """The OpenLineage `parent` run facet (with its `root`) naming attempt ``key`` of
+    ``job`` as the parent: what a system's lineage events carry to link to Interlock.
+    Adapters pass it on in the shape their system reads."""
     return {
-        "parentRunId": attempt_uuid(key),
-        "parentJobNamespace": JOB_NAMESPACE,
-        "parentJobName": node_job_name(job.flow, job.node_id),
-        "rootParentRunId": run_uuid(job.run_id),
-        "rootParentJobNamespace": JOB_NAMESPACE,
-        "rootParentJobName": job.flow,
+        "run": {"runId": attempt_uuid(key)},
+        "job": {"namespace": JOB_NAMESPACE, "name": node_job_name(job.flow, job.node_id)},
+        "root": {"run": {"runId": run_uuid(job.run_id)},
+                 "job": {"namespace": JOB_NAMESPACE, "name": job.flow}},
     }

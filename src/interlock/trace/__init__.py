@@ -4,7 +4,7 @@
     collect.py  spans of a run, of the foreign runs its attempts started, of its upstream
     spans.py    store rows -> Span
     cause.py    the root cause: first failure in causal order, and the path to it
-    links.py    deep links into Airflow, Dagster, or local attempt directories
+    links.py    deep links into foreign UIs or attempt directories, built by the adapters
     model.py    the response models (RunTrace, Span, NodeTrace, RootCause)
 """
 
