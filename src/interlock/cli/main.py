@@ -11,13 +11,16 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from typer.core import TyperGroup
 
+from interlock.adapters.registry import default_registry
 from interlock.operations import imports
 from interlock.operations import runs as ops
 from interlock.cli.audit import audit_app
@@ -309,19 +312,42 @@ app.command(name="trace")(guarded(_trace))
 app.add_typer(audit_app, name="audit")
 
 
+class AdapterImports(TyperGroup):
+    """`interlock import <kind>` for every installed adapter that implements `discover`,
+    made when asked for: listing them loads the adapters, running one loads only its own."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        kinds = {kind for kind in default_registry().kinds if _import_command(kind)}
+        return sorted({*super().list_commands(ctx), *kinds})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or _import_command(cmd_name)
+
+
 import_app = typer.Typer(help="Map what a foreign system offers into an editable mapping file.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, cls=AdapterImports)
 app.add_typer(import_app, name="import")
 SystemOpt = Annotated[str, typer.Option("--system", help="A registered system, e.g. airflow/prod.")]
 OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Default: mappings/<kind>-<name>.yaml.")]
 
 
-@import_app.command("airflow")
-@guarded
-def import_airflow(system: SystemOpt, output: OutputOpt = None) -> None:
-    """DAGs, their tasks, schedules and assets -> a mapping file."""
-    _import_system("airflow", system, output)
+def _import_command(kind: str) -> click.Command | None:
+    try:
+        adapter = default_registry().adapter_class(kind)
+    except InterlockError:  # a broken adapter has no import; its own commands say why
+        return None
+    if not adapter.can_discover():
+        return None
+
+    def import_kind(system: SystemOpt, output: OutputOpt = None) -> None:
+        _import_system(kind, system, output)
+
+    single = typer.Typer(add_completion=False)
+    single.command(kind, help=adapter.import_help)(guarded(import_kind))
+    command = typer.main.get_command(single)
+    command.name = kind
+    return command
 
 
 def _import_system(kind: str, system: str, output: Path | None) -> None:
@@ -332,13 +358,6 @@ def _import_system(kind: str, system: str, output: Path | None) -> None:
     path = imports.write(document, output or imports.default_path(system))
     imports.record_lineage(document)
     out.print(f"wrote {len(document['jobs'])} job(s) of {system} to {path}")
-
-
-@import_app.command("dagster")
-@guarded
-def import_dagster(system: SystemOpt, output: OutputOpt = None) -> None:
-    """Jobs, assets and their dependencies -> a mapping file."""
-    _import_system("dagster", system, output)
 
 
 @app.command()
