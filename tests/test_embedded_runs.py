@@ -37,6 +37,37 @@ def test_fan_out_fan_in_passes_outputs(embedded: EmbeddedDispatcher, tmp_path: P
     assert all(e.actor for e in events)
 
 
+README_IF = """
+id: readme-if
+namespace: tests.embedded
+inputs: {count: {type: integer, required: true}}
+nodes:
+  extract:
+    uses: script
+    with: {command: "echo count={{ inputs.count }} >> $INTERLOCK_OUTPUT"}
+  report:
+    uses: noop
+    needs: [extract]
+    if: "{{ nodes.extract.outputs.count > 0 }}"
+    with: {count: "{{ nodes.extract.outputs.count }}"}
+"""
+
+
+def test_readme_if_on_a_key_value_count(embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
+    """The README's flow: a script writes `count=N`, the next node runs only if N > 0."""
+    flow, _ = ops.register(write_flow(tmp_path, README_IF).read_text())
+    outcomes = {}
+    for count in (3, 0):
+        run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id,
+                               inputs={"count": count}, dispatcher=embedded)
+        detail = wait_run(run_id)
+        nodes = {n.id: n for n in detail.nodes}
+        assert detail.state is RunState.SUCCEEDED, nodes["report"].error
+        assert nodes["extract"].outputs == {"count": count}
+        outcomes[count] = (nodes["report"].state, nodes["report"].outputs)
+    assert outcomes == {3: (NodeState.SUCCEEDED, {"count": 3}), 0: (NodeState.SKIPPED, {})}
+
+
 def test_failed_script_then_retry_keeps_succeeded_nodes(embedded: EmbeddedDispatcher,
                                                         tmp_path: Path) -> None:
     marker = tmp_path / "fixed"

@@ -132,7 +132,7 @@ def test_success_with_key_value_outputs(adapter: ScriptAdapter) -> None:
 
     assert obs.state is NodeState.SUCCEEDED
     assert obs.remote_status == "exited 0"
-    assert obs.outputs == {"count": "3", "query": "a=b"}
+    assert obs.outputs == {"count": 3, "query": "a=b"}  # JSON scalars are typed
     assert obs.log_excerpt is not None and "hello from the script" in obs.log_excerpt
     assert handle.kind == "script" and handle.external_id == "run-test.validate.1"
 
@@ -213,6 +213,18 @@ def test_outputs_parser_reports_unclosed_heredoc_and_bad_json() -> None:
     with pytest.raises(OutputsError, match=r"line 1: invalid output name '1abc'"):
         parse_outputs("1abc=2")
     assert parse_outputs("") == {}
+
+
+def test_key_value_outputs_are_typed_only_when_they_spell_a_json_scalar() -> None:
+    text = ("count=3\nneg=-2\nratio=0.5\nbig=1e6\nok=true\nno=false\nnothing=null\n"
+            "zip=007\npadded= 3\nnan=NaN\nhuge=1e999\nid=12345678901234567890123\n"
+            "word=True\nbody<<EOF\n42\nEOF\n")
+    assert parse_outputs(text) == {
+        "count": 3, "neg": -2, "ratio": 0.5, "big": 1e6, "ok": True, "no": False,
+        "nothing": None, "zip": "007", "padded": " 3", "nan": "NaN", "huge": "1e999",
+        "id": "12345678901234567890123", "word": "True", "body": "42"}
+    assert parse_outputs("n=" + "9" * 5000) == {"n": "9" * 5000}  # no int() of 5000 digits
+    assert parse_outputs('{"count": "3"}') == {"count": "3"}  # a JSON object keeps its types
 
 
 # --- environment ------------------------------------------------------------------------

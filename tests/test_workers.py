@@ -113,8 +113,8 @@ def test_fan_out_fan_in_on_two_workers(pool: WorkerPool, dispatcher: CeleryDispa
     detail = wait_run(run_id, timeout=90)
     nodes = {n.id: n for n in detail.nodes}
     assert detail.state is RunState.SUCCEEDED, {n: v.error for n, v in nodes.items()}
-    assert nodes["double"].outputs == {"v": "8"}
-    assert nodes["triple"].outputs == {"v": "12"}
+    assert nodes["double"].outputs == {"v": 8}  # `v=8` lines are typed
+    assert nodes["triple"].outputs == {"v": 12}
     assert nodes["total"].outputs["sum"] == 8 + 12 + 16
     assert nodes["total"].outputs["trace"].startswith(f"00-{detail.trace_id}-")
     submitters = {a.key: a for n in detail.nodes for a in n.attempts}

@@ -9,16 +9,26 @@ of GitHub Actions' $GITHUB_OUTPUT::
     several
     lines
     EOF
+
+A ``name=value`` value that is a JSON scalar literal is typed: an integer (``count=3``), a
+number (``ratio=0.5``, ``big=1e6``), ``true``/``false`` or ``null``; anything else, and every
+heredoc body, stays text (``zip=007``, ``id= 3``, integers beyond 64 bits). So
+``{{ nodes.a.outputs.count > 0 }}`` compares numbers. A JSON-object file keeps its types.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_INT64 = (-(2**63), 2**63 - 1)  # larger integers stay text: ids keep every digit
+_LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _HEREDOC = "<<"
 
 
@@ -52,9 +62,26 @@ def _parse_lines(text: str) -> dict[str, Any]:
             continue
         key, value = _split(number, line)
         if isinstance(value, _Heredoc):
-            value = _read_heredoc(lines, number, key, value.delimiter)
+            value = _read_heredoc(lines, number, key, value.delimiter)  # always text
+        else:
+            value = typed(value)
         outputs[key] = value  # a later line wins, as in GitHub Actions
     return outputs
+
+
+def typed(value: str) -> Any:
+    """``value`` as the JSON scalar it spells exactly (int, float, bool, None), else itself."""
+    if value in _LITERALS:
+        return _LITERALS[value]
+    if _INTEGER.fullmatch(value):
+        if len(value) > 20:  # beyond 64 bits (and int() of 5000 digits would raise)
+            return value
+        number = int(value)
+        return number if _INT64[0] <= number <= _INT64[1] else value
+    if _NUMBER.fullmatch(value):
+        result = float(value)
+        return result if math.isfinite(result) else value  # 1e999 stays text
+    return value
 
 
 class _Heredoc:
