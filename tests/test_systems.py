@@ -83,3 +83,15 @@ def test_the_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
     import os
     os.utime(path, (1, 1))  # a different mtime even within the clock's resolution
     assert "airflow/b" in load_systems(path) and "airflow/a" not in load_systems(path)
+
+
+def test_only_kinds_whose_adapter_says_so_need_a_url() -> None:
+    """`Adapter.system_has_url`, installed by the adapter registry: cron hosts push to
+    Interlock and have no `url`; an Airflow system without one is refused with its line."""
+    import interlock.adapters.registry  # noqa: F401  (installs the rule)
+    hosts = parse_systems("systems:\n  cron/db1: {events_secret: {env: S}}\n", "s.yaml")
+    assert hosts.get("cron/db1").url == ""
+    with pytest.raises(SpecError) as caught:
+        parse_systems("systems:\n  airflow/p: {timeout: 5}\n", "s.yaml")
+    first = caught.value.problems[0]
+    assert first.line == 2 and "`url` is required for a airflow system" in first.message

@@ -51,6 +51,7 @@ class CronAdapter(ScriptAdapter):
     kind: ClassVar[str] = KIND
     params_model: ClassVar[type[BaseModel]] = CronParams
     poll_interval: ClassVar[tuple[float, float]] = (0.2, 2.0)
+    system_has_url: ClassVar[bool] = False  # cron/<host> pushes reports; nothing to call
 
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
         params = _params(job.params)

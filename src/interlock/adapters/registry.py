@@ -6,6 +6,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from interlock.adapters.contract import Adapter
+from interlock.config.systems import set_url_rule
 from interlock.errors import InterlockError
 
 ENTRY_POINT_GROUP = "interlock.adapters"
@@ -72,3 +73,15 @@ class AdapterRegistry:
 @cache
 def default_registry() -> AdapterRegistry:
     return AdapterRegistry.from_entry_points()
+
+
+def _needs_url(kind: str) -> bool:
+    """Whether systems of ``kind`` need a `url` (`Adapter.system_has_url`); a kind with no
+    working adapter does, and its nodes fail on the missing adapter."""
+    try:
+        return default_registry().adapter_class(kind).system_has_url
+    except UnknownAdapter:
+        return True
+
+
+set_url_rule(_needs_url)  # config reads systems files, but only adapters know their kinds

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from interlock.errors import InterlockError, Problem, SpecError
 from interlock.config.yamlpos import load_located
 
-# Kinds whose systems are hosts that push to Interlock, not servers it calls: no `url`.
-HOST_KINDS = frozenset({"cron"})
 SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -88,7 +87,7 @@ class PasswordAuth(BaseModel):
 class System(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SYSTEM_NAME)
-    url: str = Field(default="", pattern=r"^(https?://.*)?$")  # hosts (cron/...) have none
+    url: str = Field(default="", pattern=r"^(https?://.*)?$")  # hosts that push have none
     ui_url: str | None = None           # where deep links point, when not `url`
     auth: PasswordAuth | None = None    # None: no auth (a local all-admins instance)
     headers: dict[str, SecretRef | str] = Field(default_factory=dict)
@@ -98,7 +97,7 @@ class System(BaseModel):
 
     @model_validator(mode="after")
     def _url_unless_host(self) -> System:
-        if not self.url and self.kind not in HOST_KINDS:
+        if not self.url and _needs_url(self.kind):
             raise ValueError(f"`url` is required for a {self.kind} system, e.g. "
                              "http://airflow.internal:8080")
         return self
@@ -186,6 +185,25 @@ def systems_path() -> Path:
 
 _lock = threading.Lock()
 _cache: dict[Path, tuple[float, Systems]] = {}
+
+
+def _every_kind_needs_url(kind: str) -> bool:
+    return True
+
+
+# Whether a kind's systems need a `url` (servers Interlock calls) or not (hosts that only
+# push to it, as cron's do). The adapters know (`Adapter.system_has_url`); config sits
+# below them, so the adapter registry installs its answer with `set_url_rule` when it is
+# imported. Until then every kind needs a `url`.
+_needs_url: Callable[[str], bool] = _every_kind_needs_url
+
+
+def set_url_rule(needs_url: Callable[[str], bool]) -> None:
+    """Install which kinds need a `url`; files read before are read again."""
+    global _needs_url
+    with _lock:
+        _needs_url = needs_url
+        _cache.clear()
 
 
 def load_systems(path: Path | None = None) -> Systems:

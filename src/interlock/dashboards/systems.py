@@ -27,7 +27,7 @@ from interlock.dashboards.percentiles import distributions
 from interlock.dashboards.window import Window
 from interlock.states import NODE_ENDED, NODE_IN_FLIGHT, NodeState
 from interlock.store.tables import Attempt, ExternalRun
-from interlock.config.systems import HOST_KINDS, Systems, load_systems
+from interlock.config.systems import Systems, load_systems
 
 OVERDUE_POLL = timedelta(seconds=60)  # a running attempt's poll this late: nobody polls it
 DEGRADED_SHARE = 0.1                  # lost or submit-retried attempts above this: degraded
@@ -105,7 +105,7 @@ def _in_flight(session: Session, tallies: dict[str, _Tally], now: datetime) -> N
 
 def _registered(systems: Systems, kinds: set[str]) -> set[str]:
     """Names in the systems file, found by kind (`Systems` lists them only by kind)."""
-    kinds = kinds | set(default_registry().kinds) | HOST_KINDS
+    kinds = kinds | set(default_registry().kinds)
     return {s.name for kind in kinds for s in systems.of_kind(kind)}
 
 
