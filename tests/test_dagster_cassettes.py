@@ -25,8 +25,9 @@ recorder = cassettes_of("dagster")
 
 
 @pytest.fixture
-def adapter(request: pytest.FixtureRequest, tmp_path: Path,
+def adapter(request: pytest.FixtureRequest, tmp_path: Path, sqlite_store: str,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterAdapter]:
+    # sqlite_store: submit claims its launch in the store (interlock.adapters.launch_once).
     url = request.getfixturevalue("dagster_server").url if RECORDING else REPLAY_URL
     (tmp_path / "systems.yaml").write_text(f"systems:\n  dagster/test: {{url: '{url}'}}\n")
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(tmp_path / "systems.yaml"))

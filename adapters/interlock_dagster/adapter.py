@@ -26,7 +26,7 @@ from interlock.adapters import (
 )
 from interlock.adapters import poll_by_system, registered
 from interlock.adapters import Rejected
-from interlock.adapters import load_systems
+from interlock.adapters import launch_once, load_systems
 from interlock.adapters.links import segment
 from interlock_dagster import events, locations, observe, queries
 from interlock_dagster.client import SESSIONS, GraphQLSession
@@ -54,18 +54,23 @@ class DagsterAdapter(Adapter):
     def submit(self, job: JobSpec, *, key: str) -> Handle:
         params = DagsterParams.model_validate(job.params)
         s = session(params.system)
+        # One caller at a time looks the key up and launches (two deliveries of the attempt
+        # would otherwise both find nothing and both launch); later ones get its run id.
+        return self._handle(s, launch_once(key, lambda: self._launch(s, job, params, key)))
+
+    def _launch(self, s: GraphQLSession, job: JobSpec, params: DagsterParams, key: str) -> str:
         existing = observe.run_with_key(s, key)
-        if existing is not None:  # this key launched already: adopt it
-            return self._handle(s, existing["runId"])
+        if existing is not None:  # this key launched already (e.g. before a crash): adopt it
+            return str(existing["runId"])
         tags = self._tags(job, params, key)
         if job.retry_mode is RetryMode.FROM_FAILURE and job.previous is not None:
-            return self._handle(s, self._reexecute(s, job.previous.external_id, tags))
+            return self._reexecute(s, job.previous.external_id, tags)
         execution = {"selector": locations.selector(s, params),
                      "runConfigData": params.run_config,
                      "executionMetadata": {"tags": [{"key": k, "value": v}
                                                     for k, v in tags.items()]}}
         answer = s.query(queries.LAUNCH_RUN, {"executionParams": execution})["launchRun"]
-        return self._handle(s, _launched(s, answer, params))
+        return _launched(s, answer, params)
 
     def _tags(self, job: JobSpec, params: DagsterParams, key: str) -> dict[str, str]:
         return {**params.tags, KEY_TAG: key, "interlock/run_id": job.run_id,

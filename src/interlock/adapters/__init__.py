@@ -3,8 +3,9 @@
 Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: the contract
 they implement, the errors and states they report, the registered systems and their HTTP
 session pool, status mappings, the push-signing helper, OpenLineage run identities, the
-known cron jobs, and a read API over what the store observed. `tests/test_architecture.py`
-fails if an adapter reaches past this package.
+known cron jobs, a read API over what the store observed, and `launch_once` (one launch per
+attempt key across workers, for systems that cannot be given the job's id).
+`tests/test_architecture.py` fails if an adapter reaches past this package.
 """
 
 from interlock import clock
@@ -21,6 +22,7 @@ from interlock.adapters.contract import (
     RemoteJob,
     RetryMode,
 )
+from interlock.adapters.launches import launch_once
 from interlock.adapters.observed import ObservedRun, observed
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.adapters.systems import SessionPool, poll_by_system, registered
@@ -37,7 +39,7 @@ __all__ = [
     "ForeignAction", "ForeignEvent", "Handle", "Health", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
-    "UnknownCronJob", "UnknownSystem", "clock", "default_registry", "get_job",
+    "UnknownCronJob", "UnknownSystem", "clock", "default_registry", "get_job", "launch_once",
     "load_systems", "mappings_dir", "observed", "openlineage", "parse_duration",
     "poll_by_system", "registered", "settings", "signing",
 ]

@@ -5,6 +5,7 @@ from interlock.store.base import Base, rowcount
 from interlock.store.tables import lineage
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
+from interlock.store.tables.launches import LaunchClaim
 from interlock.store.tables.observed import ExternalRun, ScheduleCursor, TriggerFiring
 from interlock.store.tables.runs import (
     ATTEMPTS,
@@ -22,5 +23,6 @@ from interlock.store.tables.runs import (
 )
 
 __all__ = ["ATTEMPTS", "NODE_RUNS", "OUTBOX", "RUNS", "Attempt", "AuditHead", "AuditRecord", "Base",
-           "CronCheck", "Entity", "ExternalRun", "FlowRevision", "NodeRun", "Outbox", "Run",
-           "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage", "rowcount"]
+           "CronCheck", "Entity", "ExternalRun", "FlowRevision", "LaunchClaim", "NodeRun",
+           "Outbox", "Run", "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage",
+           "rowcount"]
