@@ -32,6 +32,10 @@ from interlock.config.durations import parse_duration
 from interlock.errors import InterlockError, NotFound
 from interlock.config.mappings import mappings_dir
 
+# The kind of the systems the cron monitor watches (`cron/<host>`). The monitor is the core's
+# own (this file, `interlock.cron`, `/api/v1/cron`), so the word is core vocabulary: the one
+# place the core names a kind that is also an adapter's (`uses: cron`).
+CRON_KIND = "cron"
 FILE_GLOB = "cron-*.yaml"
 DEFAULT_GRACE_S = 300.0
 REBOOT = "@reboot"
@@ -89,6 +93,11 @@ def load_cron_jobs(directory: Path | None = None) -> dict[str, dict[str, CronJob
     return found
 
 
+def cron_system(host: str) -> str:
+    """The system name of a cron host."""
+    return f"{CRON_KIND}/{host}"
+
+
 def get_job(system: str, job_id: str) -> CronJob:
     jobs = load_cron_jobs()
     if system not in jobs:
@@ -114,7 +123,7 @@ def _load_file(path: Path) -> dict[str, dict[str, CronJob]]:
             or not isinstance(doc.get("jobs") or {}, dict):
         raise CronJobsError(f"{path}: expected `system: cron/<host>` and a `jobs:` mapping")
     system = doc["system"]
-    if not system.startswith("cron/"):
+    if not system.startswith(f"{CRON_KIND}/"):
         raise CronJobsError(f"{path}: system {system!r} must be named cron/<host>")
     jobs = {str(job_id): _job(path, system, str(job_id), spec)
             for job_id, spec in (doc.get("jobs") or {}).items()}

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.config.cron_jobs import CRON_KIND, cron_system
 from interlock.cron.checks import CheckStatus
 from interlock.cron.status import CheckView, CronJobView
 from interlock.operations import reads
 
-router = APIRouter(prefix="/cron", tags=["cron"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/cron", tags=[CRON_KIND], responses=ERROR_RESPONSES)
 
 
 @router.get("/jobs", response_model=list[CronJobView])
@@ -26,4 +27,4 @@ def jobs(system: Annotated[str | None, Query(description="e.g. cron/db1")] = Non
 def checks(host: str, job: str,
            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[CheckView]:
     """Expected runs of `cron/{host}`'s job, newest first."""
-    return reads.cron_checks(f"cron/{host}", job, limit=limit)
+    return reads.cron_checks(cron_system(host), job, limit=limit)
