@@ -31,6 +31,7 @@ from interlock.store.views import (
     RunPage,
     RunSummary,
 )
+from interlock.triggers.types import TriggerType
 
 
 def register(source: str, *, file: str = "<api>", actor: str = "api",
@@ -56,9 +57,10 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
                                       revision=revision)
         flow = flow_store.load_flow_of(rev)
         checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
-        run = run_store.create_run(session, revision=rev, inputs=checked,
-                                   trigger=trigger or {"type": "manual", "by": actor}, actor=actor,
-                                   origin=origin)
+        run = run_store.create_run(
+            session, revision=rev, inputs=checked,
+            trigger=trigger or {"type": TriggerType.MANUAL, "by": actor}, actor=actor,
+            origin=origin)
         run_id = run.id
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
     return run_id

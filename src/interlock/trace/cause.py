@@ -21,6 +21,7 @@ from interlock.trace.collect import MAX_DEPTH
 from interlock.trace.model import RootCause, Span
 from interlock.trace.spans import attempt_span_id, foreign_span_id, run_span_id
 from interlock.triggers.firing import FLOW_SYSTEM
+from interlock.triggers.types import TriggerType
 
 FAILED = NODE_FAILED
 FAILED_WORDS = STATE_WORDS["failed"]
@@ -114,7 +115,7 @@ def _first_line(text: str) -> str:
 def _upstream_cause(run: Loaded, loaded: dict[str, Loaded], spans: dict[str, Span],
                     depth: int) -> RootCause | None:
     trigger: dict[str, Any] = run.run.trigger or {}
-    if trigger.get("type") != "after" or trigger.get("state") not in FAILED_WORDS:
+    if trigger.get("type") != TriggerType.AFTER or trigger.get("state") not in FAILED_WORDS:
         return None
     system, job, ext = (str(trigger.get(k)) for k in ("system", "job_id", "external_id"))
     head = (f"run {run.run.id} failed with no failed node; {system} {job} run {ext} "

@@ -26,6 +26,7 @@ from interlock.trace.spans import (
     unrecorded_span,
 )
 from interlock.triggers.firing import FLOW_SYSTEM
+from interlock.triggers.types import TriggerType
 
 MAX_DEPTH = 5  # upstream runs followed back from the traced one
 
@@ -59,7 +60,7 @@ class Collector:
     def add_upstream(self, run: Run, depth: int = MAX_DEPTH) -> str | None:
         """The span of what triggered ``run`` (traced in turn); None if no `after:` did."""
         trigger: dict[str, Any] = run.trigger or {}
-        if trigger.get("type") != "after":
+        if trigger.get("type") != TriggerType.AFTER:
             return None
         if depth <= 0:
             self.notes.append(f"run {run.id} was triggered by {_what(trigger)}: not traced, "

@@ -30,6 +30,7 @@ from interlock.store import audit
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
 from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, TriggerFiring
+from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
 ACTOR = "trigger"
@@ -59,7 +60,7 @@ class Finished:
         """What the triggered run records (and `after.if` sees as `trigger`)."""
         fields = asdict(self)
         fields.pop("started_by")
-        return {"type": "after", **fields}
+        return {"type": TriggerType.AFTER, **fields}
 
 
 def state_matches(wanted: list[str], finished: Finished) -> bool:
@@ -190,7 +191,7 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
     if not any(t.webhook is not None and t.webhook.key == key for t in flow.triggers):
         raise NotFound(f"no webhook `{key}` on flow `{namespace}/{flow_id}`")
     inputs = check_inputs(flow.inputs, payload)
-    context = {"type": "webhook", "key": key, "origin": origin}
+    context = {"type": TriggerType.WEBHOOK, "key": key, "origin": origin}
     if idempotency_key:
         firing = f"{flow.ref}#webhook:{key}:{idempotency_key}"
         context["idempotency_key"] = idempotency_key

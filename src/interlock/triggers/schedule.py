@@ -31,6 +31,7 @@ from interlock.store.db import session_scope
 from interlock.store.flows import get_revision, list_flows, load_flow_of
 from interlock.store.tables import FlowRevision, ScheduleCursor, TaskKind
 from interlock.triggers.firing import Fired, fire
+from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
 ORIGIN = "scheduler"
@@ -88,8 +89,9 @@ def handle(session: Session, revision: FlowRevision, flow: Flow, schedule: Sched
     fire_now = chosen(schedule, due, now)
     fired = []
     for tick in fire_now:
-        context = {"type": "schedule", "cron": schedule.cron, "timezone": schedule.timezone,
-                   "tick": tick.isoformat(), "late_s": round((now - tick).total_seconds(), 3)}
+        context = {"type": TriggerType.SCHEDULE, "cron": schedule.cron,
+                   "timezone": schedule.timezone, "tick": tick.isoformat(),
+                   "late_s": round((now - tick).total_seconds(), 3)}
         if (started := fire(session, revision, flow, f"{key}@{tick.isoformat()}", context,
                             ORIGIN)):
             fired.append(started)

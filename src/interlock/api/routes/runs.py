@@ -14,6 +14,7 @@ from interlock.operations import runs as ops
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
 from interlock.store.views import EventPublic, LogPublic, RunDetail, RunPage
+from interlock.triggers.types import TriggerType
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -36,7 +37,7 @@ class Accepted(BaseModel):
 def start_run(body: RunCreate, dispatcher: DispatcherDep, caller: CallerDep) -> RunDetail:
     run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
                            revision=body.revision, dispatcher=dispatcher, actor=caller.actor,
-                           origin=caller.origin, trigger={"type": "api"})
+                           origin=caller.origin, trigger={"type": TriggerType.API})
     return ops.get_run(run_id)
 
 
