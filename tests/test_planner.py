@@ -35,6 +35,7 @@ from interlock.states import (
     RUN_TERMINAL,
     NodeState,
     RunState,
+    SkipCause,
     transition,
 )
 
@@ -300,6 +301,9 @@ def test_if_false_skips_and_skips_all_success_downstream_in_same_pass() -> None:
     assert after.to is N.SKIPPED and "gated" in after.reason and "skipped" in after.reason
     bare = set_node(p, "bare")
     assert bare.to is N.SKIPPED and "`if:`" in bare.reason
+    assert [gated.skip_cause, after.skip_cause, bare.skip_cause] == [
+        SkipCause.CONDITION, SkipCause.UPSTREAM, SkipCause.CONDITION]
+    assert all(d.skip_cause is None for d in of_type(p, SetNode) if d.to is not N.SKIPPED)
     # all_done runs after a skipped upstream
     assert of_type(p, Submit) == [Submit("after_all", 1, {})]
     assert not of_type(p, SetRun)
@@ -368,8 +372,8 @@ def test_failed_attempt_without_retries_fails_node_skips_downstream_fails_run() 
     p = plan(g, run_of(g, a=a, x=done()), T0)
     assert p.decisions == [
         SetNode("a", N.FAILED, "attempt 1 failed", error="exit code 2"),
-        SetNode("b", N.SKIPPED, "upstream `a` failed"),
-        SetNode("c", N.SKIPPED, "upstream `b` skipped"),
+        SetNode("b", N.SKIPPED, "upstream `a` failed", skip_cause=SkipCause.UPSTREAM),
+        SetNode("c", N.SKIPPED, "upstream `b` skipped", skip_cause=SkipCause.UPSTREAM),
         SetRun(RunState.FAILED, "failed: a"),
     ]
     assert p.wake_at is None
@@ -497,7 +501,7 @@ def test_retry_schedule_through_every_attempt() -> None:
     p = plan(g, run, t3)
     assert p.decisions == [
         SetNode("a", N.FAILED, "attempt 3 failed", error="e3"),
-        SetNode("b", N.SKIPPED, "upstream `a` failed"),
+        SetNode("b", N.SKIPPED, "upstream `a` failed", skip_cause=SkipCause.UPSTREAM),
         SetRun(RunState.FAILED, "failed: a"),
     ]
     assert not of_type(p, Submit)
@@ -571,7 +575,7 @@ def test_cancelled_attempt_cancels_node_without_retry() -> None:
     p = plan(g, run, T0)
     assert p.decisions == [
         SetNode("a", N.CANCELLED, "attempt 1 cancelled", error="stopped by hand"),
-        SetNode("b", N.SKIPPED, "upstream `a` cancelled"),
+        SetNode("b", N.SKIPPED, "upstream `a` cancelled", skip_cause=SkipCause.UPSTREAM),
         SetRun(RunState.FAILED, "failed: a"),
     ]
     assert p.wake_at is None
@@ -630,7 +634,7 @@ def test_past_the_deadline_the_attempt_is_cancelled_and_timed_out() -> None:
         CancelAttempt("a", 1),
         CloseAttempt("a", 1, N.TIMED_OUT, "timed out after 30s"),
         SetNode("a", N.TIMED_OUT, "attempt 1 timed_out", error="timed out after 30s"),
-        SetNode("b", N.SKIPPED, "upstream `a` timed_out"),
+        SetNode("b", N.SKIPPED, "upstream `a` timed_out", skip_cause=SkipCause.UPSTREAM),
         SetRun(RunState.FAILED, "failed: a"),
     ]
     apply(run, p.decisions, now)  # every transition is legal
@@ -772,8 +776,8 @@ nodes:
     p = plan(g, run, T0)
     assert p.decisions == [
         SetRun(RunState.RUNNING, "planned"),
-        SetNode("a", N.SKIPPED, "`if:` is false"),
-        SetNode("b", N.SKIPPED, "upstream `a` skipped"),
+        SetNode("a", N.SKIPPED, "`if:` is false", skip_cause=SkipCause.CONDITION),
+        SetNode("b", N.SKIPPED, "upstream `a` skipped", skip_cause=SkipCause.UPSTREAM),
         SetRun(RunState.SUCCEEDED, "every node succeeded or was skipped"),
     ]
     assert apply(run, p.decisions, T0).state is RunState.SUCCEEDED

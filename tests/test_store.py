@@ -17,7 +17,7 @@ from interlock import clock
 from interlock.operations import runs as ops
 from interlock.errors import Conflict, IllegalTransition
 from interlock.spec.loader import parse_flow
-from interlock.states import NodeState, RunState
+from interlock.states import NodeState, RunState, SkipCause
 from interlock.store import outbox
 from interlock.store import runs as run_store
 from interlock.store.db import MIGRATIONS, engine_for, session_scope, upgrade
@@ -271,8 +271,10 @@ def test_concurrent_cas_on_one_row_has_exactly_one_winner(store_url: str) -> Non
             try:
                 barrier.wait()
                 with session_scope() as s:
+                    cause = SkipCause.UPSTREAM if to is NodeState.SKIPPED else None
                     results[actor] = set_node_state(s, run_id=run_id, node_id=node_id,
-                                                    expected=expected, to=to, actor=actor)
+                                                    expected=expected, to=to, actor=actor,
+                                                    skip_cause=cause)
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
@@ -451,6 +453,52 @@ def test_request_retry_of_a_running_run_is_a_conflict(store_url: str) -> None:
     with session_scope() as s, pytest.raises(Conflict, match="only failed or cancelled"):
         run_store.request_retry(s, run_id=run_id, actor="me")
     assert _run_state(run_id) == "pending"
+
+
+SKIPS = dedent("""
+    id: skips
+    namespace: tests.store
+    nodes:
+      bad: {uses: noop}
+      gate: {uses: noop, if: "false"}
+      down: {uses: noop, needs: [bad]}
+""").lstrip()
+
+
+def test_retry_reopens_by_skip_cause_not_by_reason_prose(store_url: str) -> None:
+    """`retry` reads the persisted SkipCause. The reasons here are swapped on purpose: a
+    decision made from the planner's prose would re-open `gate` and leave `down` skipped."""
+    run_id = _new_run(SKIPS)
+    n = NodeState
+    with session_scope() as s:
+        assert set_run_state(s, run_id=run_id, expected=RunState.PENDING, to=RunState.RUNNING,
+                             actor="t")
+        for node_id, to, reason, cause in [
+                ("bad", n.FAILED, "attempt 1 failed", None),
+                ("gate", n.SKIPPED, "upstream `bad` failed", SkipCause.CONDITION),
+                ("down", n.SKIPPED, "`if:` is false", SkipCause.UPSTREAM)]:
+            assert set_node_state(s, run_id=run_id, node_id=node_id, expected=n.PENDING, to=to,
+                                  actor="t", reason=reason, skip_cause=cause)
+        assert set_run_state(s, run_id=run_id, expected=RunState.RUNNING, to=RunState.FAILED,
+                             actor="t", finished_at=clock.now())
+    with session_scope() as s:
+        assert sorted(run_store.request_retry(s, run_id=run_id, actor="me")) == ["bad", "down"]
+    with session_scope() as s:
+        rows = {r.node_id: (r.state, r.skip_cause)
+                for r in s.scalars(select(NodeRun).where(NodeRun.run_id == run_id))}
+    assert rows == {"bad": ("pending", None), "gate": ("skipped", "condition"),
+                    "down": ("pending", None)}  # re-opening clears the cause
+
+
+@pytest.mark.parametrize(("to", "cause"), [(NodeState.SKIPPED, None),
+                                           (NodeState.FAILED, SkipCause.UPSTREAM)])
+def test_a_skip_cause_goes_with_skipped_and_only_with_it(store_url: str, to: NodeState,
+                                                        cause: SkipCause | None) -> None:
+    run_id = _new_run()
+    with session_scope() as s, pytest.raises(ValueError, match="skip cause goes with SKIPPED"):
+        set_node_state(s, run_id=run_id, node_id="a", expected=NodeState.PENDING, to=to,
+                       actor="t", skip_cause=cause)
+    assert _node_state(run_id, "a") == "pending"
 
 
 # --- listing ------------------------------------------------------------------------------

@@ -35,6 +35,16 @@ class RunState(StrEnum):
     CANCELLED = "cancelled"    # cancelled before it finished
 
 
+class SkipCause(StrEnum):
+    """Why a node is SKIPPED (persisted as `node_runs.skip_cause`; the reason is only prose).
+
+    `retry` re-opens UPSTREAM skips and leaves CONDITION skips alone.
+    """
+
+    CONDITION = "condition"    # its own `if:` was false
+    UPSTREAM = "upstream"      # `trigger_rule: all_success` and an upstream node did not succeed
+
+
 NODE_TERMINAL = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIMED_OUT,
                            NodeState.LOST, NodeState.SKIPPED, NodeState.CANCELLED})
 NODE_IN_FLIGHT = frozenset({NodeState.QUEUED, NodeState.RUNNING})

@@ -131,7 +131,8 @@ class _Applier:
             values["outputs"] = d.outputs
         self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
                                    expected=self.node_states[d.node_id], to=d.to,
-                                   actor=self.actor, reason=d.reason, **values))
+                                   actor=self.actor, reason=d.reason,
+                                   skip_cause=d.skip_cause, **values))
         self.node_states[d.node_id] = d.to
 
     def _submit(self, d: Submit) -> None:

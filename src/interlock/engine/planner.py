@@ -25,10 +25,8 @@ from interlock.states import (
     RUN_TERMINAL,
     NodeState,
     RunState,
+    SkipCause,
 )
-
-# The reason a node skipped by its own `if:` carries; `retry` leaves such nodes alone.
-SKIPPED_BY_CONDITION = "`if:` is false"
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,7 @@ class SetNode:
     error: str | None = None
     outputs: dict[str, Any] | None = None
     retry_at: datetime | None = None
+    skip_cause: SkipCause | None = None  # set when ``to`` is SKIPPED: what `retry` decides by
 
 
 @dataclass(frozen=True)
@@ -162,14 +161,16 @@ def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: 
         if blocked:
             first = blocked[0]
             return [SetNode(node_id, NodeState.SKIPPED,
-                            f"upstream `{first}` {upstream[first].value}")]
+                            f"upstream `{first}` {upstream[first].value}",
+                            skip_cause=SkipCause.UPSTREAM)]
     if node.if_ is not None:
         try:
             go = evaluate_condition(node.if_, context(run, nodes))
         except ExpressionError as exc:
             return [SetNode(node_id, NodeState.FAILED, "`if:` failed", error=str(exc))]
         if not go:
-            return [SetNode(node_id, NodeState.SKIPPED, SKIPPED_BY_CONDITION)]
+            return [SetNode(node_id, NodeState.SKIPPED, "`if:` is false",
+                            skip_cause=SkipCause.CONDITION)]
     return _submit(run, nodes, node_id, node, view_attempts_next(nodes[node_id]))
 
 

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.engine.planner import SKIPPED_BY_CONDITION
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.graph import FlowGraph
@@ -23,6 +22,7 @@ from interlock.states import (
     RUN_RETRYABLE,
     NodeState,
     RunState,
+    SkipCause,
 )
 from interlock.store import audit, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
@@ -143,9 +143,7 @@ def request_retry(session: Session, *, run_id: str, actor: str,
     if state not in RUN_RETRYABLE:
         raise Conflict(f"run `{run_id}` is {state.value}; only failed or cancelled runs can be "
                        "retried")
-    reopened = [nid for nid, n in loaded.nodes.items()
-                if NodeState(n.state) in NODE_FAILURES | {NodeState.SKIPPED}
-                and not _skipped_by_condition(n)]
+    reopened = [nid for nid, n in loaded.nodes.items() if _reopened_by_retry(n)]
     for nid in reopened:
         made = loaded.attempts.get(nid, [])
         set_node_state(session, run_id=run_id, node_id=nid,
@@ -158,8 +156,10 @@ def request_retry(session: Session, *, run_id: str, actor: str,
     return reopened
 
 
-def _skipped_by_condition(node: NodeRun) -> bool:
-    return NodeState(node.state) is NodeState.SKIPPED and node.reason == SKIPPED_BY_CONDITION
+def _reopened_by_retry(node: NodeRun) -> bool:
+    """Failed, or skipped because an upstream node did not succeed; a node skipped by its own
+    `if:` stays skipped (decided by the persisted cause, never by the reason's prose)."""
+    return NodeState(node.state) in NODE_FAILURES or node.skip_cause == SkipCause.UPSTREAM.value
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.states import NodeState, RunState, transition
+from interlock.states import NodeState, RunState, SkipCause, transition
 from interlock.store import audit
 from interlock.store.tables import (
     ATTEMPTS,
@@ -48,14 +48,20 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
 
 
 def set_node_state(session: Session, *, run_id: str, node_id: str, expected: NodeState,
-                   to: NodeState, actor: str, reason: str | None = None, **values: Any) -> bool:
+                   to: NodeState, actor: str, reason: str | None = None,
+                   skip_cause: SkipCause | None = None, **values: Any) -> bool:
+    """``skip_cause`` is required for SKIPPED and refused otherwise (every change rewrites it)."""
     transition(expected, to)
+    if (skip_cause is None) is (to is NodeState.SKIPPED):
+        raise ValueError(f"node `{node_id}`: a skip cause goes with SKIPPED and only with it "
+                         f"(to {to.value}, skip_cause {skip_cause})")
     at = clock.now()
     result = session.execute(
         update(NODE_RUNS)
         .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id,
                NodeRun.state == expected.value)
-        .values(state=to.value, updated_at=at, reason=reason, **values))
+        .values(state=to.value, updated_at=at, reason=reason,
+                skip_cause=skip_cause.value if skip_cause else None, **values))
     return _record(session, rowcount(result), run_id=run_id, entity=Entity.NODE, node_id=node_id,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.states import NODE_FAILED, STATE_WORDS, NodeState, RunState
+from interlock.states import NODE_FAILED, STATE_WORDS, NodeState, RunState, SkipCause
 from interlock.store.runs import Loaded
 from interlock.store.tables import Attempt
 from interlock.trace.collect import MAX_DEPTH
@@ -91,9 +91,8 @@ def _chain(run: Loaded, node_id: str, root: str,
     if node_id == root:
         return [root]
     if node_id not in memo:
-        reached = _state(run, node_id) in FAILED or (
-            _state(run, node_id) is NodeState.SKIPPED
-            and (run.nodes[node_id].reason or "").startswith("upstream"))
+        reached = (_state(run, node_id) in FAILED
+                   or run.nodes[node_id].skip_cause == SkipCause.UPSTREAM.value)
         ups = [c for up in run.graph.upstream(node_id) if reached
                and (c := _chain(run, up, root, memo))]
         memo[node_id] = [node_id, *max(ups, key=len)] if ups else None

@@ -90,6 +90,7 @@ class NodeRun(Base):
     outputs: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    skip_cause: Mapped[str | None] = mapped_column(String(16))  # a SkipCause while SKIPPED
     updated_at: Mapped[datetime]
 
 
