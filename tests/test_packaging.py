@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
+from interlock.adapters.contract import Adapter
 from interlock.adapters.registry import ENTRY_POINT_GROUP
 from interlock.spec.schema import flow_schema_text
 from tests.conftest import ROOT
@@ -17,15 +22,33 @@ from tests.conftest import ROOT
 COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose_spec.json"
 
 
+ADAPTERS = {"script": "interlock_script:ScriptAdapter", "noop": "interlock_noop:NoopAdapter",
+            "airflow": "interlock_airflow:AirflowAdapter",
+            "dagster": "interlock_dagster:DagsterAdapter", "cron": "interlock_cron:CronAdapter",
+            "rpa": "interlock_rpa:RpaAdapter"}
+
+
 def test_adapters_are_found_through_the_entry_point_group() -> None:
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    assert found["script"] == "interlock_script:ScriptAdapter"
-    assert found["noop"] == "interlock_noop:NoopAdapter"
+    assert found == ADAPTERS
+
+
+@pytest.mark.parametrize("kind", sorted(ADAPTERS))
+def test_each_adapter_loads_with_its_kind_from_a_documented_package(kind: str) -> None:
+    (entry,) = entry_points(group=ENTRY_POINT_GROUP, name=kind)
+    adapter = entry.load()
+    assert issubclass(adapter, Adapter) and adapter.kind == kind
+    package = importlib.import_module(entry.module)
+    assert package.__file__ and Path(package.__file__).parent == ROOT / "adapters" / entry.module
+    assert (package.__doc__ or "").strip(), f"{entry.module} says nothing about itself"
 
 
 def test_core_never_imports_a_concrete_adapter() -> None:
+    # Whole names: the metric `interlock_cron_checks` is not the package `interlock_cron`.
+    names = "|".join(value.split(":")[0] for value in ADAPTERS.values())
+    packages = re.compile(rf"\b({names})\b")
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "src" / "interlock").rglob("*.py")
-                 if "interlock_script" in p.read_text() or "interlock_noop" in p.read_text()]
+                 if packages.search(p.read_text())]
     assert offenders == []
 
 
