@@ -520,13 +520,6 @@ def test_unsafe_keys_get_their_own_directories(adapter: ScriptAdapter, home: Pat
         assert wait_finished(adapter, handle).state is NodeState.SUCCEEDED
 
 
-def test_check_reports_the_attempts_dir(adapter: ScriptAdapter, home: Path) -> None:
-    health = adapter.check()
-
-    assert health.ok
-    assert health.detail == str(home / "attempts")
-
-
 def test_entry_point_exports_the_adapter() -> None:
     import interlock_script
     if getattr(interlock_script, "__file__", None) is None:

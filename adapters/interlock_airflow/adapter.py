@@ -11,7 +11,6 @@ from interlock.adapters import (
     ForeignAction,
     ForeignEvent,
     Handle,
-    Health,
     JobSpec,
     LogChunk,
     Observation,
@@ -19,7 +18,6 @@ from interlock.adapters import (
     RetryMode,
 )
 from interlock.adapters import poll_by_system, registered
-from interlock.adapters import Rejected, Transient
 from interlock.adapters.openlineage import parent_run_facet
 from interlock.adapters import load_systems
 from interlock_airflow import actions, discover, events, observe, runs, tasks
@@ -133,12 +131,3 @@ class AirflowAdapter(Adapter):
                         after_time: datetime | None, limit: int) -> list[ForeignAction]:
         return actions.since(session(system), after_id=after_id, after_time=after_time,
                              limit=limit)
-
-    def check(self) -> Health:
-        problems = []
-        for system in load_systems().of_kind(KIND):
-            try:
-                discover.health(SESSIONS.get(system))
-            except (Transient, Rejected) as exc:
-                problems.append(str(exc))
-        return Health(ok=not problems, detail="; ".join(problems))

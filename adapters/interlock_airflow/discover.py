@@ -13,10 +13,6 @@ from interlock_airflow.client import AirflowSession
 PAGE = 100
 
 
-def health(s: AirflowSession) -> None:
-    s.call(af.MonitorApi(s.api).get_health)
-
-
 def dags(s: AirflowSession) -> list[RemoteJob]:
     """One RemoteJob per DAG; `extra` has schedule, paused, tasks (with downstream ids),
     and the asset URIs each task reads (inlets) and writes (outlets)."""

@@ -16,9 +16,8 @@ from typing import Any, ClassVar
 from interlock_script.adapter import ScriptAdapter
 from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
 from pydantic import BaseModel, ValidationError
-from robot.version import get_version
 
-from interlock.adapters import Handle, Health, JobSpec, Observation
+from interlock.adapters import Handle, JobSpec, Observation
 from interlock.adapters import settings
 from interlock.adapters import Rejected
 from interlock_rpa.command import build_argv
@@ -47,10 +46,6 @@ class RpaAdapter(ScriptAdapter):
 
     def poll(self, handles: Sequence[Handle]) -> list[Observation]:
         return [conclude(obs) for obs in super().poll(handles)]
-
-    def check(self) -> Health:
-        health = super().check()
-        return replace(health, detail=f"{health.detail}; Robot Framework {get_version()}")
 
 
 def _params(job: JobSpec) -> RpaParams:

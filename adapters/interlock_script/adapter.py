@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from interlock.adapters import Adapter, Handle, Health, JobSpec, LogChunk, Observation
+from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation
 from interlock.adapters import settings
 from interlock.adapters import Rejected
 from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
@@ -85,16 +85,6 @@ class ScriptAdapter(Adapter):
         """The handle's `url` (a robot's log.html), else the attempt's directory."""
         directory = Path(str(handle.data.get("dir") or ""))
         return handle.url or (directory.as_uri() if directory.is_absolute() else None)
-
-    def check(self) -> Health:
-        attempts = settings().attempts_dir
-        try:
-            attempts.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            return Health(ok=False, detail=f"cannot create {attempts}: {e}")
-        if not os.access(attempts, os.W_OK | os.X_OK):
-            return Health(ok=False, detail=f"{attempts} is not writable")
-        return Health(ok=True, detail=str(attempts))
 
     @staticmethod
     def _prepare(job: JobSpec, paths: AttemptPaths) -> None:

@@ -15,7 +15,6 @@ from interlock.adapters.contract import (
     ForeignAction,
     ForeignEvent,
     Handle,
-    Health,
     JobSpec,
     LogChunk,
     Observation,
@@ -36,7 +35,7 @@ from interlock.states import NODE_TERMINAL, NodeState
 
 __all__ = [
     "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "CronJob", "CronJobsError",
-    "ForeignAction", "ForeignEvent", "Handle", "Health", "InterlockError", "JobSpec",
+    "ForeignAction", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
     "UnknownCronJob", "UnknownSystem", "clock", "default_registry", "get_job", "launch_once",

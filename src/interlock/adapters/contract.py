@@ -122,12 +122,6 @@ class ForeignAction:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Health:
-    ok: bool
-    detail: str = ""
-
-
 class Adapter(ABC):
     kind: ClassVar[str]                       # the `uses:` value
     params_model: ClassVar[type[BaseModel]] = NoParams
@@ -199,6 +193,3 @@ class Adapter(ABC):
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         """Read a pushed event (already authenticated); Rejected if it is malformed."""
         raise Rejected(f"`uses: {self.kind}` does not accept pushed events")
-
-    def check(self) -> Health:
-        return Health(ok=True)
