@@ -60,7 +60,6 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.FAILED, N.PENDING),
     (N.TIMED_OUT, N.PENDING),
     (N.LOST, N.PENDING),
-    (N.LOST, N.RUNNING),
     (N.SKIPPED, N.PENDING),
     (N.CANCELLED, N.PENDING),
 })
@@ -68,8 +67,6 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
 EXPECTED_RUN_PAIRS: frozenset[tuple[RunState, RunState]] = frozenset({
     (R.PENDING, R.RUNNING),
     (R.PENDING, R.CANCELLING),
-    (R.PENDING, R.CANCELLED),
-    (R.PENDING, R.FAILED),
 
     (R.RUNNING, R.SUCCEEDED),
     (R.RUNNING, R.FAILED),
@@ -176,9 +173,9 @@ def test_mixed_kinds_refused_even_where_the_same_value_pair_is_allowed() -> None
     assert can_transition(R.PENDING, R.RUNNING)
     assert not can_transition(N.PENDING, R.RUNNING)
     assert not can_transition(R.PENDING, N.RUNNING)
-    assert can_transition(N.LOST, N.RUNNING)
-    with pytest.raises(IllegalTransition, match="node state cannot go from lost to running"):
-        transition(N.LOST, R.RUNNING)  # type: ignore[type-var]
+    assert can_transition(N.QUEUED, N.RUNNING)
+    with pytest.raises(IllegalTransition, match="node state cannot go from queued to running"):
+        transition(N.QUEUED, R.RUNNING)  # type: ignore[type-var]
     with pytest.raises(IllegalTransition, match="run state cannot go from failed to pending"):
         transition(R.FAILED, N.PENDING)  # type: ignore[type-var]
 
@@ -204,9 +201,7 @@ def test_node_groups_are_what_they_say() -> None:
 def test_terminal_node_states_only_reopen() -> None:
     for state in NODE_TERMINAL:
         targets = NODE_TRANSITIONS[state]
-        allowed = {N.PENDING, N.RUNNING} if state is N.LOST else {N.PENDING}
-        if state is N.SUCCEEDED:
-            allowed = set()
+        allowed = set() if state is N.SUCCEEDED else {N.PENDING}
         assert targets == allowed, state
 
 
@@ -221,9 +216,9 @@ def test_lost_is_distinct_from_failed() -> None:
     assert N.LOST is not N.FAILED
     assert N.LOST.value != N.FAILED.value
     assert N.LOST in NODE_FAILURES and N.FAILED in NODE_FAILURES
-    # Only LOST may be found again by the reconciler.
-    assert can_transition(N.LOST, N.RUNNING)
-    assert not can_transition(N.FAILED, N.RUNNING)
+    # Nothing finds a lost job again (polls only read RUNNING attempts): LOST is final
+    # until a manual retry, like FAILED.
+    assert NODE_TRANSITIONS[N.LOST] == NODE_TRANSITIONS[N.FAILED] == {N.PENDING}
 
 
 def test_cancellable_nodes_can_be_cancelled_and_others_cannot() -> None:

@@ -88,13 +88,14 @@ NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
     # A manual `retry` re-opens what did not succeed; nothing else leaves a terminal state.
     _N.FAILED: frozenset({_N.PENDING}),
     _N.TIMED_OUT: frozenset({_N.PENDING}),
-    _N.LOST: frozenset({_N.PENDING, _N.RUNNING}),  # RUNNING: the reconciler found it again
+    _N.LOST: frozenset({_N.PENDING}),
     _N.SKIPPED: frozenset({_N.PENDING}),
     _N.CANCELLED: frozenset({_N.PENDING}),
 }
 
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLING, _R.CANCELLED, _R.FAILED}),
+    # A pending run is first planned (RUNNING) or asked to cancel; it ends only from there.
+    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLING}),
     _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLING}),
     _R.CANCELLING: frozenset({_R.CANCELLED}),
     _R.SUCCEEDED: frozenset(),
