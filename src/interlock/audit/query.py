@@ -3,8 +3,6 @@ with the hashes, so a copy can be verified elsewhere) and the chain's verdict.""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,10 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 
 from interlock.store import audit
+from interlock.store import cursor as cursors
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
 
 EXPORT_BATCH = 5000
+LISTING = "audit"
 
 
 class AuditRecordPublic(BaseModel):
@@ -80,12 +80,14 @@ class AuditFilter:
 def page(filters: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
     query = filters.apply(select(AuditRecord))
     if cursor:
-        query = query.where(AuditRecord.seq < _decode(cursor))
+        (seq,) = cursors.decode(LISTING, cursor, int)
+        query = query.where(AuditRecord.seq < seq)
     with session_scope() as session:
         rows = session.scalars(query.order_by(AuditRecord.seq.desc()).limit(limit + 1)).all()
         records = [AuditRecordPublic.of(r) for r in rows[:limit]]
     more = len(rows) > limit
-    return AuditPage(records=records, next_cursor=_encode(records[-1].seq) if more else None)
+    return AuditPage(records=records,
+                     next_cursor=cursors.encode(LISTING, records[-1].seq) if more else None)
 
 
 def export_lines(filters: AuditFilter) -> Iterator[str]:
@@ -108,17 +110,3 @@ def verify() -> AuditVerdict:
         verdict = audit.verify(session)
     return AuditVerdict(ok=verdict.ok, checked=verdict.checked, broken_at=verdict.broken_at,
                         reason=verdict.reason)
-
-
-def _encode(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"seq": seq}).encode()).decode()
-
-
-def _decode(cursor: str) -> int:
-    try:
-        seq = json.loads(base64.urlsafe_b64decode(cursor.encode()))["seq"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        seq = None
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        raise ValueError(f"bad cursor {cursor!r}: pass the `next_cursor` of a previous page")
-    return seq

@@ -4,7 +4,7 @@ Key contracts:
 - Everything is read from the store; no foreign system is called.
 - Windows are `[since, until)` on `created_at` (:mod:`.window`); aggregates default to the
   last 24 hours, the runs listing to no bound.
-- Pages are keysets behind opaque cursors (:mod:`.cursor`): stable while rows arrive.
+- Pages are keysets behind opaque cursors (:mod:`interlock.store.cursor`): stable while rows arrive.
 - Percentiles have one door, :func:`.percentiles.distributions`: SQL on PostgreSQL, the same
   arithmetic in Python on SQLite.
 """

@@ -11,14 +11,14 @@ from collections import Counter
 from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from interlock.dashboards import cursor as cursors
 from interlock.dashboards.models import FlowPage, FlowStats, LastRun, Latency, WindowPublic
 from interlock.dashboards.percentiles import distributions
 from interlock.dashboards.window import Window
 from interlock.states import RUN_TERMINAL, RunState
+from interlock.store import cursor as cursors
 from interlock.store.tables import FlowRevision, Run
 
-LISTING = "flows"
+LISTING = "dashboards/flows"
 Flow = tuple[str, str]
 
 
@@ -42,7 +42,7 @@ def _flows(session: Session, namespace: str | None, cursor: str | None, limit: i
     if namespace is not None:
         query = query.where(FlowRevision.namespace == namespace)
     if cursor is not None:
-        ns, fid = cursors.decode(LISTING, cursor, 2)
+        ns, fid = cursors.decode(LISTING, cursor, str, str)
         query = query.where((FlowRevision.namespace > ns)
                             | ((FlowRevision.namespace == ns) & (FlowRevision.flow_id > fid)))
     query = query.order_by(FlowRevision.namespace, FlowRevision.flow_id).limit(limit)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from interlock.dashboards import cursor as cursors
 from interlock.dashboards.keys import attempt_system
 from interlock.dashboards.models import DashboardRun, DashboardRunPage, WindowPublic
 from interlock.dashboards.window import Window
 from interlock.states import RunState
+from interlock.store import cursor as cursors
 from interlock.store.tables import Attempt, Run
 from interlock.store.views import RunSummary
 
-LISTING = "runs"
+LISTING = "dashboards/runs"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def list_runs(session: Session, *, query: RunQuery, limit: int,
     last = page[-1] if more else None
     return DashboardRunPage(
         window=WindowPublic(since=query.window.since, until=query.window.until), runs=runs,
-        next_cursor=cursors.encode(LISTING, last.created_at.isoformat(), last.id) if last else None)
+        next_cursor=cursors.encode(LISTING, last.created_at, last.id) if last else None)
 
 
 def _select(query: RunQuery, cursor: str | None) -> Select[Run]:
@@ -56,8 +57,7 @@ def _select(query: RunQuery, cursor: str | None) -> Select[Run]:
         stmt = stmt.where(exists().where(Attempt.run_id == Run.id,
                                          attempt_system() == query.system))
     if cursor is not None:
-        at_text, run_id = cursors.decode(LISTING, cursor, 2)
-        at = cursors.decode_time(at_text, cursor, LISTING)
+        at, run_id = cursors.decode(LISTING, cursor, datetime, str)
         stmt = stmt.where((Run.created_at < at) | ((Run.created_at == at) & (Run.id < run_id)))
     return stmt.order_by(Run.created_at.desc(), Run.id.desc())
 

@@ -5,9 +5,6 @@ All three are bounded: depth at most 20 jobs, at most 5000 nodes (`interlock.lin
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +16,7 @@ from interlock.lineage.naming import INTERLOCK
 from interlock.lineage.nodes import NodeKind, NodeRef, Stream, candidates, node_id
 from interlock.lineage.views import DatasetHistory, HistoryEntry, NameRef
 from interlock.lineage.walk import MAX_NODES, Reached, edges_among, walk
+from interlock.store import cursor as cursors
 from interlock.store.tables.lineage import (
     DATASETS,
     IO,
@@ -28,6 +26,7 @@ from interlock.store.tables.lineage import (
 )
 
 MAX_DEPTH = 20
+LISTING = "lineage/datasets/{dataset}/history"
 FAMILY_LEVELS = 5  # how far parent/child relations of a job are followed for impact
 
 
@@ -143,7 +142,7 @@ def history(session: Session, *, namespace: str, name: str, limit: int = 50,
     if access is not None:
         query = query.where(IO.c.direction == _ACCESS[access].value)
     if cursor is not None:
-        at, last = _decode(cursor)
+        at, last = cursors.decode(LISTING, cursor, datetime, int)
         query = query.where(or_(IO.c.at < at, and_(IO.c.at == at, IO.c.id < last)))
     rows = session.execute(query.order_by(IO.c.at.desc(), IO.c.id.desc()).limit(limit + 1)).all()
     items = [HistoryEntry(
@@ -151,23 +150,9 @@ def history(session: Session, *, namespace: str, name: str, limit: int = 50,
         job=NameRef(namespace=r.namespace, name=r.name), system=r.system,
         access="read" if r.direction == Direction.IN.value else "write", run_id=r.run_id,
         state=r.state, at=r.at, source=r.source) for r in rows[:limit]]
-    more = _encode(rows[limit - 1].at, rows[limit - 1].id) if len(rows) > limit else None
+    more = cursors.encode(LISTING, rows[limit - 1].at, rows[limit - 1].id) \
+        if len(rows) > limit else None
     return DatasetHistory(dataset=ref, items=items, next_cursor=more)
 
 
 _ACCESS = {"read": Direction.IN, "write": Direction.OUT}
-
-
-def _encode(at: datetime, row_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), row_id]).encode()).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(row_id, int):
-            raise ValueError("naive time or bad id")
-        return when, row_id
-    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
-        raise ValueError(f"cursor `{cursor[:100]}` is not one this API gave out") from exc

@@ -5,7 +5,6 @@ The CLI and the API both call these; neither builds SQL nor touches the planner.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
 from interlock.spec.models import Flow
 from interlock.store import audit
+from interlock.store import cursor as cursors
 from interlock.store import flows as flow_store
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
@@ -32,6 +32,8 @@ from interlock.store.views import (
     RunSummary,
 )
 from interlock.triggers.types import TriggerType
+
+LISTING = "runs"
 
 
 def register(source: str, *, file: str = "<api>", actor: str = "api",
@@ -79,29 +81,13 @@ def run_events(run_id: str) -> list[EventPublic]:
 
 def list_runs(*, filters: run_store.RunFilter, limit: int = 50,
               cursor: str | None = None) -> RunPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = cursors.decode(LISTING, cursor, datetime, str) if cursor else None
     with session_scope() as session:
         rows = run_store.list_runs(session, filters=filters, limit=limit + 1, before=before)
     page = [RunSummary.of(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) \
+    next_cursor = cursors.encode(LISTING, rows[limit - 1].created_at, rows[limit - 1].id) \
         if len(rows) > limit else None
     return RunPage(runs=page, next_cursor=next_cursor)
-
-
-def encode_cursor(at: datetime, run_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{run_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    problem = f"bad cursor {cursor!r}: pass the `next_cursor` of a previous page"
-    try:
-        at_text, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        at = datetime.fromisoformat(at_text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(problem) from exc
-    if at.tzinfo is None:  # cursors we issue always carry UTC
-        raise ValueError(problem)
-    return at, run_id
 
 
 def cancel_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
