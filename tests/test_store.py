@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -349,13 +350,27 @@ def test_claim_overdue_returns_only_due_rows_and_extends_their_lease(store_url: 
 def test_claim_overdue_honours_limit_in_id_order(store_url: str) -> None:
     past = clock.now() - timedelta(seconds=30)
     for i in range(5):
-        _outbox_row(TaskKind.POLL, f"r{i}", past)
+        _outbox_row(TaskKind.CANCEL, f"r{i}", past)
     with session_scope() as s:
         first = outbox.claim_overdue(s, limit=2)
     with session_scope() as s:
         rest = outbox.claim_overdue(s, limit=10)
     assert [w.run_id for w in first] == ["r0", "r1"]
     assert [w.run_id for w in rest] == ["r2", "r3", "r4"]
+
+
+def test_no_task_kind_is_dead_and_a_retired_poll_row_is_skipped(store_url: str) -> None:
+    """Every TaskKind has a handler case; polls go out as PollBatch, never as outbox rows."""
+    handlers = Path(__file__).resolve().parents[1] / "src/interlock/dispatch/handlers.py"
+    cases = set(re.findall(r"case TaskKind\.(\w+):", handlers.read_text()))
+    assert cases == {kind.name for kind in TaskKind}
+    assert "poll" not in {kind.value for kind in TaskKind}
+    past = clock.now() - timedelta(seconds=30)
+    with session_scope() as s:  # as a row written before the kind was retired would be
+        s.add(Outbox(kind="poll", run_id="old", created_at=past, available_at=past, sends=1))
+    _outbox_row(TaskKind.ADVANCE, "r1", past)
+    with session_scope() as s:
+        assert outbox.claim_overdue(s) == [outbox.Work(TaskKind.ADVANCE, "r1")]
 
 
 def test_outbox_add_is_leased_so_not_overdue_at_once(store_url: str) -> None:
@@ -388,7 +403,7 @@ def test_outbox_complete_deletes_only_matching_rows(store_url: str) -> None:
         outbox.complete(s, kind=TaskKind.ADVANCE, run_id="r1")
     assert remaining() == [("advance", "r2", None), ("execute", "r1", 6)]
     with session_scope() as s:
-        outbox.complete(s, kind=TaskKind.POLL, run_id="r2")  # nothing of that kind
+        outbox.complete(s, kind=TaskKind.CANCEL, run_id="r2")  # nothing of that kind
     assert remaining() == [("advance", "r2", None), ("execute", "r1", 6)]
 
 

@@ -22,9 +22,6 @@ def handle(work: Work, *, dispatcher: Dispatcher) -> None:
         case TaskKind.EXECUTE:
             assert work.attempt_id is not None
             executor.execute(work.attempt_id, dispatcher=dispatcher)
-        case TaskKind.POLL:
-            assert work.attempt_id is not None
-            executor.poll([work.attempt_id], dispatcher=dispatcher)
         case TaskKind.CANCEL:
             assert work.attempt_id is not None
             executor.cancel(work.attempt_id)

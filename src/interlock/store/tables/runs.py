@@ -31,11 +31,15 @@ class Entity(StrEnum):
 
 
 class TaskKind(StrEnum):
-    """Work the outbox hands to dispatch; each kind has one handler."""
+    """Work the outbox hands to dispatch; each kind has one handler.
+
+    Polls are not outbox work: the reconciler sends them as `PollBatch`es of the attempts
+    whose `next_poll_at` is due. (A `poll` kind existed once and was never written; a row of
+    it would be skipped by `outbox.claim_overdue`.)
+    """
 
     ADVANCE = "advance"  # plan a run again
     EXECUTE = "execute"  # submit an attempt to its adapter
-    POLL = "poll"        # observe in-flight attempts
     CANCEL = "cancel"    # ask the foreign system to stop an attempt
     REPORT = "report"    # tell other systems about the datasets a succeeded attempt produced
 
