@@ -1,8 +1,7 @@
-"""Airflow's states through `mappings/airflow.yaml` (loaded once, checked complete)."""
+"""Airflow's states through `mappings/airflow.yaml` (read through the SDK's file cache, so
+again when it changes; checked complete)."""
 
 from __future__ import annotations
-
-from functools import cache
 
 from interlock.adapters import StatusMapping, mappings_dir
 from interlock.adapters import NodeState
@@ -13,12 +12,10 @@ TASK_STATES = ("none", "scheduled", "queued", "running", "restarting", "deferred
                "upstream_failed", "skipped", "removed")
 
 
-@cache
 def dag_runs() -> StatusMapping:
     return StatusMapping.load(mappings_dir() / "airflow.yaml", required=DAG_RUN_STATES)
 
 
-@cache
 def tasks() -> StatusMapping:
     return StatusMapping.load(mappings_dir() / "airflow.yaml", required=TASK_STATES,
                               section="task_statuses")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from interlock.adapters import StatusMapping, mappings_dir
 from interlock.adapters import NodeState
 
@@ -11,7 +9,6 @@ RUN_STATUSES = ("QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUSP
                 "SUCCESS", "FAILURE", "CANCELING", "CANCELED")
 
 
-@cache
 def runs() -> StatusMapping:
     return StatusMapping.load(mappings_dir() / "dagster.yaml", required=RUN_STATUSES)
 

@@ -2,9 +2,10 @@
 
 Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: the contract
 they implement, the errors and states they report, the registered systems and their HTTP
-session pool, status mappings, the push-signing helper, OpenLineage run identities, the
-known cron jobs, a read API over what the store observed, and `launch_once` (one launch per
-attempt key across workers, for systems that cannot be given the job's id).
+session pool, status mappings, the cached configuration-file loader (`load_yaml`,
+`cached_file`), the push-signing helper, OpenLineage run identities, the known cron jobs, a
+read API over what the store observed, and `launch_once` (one launch per attempt key across
+workers, for systems that cannot be given the job's id).
 `tests/test_architecture.py` fails if an adapter reaches past this package.
 """
 
@@ -28,6 +29,7 @@ from interlock.adapters.systems import SessionPool, poll_by_system, registered
 from interlock.config.cron_jobs import CronJob, CronJobsError, UnknownCronJob, get_job
 from interlock.config.durations import parse_duration
 from interlock.config.env import settings
+from interlock.config.files import cached_file, load_yaml
 from interlock.config.mappings import StatusMapping, mappings_dir
 from interlock.config.systems import SecretError, System, UnknownSystem, load_systems
 from interlock.errors import AdapterError, InterlockError, Problem, Rejected, Transient
@@ -38,7 +40,7 @@ __all__ = [
     "ForeignAction", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
-    "UnknownCronJob", "UnknownSystem", "clock", "default_registry", "get_job", "launch_once",
-    "load_systems", "mappings_dir", "observed", "openlineage", "parse_duration",
-    "poll_by_system", "registered", "settings", "signing",
+    "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "default_registry", "get_job",
+    "launch_once", "load_systems", "load_yaml", "mappings_dir", "observed", "openlineage",
+    "parse_duration", "poll_by_system", "registered", "settings", "signing",
 ]

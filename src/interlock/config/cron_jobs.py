@@ -18,7 +18,6 @@ and the API read it through `load_cron_jobs`, which re-reads a file only when it
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from croniter import croniter
 
+from interlock.config import files
 from interlock.config.durations import parse_duration
 from interlock.errors import InterlockError, NotFound
 from interlock.config.mappings import mappings_dir
@@ -78,9 +78,6 @@ class CronJob:
         return self.monitor and self.cron is not None
 
 
-_cache: dict[Path, tuple[float, dict[str, dict[str, CronJob]]]] = {}
-
-
 def load_cron_jobs(directory: Path | None = None) -> dict[str, dict[str, CronJob]]:
     """Every known job, by system then job id."""
     found: dict[str, dict[str, CronJob]] = {}
@@ -111,13 +108,16 @@ def get_job(system: str, job_id: str) -> CronJob:
 
 
 def _load_file(path: Path) -> dict[str, dict[str, CronJob]]:
-    mtime = os.stat(path).st_mtime
-    cached = _cache.get(path)
-    if cached and cached[0] == mtime:
-        return cached[1]
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        return files.cached_file(path, _parse_file)
+    except OSError as exc:
+        raise CronJobsError(f"{path}: cannot read: {exc}") from None
+
+
+def _parse_file(path: Path) -> dict[str, dict[str, CronJob]]:
+    try:
+        doc = files.read_yaml(path)
+    except yaml.YAMLError as exc:
         raise CronJobsError(f"{path}: cannot read: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("system"), str) \
             or not isinstance(doc.get("jobs") or {}, dict):
@@ -127,9 +127,7 @@ def _load_file(path: Path) -> dict[str, dict[str, CronJob]]:
         raise CronJobsError(f"{path}: system {system!r} must be named cron/<host>")
     jobs = {str(job_id): _job(path, system, str(job_id), spec)
             for job_id, spec in (doc.get("jobs") or {}).items()}
-    result = {system: jobs}
-    _cache[path] = (mtime, result)
-    return result
+    return {system: jobs}
 
 
 def _job(path: Path, system: str, job_id: str, spec: Any) -> CronJob:

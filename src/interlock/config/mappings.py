@@ -19,9 +19,11 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from interlock.config import files
 from interlock.errors import InterlockError
 from interlock.states import NodeState
 
@@ -49,6 +51,12 @@ class StatusMapping:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise MappingError(f"{source}: invalid YAML: {exc}") from exc
+        return cls.of(doc, source=source, required=required, section=section)
+
+    @classmethod
+    def of(cls, doc: Any, *, source: str, required: Iterable[str] = (),
+           section: str = "statuses") -> StatusMapping:
+        """The mapping in a parsed YAML document; MappingError naming every problem."""
         if not isinstance(doc, dict) or not isinstance(doc.get(section), dict):
             raise MappingError(f"{source}: expected `system:` and a `{section}:` mapping")
         system = str(doc.get("system") or Path(source).stem)
@@ -71,13 +79,16 @@ class StatusMapping:
     @classmethod
     def load(cls, path: str | Path, *, required: Iterable[str] = (),
              section: str = "statuses") -> StatusMapping:
+        """The mapping in ``path``, read through the file cache (again when it changes)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            doc = files.load_yaml(path)
         except OSError as exc:
             raise MappingError(f"cannot read mapping {path}: {exc.strerror}; set "
                                "INTERLOCK_MAPPINGS to the folder that holds it") from None
-        return cls.parse(text, source=str(path), required=required, section=section)
+        except yaml.YAMLError as exc:
+            raise MappingError(f"{path}: invalid YAML: {exc}") from exc
+        return cls.of(doc, source=str(path), required=required, section=section)
 
 
 def mappings_dir() -> Path:

@@ -20,13 +20,13 @@ A system's name is ``<kind>/<name>``; the kind is the adapter (`uses:`) that tal
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from interlock.config import files
 from interlock.errors import InterlockError, Problem, SpecError
 from interlock.config.yamlpos import load_located
 
@@ -183,10 +183,6 @@ def systems_path() -> Path:
     return Path(os.environ.get("INTERLOCK_SYSTEMS", "systems.yaml"))
 
 
-_lock = threading.Lock()
-_cache: dict[Path, tuple[float, Systems]] = {}
-
-
 def _every_kind_needs_url(kind: str) -> bool:
     return True
 
@@ -201,20 +197,18 @@ _needs_url: Callable[[str], bool] = _every_kind_needs_url
 def set_url_rule(needs_url: Callable[[str], bool]) -> None:
     """Install which kinds need a `url`; files read before are read again."""
     global _needs_url
-    with _lock:
-        _needs_url = needs_url
-        _cache.clear()
+    _needs_url = needs_url
+    files.clear()
 
 
 def load_systems(path: Path | None = None) -> Systems:
     """The systems file, re-read when it changes; no file means no registered systems."""
     path = (path or systems_path()).resolve()
     try:
-        mtime = path.stat().st_mtime
+        return files.cached_file(path, _read_systems)
     except FileNotFoundError:
         return Systems({}, str(path))
-    with _lock:
-        cached = _cache.get(path)
-        if cached is None or cached[0] != mtime:
-            _cache[path] = (mtime, parse_systems(path.read_text(encoding="utf-8"), str(path)))
-        return _cache[path][1]
+
+
+def _read_systems(path: Path) -> Systems:
+    return parse_systems(path.read_text(encoding="utf-8"), str(path))

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
 from interlock.adapters.registry import AdapterRegistry, default_registry
+from interlock.config import files
 from interlock.store.outbox import Dispatcher
 from interlock.errors import InterlockError, Rejected, Transient
 from interlock.config.mappings import mappings_dir
@@ -59,24 +60,20 @@ class Target:
     key: str
 
 
-_cache: dict[Path, tuple[float, list[_Entry]]] = {}
-
-
 def _entries(path: Path) -> list[_Entry]:
     """The mapping's entries, read again only when the file changes; none without a file."""
     try:
-        mtime = path.stat().st_mtime
+        return files.cached_file(path, _parse_entries)
     except FileNotFoundError:
         return []
-    cached = _cache.get(path)
-    if cached is None or cached[0] != mtime:
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            entries = [_Entry.model_validate(e) for e in doc.get("datasets", [])]
-        except (yaml.YAMLError, ValidationError, AttributeError) as exc:
-            raise DatasetMappingError(f"{path}: {exc}") from exc
-        _cache[path] = cached = (mtime, entries)
-    return cached[1]
+
+
+def _parse_entries(path: Path) -> list[_Entry]:
+    try:
+        doc = files.read_yaml(path) or {}
+        return [_Entry.model_validate(e) for e in doc.get("datasets", [])]
+    except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+        raise DatasetMappingError(f"{path}: {exc}") from exc
 
 
 def mapping_path() -> Path:
