@@ -3,9 +3,9 @@
 Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: the contract
 they implement, the errors and states they report, the registered systems and their HTTP
 session pool, status mappings, the cached configuration-file loader (`load_yaml`,
-`cached_file`), the push-signing helper, OpenLineage run identities, the known cron jobs, a
-read API over what the store observed, and `launch_once` (one launch per attempt key across
-workers, for systems that cannot be given the job's id).
+`cached_file`), the push-signing helper, OpenLineage run identities, the known cron jobs and
+cron's schedule macros, a read API over what the store observed, and `launch_once` (one
+launch per attempt key across workers, for systems that cannot be given the job's id).
 `tests/test_architecture.py` fails if an adapter reaches past this package.
 """
 
@@ -26,6 +26,7 @@ from interlock.adapters.launches import launch_once
 from interlock.adapters.observed import ObservedRun, observed
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.adapters.systems import SessionPool, poll_by_system, registered
+from interlock.config import cron_macros
 from interlock.config.cron_jobs import CronJob, CronJobsError, UnknownCronJob, get_job
 from interlock.config.durations import parse_duration
 from interlock.config.env import settings
@@ -40,7 +41,8 @@ __all__ = [
     "ForeignAction", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
-    "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "default_registry", "get_job",
-    "launch_once", "load_systems", "load_yaml", "mappings_dir", "observed", "openlineage",
-    "parse_duration", "poll_by_system", "registered", "settings", "signing",
+    "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "cron_macros",
+    "default_registry", "get_job", "launch_once", "load_systems", "load_yaml", "mappings_dir",
+    "observed", "openlineage", "parse_duration", "poll_by_system", "registered", "settings",
+    "signing",
 ]

@@ -28,6 +28,7 @@ import yaml
 from croniter import croniter
 
 from interlock.config import files
+from interlock.config.cron_macros import five_fields
 from interlock.config.durations import parse_duration
 from interlock.errors import InterlockError, NotFound
 from interlock.config.mappings import mappings_dir
@@ -38,10 +39,6 @@ from interlock.config.mappings import mappings_dir
 CRON_KIND = "cron"
 FILE_GLOB = "cron-*.yaml"
 DEFAULT_GRACE_S = 300.0
-REBOOT = "@reboot"
-MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-          "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-          "@hourly": "0 * * * *"}
 
 
 class CronJobsError(InterlockError):
@@ -71,7 +68,7 @@ class CronJob:
     @property
     def cron(self) -> str | None:
         """Five-field form of the schedule; None for @reboot (no expected times)."""
-        return None if self.schedule == REBOOT else MACROS.get(self.schedule, self.schedule)
+        return five_fields(self.schedule)
 
     @property
     def monitored(self) -> bool:
@@ -135,7 +132,7 @@ def _job(path: Path, system: str, job_id: str, spec: Any) -> CronJob:
     if not isinstance(spec, dict) or not spec.get("schedule") or not spec.get("command"):
         raise CronJobsError(f"{where}: needs `schedule:` and `command:`")
     schedule = " ".join(str(spec["schedule"]).split())
-    cron = None if schedule == REBOOT else MACROS.get(schedule, schedule)
+    cron = five_fields(schedule)
     if cron is not None and not (len(cron.split()) == 5 and croniter.is_valid(cron)):
         raise CronJobsError(f"{where}: bad schedule {schedule!r}")
     timezone = str(spec.get("timezone") or "UTC")

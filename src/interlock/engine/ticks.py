@@ -10,10 +10,13 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from interlock.config.cron_macros import five_fields
+
 
 def ticks_after(cron: str, timezone: str, after: datetime) -> Iterator[datetime]:
-    """Every time ``cron`` fires strictly after ``after``, in order, without end."""
-    itr = croniter(cron, after.astimezone(ZoneInfo(timezone)))
+    """Every time ``cron`` (five fields or a time macro) fires strictly after ``after``, in
+    order, without end."""
+    itr = croniter(five_fields(cron) or cron, after.astimezone(ZoneInfo(timezone)))
     while True:
         yield itr.get_next(datetime).astimezone(UTC)
 

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from interlock.adapters.contract import RetryMode
+from interlock.config.cron_macros import MACROS
 from interlock.config.durations import parse_duration
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
@@ -35,13 +36,9 @@ Duration = Annotated[
 ]
 
 
-CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
-                         "@hourly"})
-
-
 def _check_cron(expr: str) -> str:
     fields = expr.split()
-    is_macro = len(fields) == 1 and fields[0] in CRON_MACROS
+    is_macro = len(fields) == 1 and fields[0] in MACROS
     if not (is_macro or (len(fields) == 5 and croniter.is_valid(expr))):
         raise ValueError(f"bad cron expression {expr!r}: use five fields "
                          "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1-5', "
