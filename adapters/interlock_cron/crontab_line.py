@@ -72,4 +72,3 @@ def stdin_text(text: str) -> str:
         if not escaped:
             out.append(ch)
     return "".join(out)
-
