@@ -30,10 +30,18 @@ class Caller:
     origin: str
 
 
+UNKNOWN_ORIGIN = "unknown"
+
+
+def request_origin(request: Request) -> str:
+    """Where a request came from, for the audit trail's `origin`: the client's address as the
+    server saw it (a proxy's own, behind one; forwarded headers are not trusted)."""
+    return request.client.host if request.client else UNKNOWN_ORIGIN
+
+
 def get_caller(request: Request) -> Caller:
     declared = (request.headers.get(ACTOR_HEADER) or "anonymous")[:150]
-    origin = request.client.host if request.client else "unknown"
-    return Caller(actor=f"api:{declared}", origin=origin)
+    return Caller(actor=f"api:{declared}", origin=request_origin(request))
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from interlock.api.deps import DispatcherDep
+from interlock.api.deps import DispatcherDep, request_origin
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
 from interlock.events import intake
 
@@ -31,7 +31,7 @@ class EventAccepted(BaseModel):
 async def push_event(kind: str, request: Request, dispatcher: DispatcherDep,
                      ) -> EventAccepted | JSONResponse:
     body = await request.body()
-    origin = request.client.host if request.client else "unknown"
+    origin = request_origin(request)
     try:
         # The store and dispatch calls block: keep them off the event loop.
         outcome = await run_in_threadpool(intake.receive, kind, body, request.headers,

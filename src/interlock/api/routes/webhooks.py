@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from interlock.api.deps import DispatcherDep
+from interlock.api.deps import DispatcherDep, request_origin
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.operations import runs as ops
 from interlock.operations import webhooks
@@ -22,9 +22,9 @@ def fire(namespace: str, flow_id: str, key: str, request: Request, response: Res
          dispatcher: DispatcherDep,
          payload: Annotated[dict[str, Any], Body(description="the run's inputs")],
          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> RunDetail:
-    origin = request.client.host if request.client else "unknown"
     run_id, created = webhooks.fire_webhook(
-        namespace=namespace, flow_id=flow_id, key=key, payload=payload, origin=origin,
+        namespace=namespace, flow_id=flow_id, key=key, payload=payload,
+        origin=request_origin(request),
         idempotency_key=idempotency_key, dispatcher=dispatcher)
     if not created:
         response.status_code = 200
