@@ -65,10 +65,10 @@ def _measure(count: int, window: float, server: object) -> None:
     from airflow_flows import start
     from interlock_dagster.client import SESSIONS
 
-    from interlock.operations import runs as ops
-    from interlock.dispatch.embedded import EmbeddedDispatcher
-    from interlock.operations.runtime import periodic_jobs
     from interlock.config.systems import load_systems
+    from interlock.dispatch.embedded import EmbeddedDispatcher
+    from interlock.operations import runs as ops
+    from interlock.operations.runtime import periodic_jobs
 
     dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
     runs = [start(FLOW, dispatcher) for _ in range(count)]

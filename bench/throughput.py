@@ -65,8 +65,8 @@ def main() -> None:
 
 
 def _measure(args: argparse.Namespace) -> None:
-    from interlock.operations import runs as ops
     from interlock.dispatch.celery_app import CeleryDispatcher, app
+    from interlock.operations import runs as ops
     from interlock.store.db import session_scope
     from interlock.store.tables import Run
 

@@ -14,8 +14,8 @@ from typing import Any
 import uvicorn
 from airflow_harness import AirflowServer
 
-from interlock.operations import runs as ops
 from interlock.api.main import create_app
+from interlock.operations import runs as ops
 from interlock.store.outbox import Dispatcher
 from interlock.store.runs import RunFilter
 from interlock.store.views import RunDetail

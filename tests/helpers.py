@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
-from interlock.operations import runs as ops
 from interlock.adapters.contract import Adapter, Handle, Observation
+from interlock.operations import runs as ops
 from interlock.states import RUN_TERMINAL
 from interlock.store.views import RunDetail
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from textwrap import dedent
 
-from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.store.runs import RunFilter
 from tests.helpers import wait_run
 

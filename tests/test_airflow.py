@@ -22,13 +22,13 @@ from airflow_harness import AirflowServer
 from helpers import wait_run
 from sqlalchemy import select
 
-from interlock.operations import runs as ops
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
-from interlock.operations.runtime import periodic_jobs
 from interlock.errors import Rejected
+from interlock.operations import runs as ops
+from interlock.operations.runtime import periodic_jobs
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt, AuditRecord, ExternalRun

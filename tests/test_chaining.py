@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock.operations import runs as ops
-from interlock.store.outbox import PollBatch
 from interlock.dispatch.chaining import ChainingDispatcher
+from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
-from interlock.store.outbox import Work
+from interlock.store.outbox import PollBatch, Work
 from interlock.store.tables import TaskKind
 from tests.helpers import write_flow
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import typer.main
-from typer.core import TyperGroup
 import yaml
+from typer.core import TyperGroup
 
 from interlock.cli.main import app
 from tests.conftest import ROOT

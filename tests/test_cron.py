@@ -21,8 +21,8 @@ from cron_setup import SYSTEM, CronHost, install_host
 from harness_process import free_port
 from sqlalchemy import select
 
-from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter

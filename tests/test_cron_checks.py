@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from interlock_cron.events import parse_report
 from sqlalchemy import select
 
+from interlock.api.main import create_app
+from interlock.config.cron_jobs import CronJob, load_cron_jobs
+from interlock.cron.checks import CheckStatus, check, status_of
+from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.events import intake
 from interlock.operations import runs as ops
-from interlock.api.main import create_app
-from interlock.cron.checks import CheckStatus, check, status_of
-from interlock.config.cron_jobs import CronJob, load_cron_jobs
-from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter

@@ -33,9 +33,9 @@ from interlock_cron.crontab import (
 )
 from interlock_cron.draft import host_name, wrapped_line, write_import
 
+from interlock.config.systems import SYSTEM_NAME
 from interlock.spec.loader import validate_paths
 from interlock.spec.models import SLUG, Flow
-from interlock.config.systems import SYSTEM_NAME
 
 CRONTABS = Path(__file__).resolve().parent / "crontabs"
 VENV_BIN = Path(sys.executable).parent

@@ -6,11 +6,11 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
 from airflow_flows import SECRET_ENV, node, start
 from airflow_harness import AirflowServer
 from dagster_harness import DagsterServer
 from helpers import wait_run
+
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.operations.runtime import periodic_jobs
 

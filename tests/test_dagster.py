@@ -14,10 +14,10 @@ from dagster_harness import DagsterServer
 from helpers import wait_run
 from sqlalchemy import select
 
-from interlock.operations import runs as ops
 from interlock.adapters.contract import JobSpec
 from interlock.adapters.registry import default_registry
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.operations.runtime import periodic_jobs
 from interlock.store import audit
 from interlock.store.db import session_scope

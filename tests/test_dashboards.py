@@ -29,18 +29,16 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from interlock import __version__, clock
-
-from interlock.dashboards import metrics
-from interlock.operations import runs as ops
 from interlock.adapters.contract import Handle, JobSpec, Observation
 from interlock.api.main import create_app
+from interlock.dashboards import metrics
 from interlock.dashboards.percentiles import distributions, percentile_cont
-from interlock.store.outbox import PollBatch
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.flows import get_revision
-from interlock.store.outbox import Work
+from interlock.store.outbox import PollBatch, Work
 from interlock.store.tables import (
     Attempt,
     AuditHead,

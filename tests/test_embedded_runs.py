@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock.operations import runs as ops
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from tests.helpers import wait_run, write_flow
 

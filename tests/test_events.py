@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from helpers import wait_run
+
 from interlock.adapters import signing
 from interlock.api.main import create_app
 from interlock.store import audit

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from interlock.operations import runs as ops
 from interlock.dispatch import executor
 from interlock.dispatch.controller import advance
+from interlock.operations import runs as ops
 from interlock.states import NodeState
 from interlock.store.outbox import Work
 from interlock.store.tables import TaskKind

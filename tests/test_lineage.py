@@ -45,16 +45,17 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from interlock import clock
-from interlock.operations import runs as ops
+from interlock.adapters.openlineage import attempt_uuid, run_uuid
 from interlock.api.main import create_app
-from interlock.store.outbox import Dispatcher
 from interlock.lineage import emitted, queries
 from interlock.lineage.validate import check
 from interlock.lineage.views import Impact, LineageGraph
-from interlock.adapters.openlineage import attempt_uuid, run_uuid
+from interlock.operations import runs as ops
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
 from interlock.store.flows import get_revision, load_flow_of
+from interlock.store.outbox import Dispatcher
+from interlock.store.tables import Attempt
 from interlock.store.tables.lineage import (
     LineageDataset,
     LineageEdge,
@@ -64,7 +65,6 @@ from interlock.store.tables.lineage import (
     LineageJobParent,
     LineageRun,
 )
-from interlock.store.tables import Attempt
 
 API = "/api/v1"
 LINEAGE = f"{API}/lineage"

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 # `interlock.spec` first: importing `interlock.engine.*` first is a circular import (see
 # test_engine_imports_on_its_own below).
 import interlock.spec  # noqa: F401  isort: skip
-from interlock.spec.graph import FlowGraph
 from interlock.engine.planner import (
     CancelAttempt,
     CloseAttempt,
@@ -29,6 +28,7 @@ from interlock.engine.planner import (
 )
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.spec import parse_flow
+from interlock.spec.graph import FlowGraph
 from interlock.states import (
     NODE_IN_FLIGHT,
     NODE_TERMINAL,

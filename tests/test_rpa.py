@@ -28,12 +28,12 @@ from interlock_script.procs import group_alive, read_pid_file, signal_group
 from pydantic import ValidationError
 
 import interlock.config.env
-from interlock.operations import runs as ops
 from interlock.adapters.contract import Handle, JobSpec
 from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
-from interlock.operations.runtime import periodic_jobs
 from interlock.errors import Rejected
+from interlock.operations import runs as ops
+from interlock.operations.runtime import periodic_jobs
 from interlock.states import NodeState, RunState
 from interlock.store.views import NodePublic, RunDetail
 from tests.helpers import wait_finished, wait_run, write_flow

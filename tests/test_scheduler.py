@@ -17,12 +17,12 @@ from textwrap import dedent
 import pytest
 from sqlalchemy import select
 
-from interlock.operations import runs as ops
-from interlock.triggers import schedule as scheduler
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
 from interlock.store import audit
 from interlock.store.db import dispose_all, session_scope
 from interlock.store.tables import AuditRecord, Run, ScheduleCursor, TriggerFiring
+from interlock.triggers import schedule as scheduler
 from tests.helpers import wait_run
 
 T0 = datetime(2026, 11, 24, 10, 2, 30, tzinfo=UTC)

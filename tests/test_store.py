@@ -13,8 +13,8 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from interlock import clock
-from interlock.operations import runs as ops
 from interlock.errors import Conflict, IllegalTransition
+from interlock.operations import runs as ops
 from interlock.spec.loader import parse_flow
 from interlock.states import NodeState, RunState, SkipCause
 from interlock.store import outbox

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from interlock.errors import SpecError
 from interlock.config.systems import SecretError, UnknownSystem, load_systems, parse_systems
+from interlock.errors import SpecError
 
 GOOD = """\
 systems:

@@ -20,8 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
-from interlock.events import intake
-from interlock.operations import runs as ops
+from interlock_airflow import AirflowAdapter
+
 from interlock.adapters.contract import (
     ForeignEvent,
     Handle,
@@ -33,6 +33,8 @@ from interlock.adapters.registry import default_registry
 from interlock.api.main import create_app
 from interlock.cli.main import app
 from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.events import intake
+from interlock.operations import runs as ops
 from interlock.spec.loader import parse_flow
 from interlock.states import NodeState
 from interlock.store.db import session_scope
@@ -41,7 +43,6 @@ from interlock.store.tables import NodeRun, Run
 from interlock.trace import RunTrace, SpanKind, trace_run
 from interlock.trace.cause import root_cause
 from interlock.trace.collect import Collector
-from interlock_airflow import AirflowAdapter
 from tests.helpers import wait_run
 
 NS = "tests.trace"

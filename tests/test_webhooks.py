@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from helpers import wait_run
+
 from interlock.api.main import create_app
 from interlock.store import audit
 from interlock.store.db import session_scope

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from interlock.operations import runs as ops
 from interlock.config.env import settings
 from interlock.dispatch.celery_app import CeleryDispatcher, make_app
+from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt

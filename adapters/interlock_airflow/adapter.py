@@ -16,13 +16,14 @@ from interlock.adapters import (
     Observation,
     RemoteJob,
     RetryMode,
+    load_systems,
+    poll_by_system,
+    registered,
 )
-from interlock.adapters import poll_by_system, registered
 from interlock.adapters.openlineage import parent_run_facet
-from interlock.adapters import load_systems
 from interlock_airflow import actions, discover, events, observe, runs, tasks
-from interlock_airflow.links import failed_task, run_url, with_task
 from interlock_airflow.client import SESSIONS, AirflowSession
+from interlock_airflow.links import failed_task, run_url, with_task
 from interlock_airflow.params import AirflowParams, LogScope
 
 KIND = "airflow"

@@ -17,9 +17,7 @@ import httpx
 import urllib3
 from airflow_client import client as af
 
-from interlock.adapters import SessionPool
-from interlock.adapters import Rejected, Transient
-from interlock.adapters import System
+from interlock.adapters import Rejected, SessionPool, System, Transient
 
 T = TypeVar("T")
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})

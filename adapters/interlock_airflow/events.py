@@ -11,8 +11,7 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.adapters import ForeignEvent
-from interlock.adapters import Rejected
+from interlock.adapters import ForeignEvent, Rejected
 from interlock_airflow.mapping import dag_run_state, task_state
 
 KINDS = ("dag_run", "task_instance")

@@ -3,8 +3,7 @@ again when it changes; checked complete)."""
 
 from __future__ import annotations
 
-from interlock.adapters import StatusMapping, mappings_dir
-from interlock.adapters import NodeState
+from interlock.adapters import NodeState, StatusMapping, mappings_dir
 
 DAG_RUN_STATES = ("queued", "running", "success", "failed")
 TASK_STATES = ("none", "scheduled", "queued", "running", "restarting", "deferred",

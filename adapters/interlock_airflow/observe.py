@@ -14,8 +14,7 @@ from typing import Any
 
 from airflow_client import client as af
 
-from interlock.adapters import Handle, Observation
-from interlock.adapters import NodeState
+from interlock.adapters import Handle, NodeState, Observation
 from interlock_airflow import runs, tasks
 from interlock_airflow.client import AirflowSession, RemoteNotFound
 from interlock_airflow.links import FAILED_TASKS, NONE_REPORTED

@@ -27,8 +27,7 @@ from typing import Any
 
 import yaml
 
-from interlock.adapters import clock
-from interlock.adapters import parse_duration
+from interlock.adapters import clock, parse_duration
 from interlock_cron.crontab import CronJob, Crontab, Problem, percent_split, written_command
 
 WRAPPER = "interlock cron exec"

@@ -13,9 +13,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from interlock.adapters import ForeignEvent
-from interlock.adapters import Rejected
-from interlock.adapters import NodeState
+from interlock.adapters import ForeignEvent, NodeState, Rejected
 
 OUTPUT_TAIL_CHARS = 4000
 RUN_TYPE = "cron"

@@ -21,12 +21,14 @@ from interlock.adapters import (
     JobSpec,
     LogChunk,
     Observation,
+    Rejected,
     RemoteJob,
     RetryMode,
+    launch_once,
+    load_systems,
+    poll_by_system,
+    registered,
 )
-from interlock.adapters import poll_by_system, registered
-from interlock.adapters import Rejected
-from interlock.adapters import launch_once, load_systems
 from interlock.adapters.links import segment
 from interlock_dagster import events, locations, observe, queries
 from interlock_dagster.client import SESSIONS, GraphQLSession

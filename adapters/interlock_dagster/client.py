@@ -14,9 +14,7 @@ from typing import Any
 
 import httpx
 
-from interlock.adapters import SessionPool
-from interlock.adapters import Rejected, Transient
-from interlock.adapters import System
+from interlock.adapters import Rejected, SessionPool, System, Transient
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.adapters import ForeignEvent
-from interlock.adapters import Rejected
+from interlock.adapters import ForeignEvent, Rejected
 from interlock_dagster.mapping import run_state
 
 INTERLOCK_TAGS = ("interlock/run_id", "interlock/node_id", "interlock/key")

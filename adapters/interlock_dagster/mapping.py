@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from interlock.adapters import StatusMapping, mappings_dir
-from interlock.adapters import NodeState
+from interlock.adapters import NodeState, StatusMapping, mappings_dir
 
 RUN_STATUSES = ("QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUSPENDED",
                 "SUCCESS", "FAILURE", "CANCELING", "CANCELED")

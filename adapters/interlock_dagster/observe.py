@@ -6,9 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from interlock.adapters import Handle, Observation
-from interlock.adapters import Rejected
-from interlock.adapters import NodeState
+from interlock.adapters import Handle, NodeState, Observation, Rejected
 from interlock_dagster import queries
 from interlock_dagster.client import GraphQLSession
 from interlock_dagster.mapping import run_state

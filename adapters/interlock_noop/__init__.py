@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation
-from interlock.adapters import NodeState
+from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, NodeState, Observation
 
 
 class NoopAdapter(Adapter):

@@ -17,9 +17,7 @@ from interlock_script.adapter import ScriptAdapter
 from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
 from pydantic import BaseModel, ValidationError
 
-from interlock.adapters import Handle, JobSpec, Observation
-from interlock.adapters import settings
-from interlock.adapters import Rejected
+from interlock.adapters import Handle, JobSpec, Observation, Rejected, settings
 from interlock_rpa.command import build_argv
 from interlock_rpa.layout import RobotPaths
 from interlock_rpa.outcome import conclude

@@ -16,8 +16,7 @@ from interlock_script.observe import paths_of
 from interlock_script.outputs import OutputsError, parse_outputs
 from interlock_script.records import RunResult
 
-from interlock.adapters import Observation
-from interlock.adapters import NodeState
+from interlock.adapters import NodeState, Observation
 from interlock_rpa.artifacts import collect, log_url
 from interlock_rpa.layout import RobotPaths
 from interlock_rpa.results import ResultsError, RobotResults, read_results

@@ -22,9 +22,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation
-from interlock.adapters import settings
-from interlock.adapters import Rejected
+from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation, Rejected, settings
 from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
 from interlock_script.logread import read_chunk
 from interlock_script.observe import lost, observe, on_this_host, paths_of

@@ -6,8 +6,7 @@ import signal
 import socket
 from pathlib import Path
 
-from interlock.adapters import Handle, Observation
-from interlock.adapters import NodeState
+from interlock.adapters import Handle, NodeState, Observation
 from interlock_script.layout import AttemptPaths
 from interlock_script.outputs import OutputsError, parse_outputs
 from interlock_script.records import RunResult, RunSpec

@@ -7,8 +7,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from interlock.adapters import JobSpec
-from interlock.adapters import Rejected
+from interlock.adapters import JobSpec, Rejected
 from interlock_script.params import ScriptParams
 from interlock_script.records import RunSpec
 

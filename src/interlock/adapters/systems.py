@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from interlock.adapters.contract import Handle, Observation
-from interlock.errors import Rejected, Transient
 from interlock.config.systems import System, UnknownSystem, load_systems
+from interlock.errors import Rejected, Transient
 
 
 class Closeable(Protocol):

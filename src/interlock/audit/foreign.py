@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from interlock.adapters.contract import ForeignAction
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.config.env import settings
-from interlock.errors import AdapterError, InterlockError
+from interlock.config.systems import load_systems
 from interlock.dispatch.periodic import Every
+from interlock.errors import AdapterError, InterlockError
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
-from interlock.config.systems import load_systems
 
 log = logging.getLogger(__name__)
 BATCH = 500  # entries copied per system and look: a long backlog is caught up over looks

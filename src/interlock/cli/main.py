@@ -21,18 +21,18 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from typer.core import TyperGroup
 
 from interlock.adapters.registry import default_registry
-from interlock.operations import imports
-from interlock.operations import runs as ops
 from interlock.cli.audit import audit_app
 from interlock.cli.render import run_table, runs_table
 from interlock.cli.trace import trace as _trace
 from interlock.config.env import settings
-from interlock.store.outbox import Dispatcher
-from interlock.operations.runtime import make_dispatcher
 from interlock.errors import InterlockError, SpecError
+from interlock.operations import imports
+from interlock.operations import runs as ops
+from interlock.operations.runtime import make_dispatcher
 from interlock.spec.inputs import InputError
 from interlock.spec.loader import validate_paths
 from interlock.states import RUN_TERMINAL, RunState
+from interlock.store.outbox import Dispatcher
 from interlock.store.runs import RunFilter
 from interlock.store.views import RunDetail
 

@@ -30,8 +30,8 @@ from croniter import croniter
 from interlock.config import files
 from interlock.config.cron_macros import five_fields
 from interlock.config.durations import parse_duration
-from interlock.errors import InterlockError, NotFound
 from interlock.config.mappings import mappings_dir
+from interlock.errors import InterlockError, NotFound
 
 # The kind of the systems the cron monitor watches (`cron/<host>`). The monitor is the core's
 # own (this file, `interlock.cron`, `/api/v1/cron`), so the word is core vocabulary: the one

@@ -27,8 +27,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from interlock.config import files
-from interlock.errors import InterlockError, Problem, SpecError
 from interlock.config.yamlpos import load_located
+from interlock.errors import InterlockError, Problem, SpecError
 
 SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 

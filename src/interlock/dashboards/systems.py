@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from interlock.adapters.registry import default_registry
+from interlock.config.systems import Systems, load_systems
 from interlock.dashboards.keys import attempt_system, kind_of
 from interlock.dashboards.models import (
     HealthStatus,
@@ -27,7 +28,6 @@ from interlock.dashboards.percentiles import distributions
 from interlock.dashboards.window import Window
 from interlock.states import NODE_ENDED, NODE_IN_FLIGHT, NodeState
 from interlock.store.tables import Attempt, ExternalRun
-from interlock.config.systems import Systems, load_systems
 
 OVERDUE_POLL = timedelta(seconds=60)  # a running attempt's poll this late: nobody polls it
 DEGRADED_SHARE = 0.1                  # lost or submit-retried attempts above this: degraded

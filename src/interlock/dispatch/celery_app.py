@@ -10,9 +10,8 @@ from __future__ import annotations
 from celery import Celery
 
 from interlock.config.env import settings
-from interlock.store.outbox import PollBatch
 from interlock.dispatch.chaining import ChainingDispatcher
-from interlock.store.outbox import Work
+from interlock.store.outbox import PollBatch, Work
 from interlock.store.tables import TaskKind
 
 WORK_TASK = "interlock.work"

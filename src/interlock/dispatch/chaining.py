@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.dispatch.handlers import handle, handle_poll_batch
-from interlock.store.outbox import Work
+from interlock.store.outbox import Dispatcher, PollBatch, Work
 
 CHAIN_LIMIT = 32  # items one task may run before handing the rest to other workers
 

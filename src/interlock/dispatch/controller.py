@@ -13,7 +13,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.store.outbox import Dispatcher
 from interlock.engine.planner import (
     CancelAttempt,
     CloseAttempt,
@@ -28,7 +27,7 @@ from interlock.errors import InterlockError
 from interlock.states import RUN_TERMINAL, NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
-from interlock.store.outbox import Work
+from interlock.store.outbox import Dispatcher, Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state

@@ -24,15 +24,15 @@ from sqlalchemy.orm import Session
 
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.config import files
-from interlock.store.outbox import Dispatcher
-from interlock.errors import InterlockError, Rejected, Transient
 from interlock.config.mappings import mappings_dir
+from interlock.config.systems import load_systems
+from interlock.errors import InterlockError, Rejected, Transient
 from interlock.spec.models import Dataset
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
+from interlock.store.outbox import Dispatcher
 from interlock.store.tables import Attempt, Run, TaskKind
-from interlock.config.systems import load_systems
 
 log = logging.getLogger(__name__)
 

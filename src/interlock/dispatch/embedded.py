@@ -15,11 +15,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from interlock.store.outbox import PollBatch
-from interlock.dispatch.periodic import PeriodicJob
 from interlock.dispatch.handlers import handle, handle_poll_batch
+from interlock.dispatch.periodic import PeriodicJob
 from interlock.dispatch.reconciler import ReconcilerThread
-from interlock.store.outbox import Work
+from interlock.store.outbox import PollBatch, Work
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-
-from interlock.dispatch import datasets
 from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation, RetryMode
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
-from interlock.store.outbox import Dispatcher
+from interlock.dispatch import datasets
 from interlock.dispatch.controller import advance
+from interlock.dispatch.tracing import traceparent
 from interlock.errors import Rejected, Transient
 from interlock.lineage import emitted
 from interlock.spec.models import Flow
@@ -33,10 +32,10 @@ from interlock.states import NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
+from interlock.store.outbox import Dispatcher
 from interlock.store.runs import lock_run
 from interlock.store.tables import ATTEMPTS, Attempt, Run, TaskKind, rowcount
 from interlock.store.transitions import set_attempt_state, set_node_state
-from interlock.dispatch.tracing import traceparent
 
 log = logging.getLogger(__name__)
 ACTOR = "executor"

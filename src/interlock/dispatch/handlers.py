@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from interlock.dispatch import datasets
-from interlock.dispatch import executor
-from interlock.store.outbox import Dispatcher
+from interlock.dispatch import datasets, executor
 from interlock.dispatch.controller import advance
 from interlock.errors import Transient
-from interlock.store.outbox import Work
+from interlock.store.outbox import Dispatcher, Work
 from interlock.store.tables import TaskKind
 
 log = logging.getLogger(__name__)

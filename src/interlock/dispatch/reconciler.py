@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 
 from interlock import clock
 from interlock.dispatch.periodic import PeriodicJob, PeriodicJobs
-from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.states import RUN_ACTIVE, NodeState
 from interlock.store import outbox
 from interlock.store.db import session_scope
+from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind, rowcount
 
 log = logging.getLogger(__name__)

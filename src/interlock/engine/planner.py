@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from interlock.spec.graph import FlowGraph
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import ExpressionError
 from interlock.spec.expressions import evaluate_condition, render
+from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Node, TriggerRule
 from interlock.states import (
     ATTEMPT_RETRYABLE,

@@ -19,17 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from interlock import clock
-
 from interlock.adapters import signing
 from interlock.adapters.contract import ForeignEvent
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
-from interlock.store.outbox import Dispatcher, PollBatch
+from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.errors import InterlockError, Rejected
 from interlock.states import NodeState
 from interlock.store import audit, external, outbox
 from interlock.store.db import session_scope
+from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.store.tables import ATTEMPTS, Attempt, TaskKind
-from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.triggers.firing import Fired, after_foreign_run
 
 

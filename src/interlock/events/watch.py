@@ -13,16 +13,15 @@ import logging
 from datetime import datetime, timedelta
 
 from interlock import clock
-
-from interlock.events import intake
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.config.env import settings
-from interlock.store.outbox import Dispatcher
-from interlock.errors import AdapterError, InterlockError
+from interlock.config.systems import load_systems
 from interlock.dispatch.periodic import Every
+from interlock.errors import AdapterError, InterlockError
+from interlock.events import intake
 from interlock.store.db import session_scope
 from interlock.store.flows import list_flows, load_flow_of
-from interlock.config.systems import load_systems
+from interlock.store.outbox import Dispatcher
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(minutes=10)  # how far back a new watcher looks

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.adapters.openlineage import JOB_NAMESPACE, node_job_name
 from interlock.lineage import graph
 from interlock.lineage.naming import INTERLOCK
-from interlock.adapters.openlineage import JOB_NAMESPACE, node_job_name
 from interlock.spec.models import Dataset, Flow
 from interlock.store.tables.lineage import EDGES, JOBS, NAME_MAX, NAMESPACE_MAX, Direction, Source
 

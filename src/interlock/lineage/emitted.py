@@ -24,11 +24,11 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from interlock import __version__, clock
-from interlock.lineage import ingest
 from interlock.adapters.openlineage import JOB_NAMESPACE, attempt_uuid, node_job_name, run_uuid
+from interlock.lineage import ingest
 from interlock.spec.models import Dataset, Flow
-from interlock.store.tables.lineage import Source
 from interlock.store.tables import ATTEMPTS, Attempt
+from interlock.store.tables.lineage import Source
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import yaml
 
 from interlock import clock
 from interlock.adapters.registry import AdapterRegistry, default_registry
-from interlock.lineage.observed import record_discovered
 from interlock.config.mappings import mappings_dir
-from interlock.store.db import session_scope
 from interlock.config.systems import load_systems
+from interlock.lineage.observed import record_discovered
+from interlock.store.db import session_scope
 
 
 def discover(system: str, *, registry: AdapterRegistry | None = None) -> dict[str, Any]:

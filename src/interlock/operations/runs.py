@@ -10,7 +10,6 @@ from typing import Any
 
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
-from interlock.store.outbox import Dispatcher
 from interlock.errors import NotFound
 from interlock.lineage.declared import record_flow
 from interlock.spec.inputs import check_inputs
@@ -21,7 +20,7 @@ from interlock.store import cursor as cursors
 from interlock.store import flows as flow_store
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
-from interlock.store.outbox import Work
+from interlock.store.outbox import Dispatcher, Work
 from interlock.store.tables import TaskKind
 from interlock.store.views import (
     EventPublic,

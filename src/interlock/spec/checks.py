@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from interlock.adapters.contract import Adapter, RetryMode
-from interlock.spec.graph import ancestor_sets, find_cycle
+from interlock.config.yamlpos import Located
 from interlock.errors import ExpressionError, Problem
 from interlock.spec.expressions import condition_template, has_expression, references, strings_in
+from interlock.spec.graph import ancestor_sets, find_cycle
 from interlock.spec.models import SLUG
-from interlock.config.yamlpos import Located
 
 # `uses:` kind -> its adapter class, or a message saying why there is none.
 AdapterLookup = Callable[[str], type[Adapter] | str]

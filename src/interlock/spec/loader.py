@@ -10,11 +10,11 @@ from pydantic_core import ErrorDetails
 
 from interlock.adapters.contract import Adapter
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
+from interlock.config.yamlpos import Located, load_located
 from interlock.errors import Problem, SpecError
 from interlock.spec.checks import AdapterLookup, check_graph
 from interlock.spec.inputs import type_problem
 from interlock.spec.models import Flow, InputSpec
-from interlock.config.yamlpos import Located, load_located
 
 
 def adapter_lookup(registry: AdapterRegistry) -> AdapterLookup:

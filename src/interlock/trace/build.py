@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from interlock.states import RUN_TERMINAL, RunState
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
+from interlock.store.views import RunSummary
 from interlock.trace.cause import root_cause
 from interlock.trace.collect import Collector
 from interlock.trace.model import RunTrace, Span
-from interlock.store.views import RunSummary
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 

@@ -22,13 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from interlock import clock
-
 from interlock.engine import ticks as cron_ticks
-from interlock.store.outbox import Dispatcher
 from interlock.spec.models import CatchUp, Flow, Schedule
 from interlock.store import audit, outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import get_revision, list_flows, load_flow_of
+from interlock.store.outbox import Dispatcher
 from interlock.store.tables import FlowRevision, ScheduleCursor, TaskKind
 from interlock.triggers.firing import Fired, fire
 from interlock.triggers.types import TriggerType
