@@ -1,10 +1,16 @@
-"""The project's promises about its own files: entry points, schema, compose file."""
+"""The project's promises about its own files: entry points, schema, compose file, and the
+package data a non-editable install needs (the adapters' default status mappings)."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -12,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from interlock.adapters import mapping_file
 from interlock.adapters.contract import Adapter
 from interlock.adapters.registry import ENTRY_POINT_GROUP
 from interlock.spec.schema import flow_schema_text
@@ -71,3 +78,71 @@ def test_docker_compose_file_matches_the_compose_schema() -> None:
     for name, service in services.items():
         for needed in service.get("depends_on", {}):
             assert needed in services, f"{name} depends on unknown service {needed}"
+
+
+# Each adapter's default status mapping, shipped as package data of the adapter package.
+PACKAGED_MAPPINGS = ["interlock_airflow/mappings/airflow.yaml",
+                     "interlock_dagster/mappings/dagster.yaml"]
+
+
+def built_files(tmp_path: Path) -> set[str]:
+    """The files a wheel of this project holds: the wheel's own list when `wheel` (or a
+    setuptools with bdist_wheel built in) is present, else what `build_py` (which fills
+    the wheel's package tree, package data included) lays out. Built from a copy, so the
+    checkout gets no build/ or egg-info."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("src", "adapters"):
+        shutil.copytree(ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    setuptools_has_wheel = importlib.util.find_spec("setuptools.command.bdist_wheel")
+    if importlib.util.find_spec("wheel") or setuptools_has_wheel:
+        out = tmp_path / "dist"
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                        "--no-build-isolation", "-q", "-w", str(out), str(source)],
+                       check=True, timeout=120)
+        (wheel,) = out.glob("interlock-*.whl")
+        return set(zipfile.ZipFile(wheel).namelist())
+    out = tmp_path / "build"
+    subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q",
+                    "build_py", "-d", str(out)], cwd=source, check=True, timeout=120,
+                   capture_output=True)
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+
+
+def test_the_default_status_mappings_are_package_data(tmp_path: Path) -> None:
+    files = built_files(tmp_path)
+    assert "interlock_airflow/mapping.py" in files  # the build did lay the adapters out
+    assert [name for name in PACKAGED_MAPPINGS if name not in files] == []
+    # and each is a file of its adapter package in this checkout (editable installs)
+    for name in PACKAGED_MAPPINGS:
+        assert (ROOT / "adapters" / name).is_file()
+
+
+def test_status_mappings_load_from_the_package_with_an_empty_mappings_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock_airflow import mapping as airflow
+    from interlock_dagster import mapping as dagster
+
+    monkeypatch.setenv("INTERLOCK_MAPPINGS", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no ./mappings, no checkout to fall back on
+    assert airflow.dag_run_state("success").value == "succeeded"
+    assert airflow.tasks().state_of("upstream_failed").value == "skipped"
+    assert dagster.run_state("FAILURE").value == "failed"
+    shipped = Path(importlib.import_module("interlock_airflow").__file__ or "").parent
+    assert mapping_file("airflow.yaml", "interlock_airflow") == shipped / "mappings" / \
+        "airflow.yaml"
+
+
+def test_a_mapping_in_the_mappings_folder_overrides_the_packaged_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock_dagster import mapping as dagster
+
+    shipped = yaml.safe_load(mapping_file("dagster.yaml", "interlock_dagster").read_text())
+    shipped["statuses"]["FAILURE"] = "cancelled"
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(shipped))
+    monkeypatch.setenv("INTERLOCK_MAPPINGS", str(tmp_path))
+    assert mapping_file("dagster.yaml", "interlock_dagster") == tmp_path / "dagster.yaml"
+    assert dagster.run_state("FAILURE").value == "cancelled"

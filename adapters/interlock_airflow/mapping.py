@@ -1,9 +1,12 @@
-"""Airflow's states through `mappings/airflow.yaml` (read through the SDK's file cache, so
-again when it changes; checked complete)."""
+"""Airflow's states through `airflow.yaml`: the user's copy in the mappings folder
+(INTERLOCK_MAPPINGS) if there is one, else the default shipped in `interlock_airflow/mappings/`
+(read through the SDK's file cache, so again when it changes; checked complete)."""
 
 from __future__ import annotations
 
-from interlock.adapters import NodeState, StatusMapping, mappings_dir
+from pathlib import Path
+
+from interlock.adapters import NodeState, StatusMapping, mapping_file
 
 DAG_RUN_STATES = ("queued", "running", "success", "failed")
 TASK_STATES = ("none", "scheduled", "queued", "running", "restarting", "deferred",
@@ -11,13 +14,16 @@ TASK_STATES = ("none", "scheduled", "queued", "running", "restarting", "deferred
                "upstream_failed", "skipped", "removed")
 
 
+def _file() -> Path:
+    return mapping_file("airflow.yaml", "interlock_airflow")
+
+
 def dag_runs() -> StatusMapping:
-    return StatusMapping.load(mappings_dir() / "airflow.yaml", required=DAG_RUN_STATES)
+    return StatusMapping.load(_file(), required=DAG_RUN_STATES)
 
 
 def tasks() -> StatusMapping:
-    return StatusMapping.load(mappings_dir() / "airflow.yaml", required=TASK_STATES,
-                              section="task_statuses")
+    return StatusMapping.load(_file(), required=TASK_STATES, section="task_statuses")
 
 
 def dag_run_state(status: str) -> NodeState:

@@ -2,8 +2,9 @@
 
 Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: the contract
 they implement, the errors and states they report, the registered systems and their HTTP
-session pool, status mappings, the cached configuration-file loader (`load_yaml`,
-`cached_file`), the push-signing helper, OpenLineage run identities, the known cron jobs and
+session pool, status mappings (`mapping_file`: the user's override, else the adapter's
+packaged default), the cached configuration-file loader (`load_yaml`, `cached_file`), the
+push-signing helper, OpenLineage run identities, the known cron jobs and
 cron's schedule macros, a read API over what the store observed, and `launch_once` (one
 launch per attempt key across workers, for systems that cannot be given the job's id).
 `tests/test_architecture.py` fails if an adapter reaches past this package.
@@ -31,7 +32,7 @@ from interlock.config.cron_jobs import CronJob, CronJobsError, UnknownCronJob, g
 from interlock.config.durations import parse_duration
 from interlock.config.env import settings
 from interlock.config.files import cached_file, load_yaml
-from interlock.config.mappings import StatusMapping, mappings_dir
+from interlock.config.mappings import StatusMapping, mapping_file, mappings_dir
 from interlock.config.systems import SecretError, System, UnknownSystem, load_systems
 from interlock.errors import AdapterError, InterlockError, Problem, Rejected, Transient
 from interlock.states import NODE_TERMINAL, NodeState
@@ -42,7 +43,7 @@ __all__ = [
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
     "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "cron_macros",
-    "default_registry", "get_job", "launch_once", "load_systems", "load_yaml", "mappings_dir",
-    "observed", "openlineage", "parse_duration", "poll_by_system", "registered", "settings",
-    "signing",
+    "default_registry", "get_job", "launch_once", "load_systems", "load_yaml", "mapping_file",
+    "mappings_dir", "observed", "openlineage", "parse_duration", "poll_by_system", "registered",
+    "settings", "signing",
 ]

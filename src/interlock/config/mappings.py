@@ -1,8 +1,10 @@
 """Status mappings: how a foreign system's own words map to Interlock's node states.
 
-Mappings are data (`mappings/<system>.yaml`), not code, so an operator can read and adjust
-them. A mapping must cover every status the adapter declares it can see: a gap is an error
-when the mapping loads, never a surprise at run time.
+Mappings are data (`<system>.yaml`), not code, so an operator can read and adjust them. Each
+adapter ships its default status mapping as package data (`interlock_<kind>/mappings/`); a
+file of the same name in the user's mappings folder (INTERLOCK_MAPPINGS, default ./mappings)
+overrides it (:func:`mapping_file`). A mapping must cover every status the adapter declares
+it can see: a gap is an error when the mapping loads, never a surprise at run time.
 
     # mappings/example.yaml
     system: example
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,8 @@ class StatusMapping:
             return self.statuses[status]
         except KeyError:
             raise MappingError(f"{self.system}: status {status!r} has no mapping; add it to "
-                               f"mappings/{self.system}.yaml") from None
+                               f"{self.system}.yaml in the mappings folder "
+                               "(INTERLOCK_MAPPINGS)") from None
 
     @classmethod
     def parse(cls, text: str, *, source: str, required: Iterable[str] = (),
@@ -92,8 +96,19 @@ class StatusMapping:
 
 
 def mappings_dir() -> Path:
-    """INTERLOCK_MAPPINGS, else ./mappings, else the mappings shipped with this checkout."""
-    if configured := os.environ.get("INTERLOCK_MAPPINGS"):
-        return Path(configured)
-    local = Path.cwd() / "mappings"
-    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "mappings"
+    """The user's mappings folder: INTERLOCK_MAPPINGS, else ./mappings. Overrides of the
+    shipped defaults and the mappings Interlock writes (`interlock import`) live here."""
+    return Path(os.environ.get("INTERLOCK_MAPPINGS") or Path.cwd() / "mappings")
+
+
+def mapping_file(name: str, package: str) -> Path:
+    """``name`` in the user's mappings folder if it is there, else the default ``package``
+    ships as package data (``<package>/mappings/<name>``)."""
+    override = mappings_dir() / name
+    if override.is_file():
+        return override
+    shipped = resources.files(package) / "mappings" / name
+    if not isinstance(shipped, Path):  # a zipped install: the file cache needs a real file
+        raise MappingError(f"{package} is not installed as files; put {name} in "
+                           f"{mappings_dir()} (INTERLOCK_MAPPINGS)")
+    return shipped
