@@ -16,8 +16,6 @@ queue to drain, so events from short-lived task processes still go out.
 from __future__ import annotations
 
 import atexit
-import hashlib
-import hmac
 import http.client
 import json
 import logging
@@ -33,6 +31,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+# A verbatim copy of interlock.adapters.signing, beside this file (Airflow puts the plugins
+# folder on sys.path; a pip install ships it as a module). tests/test_signing_copies.py.
+from _interlock_signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+
 try:  # the documented import; it pulls in airflow core
     from airflow.plugins_manager import AirflowPlugin
 except Exception:  # pragma: no cover - task-sdk-only installs
@@ -47,20 +49,12 @@ except Exception:  # pragma: no cover - same marker, without airflow core
 
 log = logging.getLogger("interlock_listener")
 
-SIGNATURE_HEADER = "X-Interlock-Signature"
-TIMESTAMP_HEADER = "X-Interlock-Timestamp"
 HTTP_TIMEOUT = 2.0
 TRIES = 3
 BACKOFF = (0.2, 0.5)
 QUEUE_SIZE = 1000
 EXIT_FLUSH_SECONDS = 3.0
 _UTC = timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+, Airflow 3 still runs on 3.10
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256(secret, b"<timestamp>." + body)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 class _Sender:
@@ -144,7 +138,7 @@ def _deliver(body: bytes) -> None:
             headers={
                 "Content-Type": "application/json",
                 TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(secret, timestamp, body),
+                SIGNATURE_HEADER: signature(secret, str(timestamp), body),
             },
         )
         try:

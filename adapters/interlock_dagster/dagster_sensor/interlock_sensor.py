@@ -1,7 +1,8 @@
 """Dagster run-status sensors that push run completions to Interlock, signed.
 
 Runs inside Dagster's environment (Interlock is not installed there): standard library
-plus `dagster`. Add them to a code location's definitions:
+plus `dagster`, and `_interlock_signing.py` beside this file. Add them to a code location's
+definitions:
 
     from interlock_sensor import interlock_sensors
     defs = dg.Definitions(jobs=[...], sensors=interlock_sensors())
@@ -17,8 +18,6 @@ polling and its watcher cover a lost event.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -27,22 +26,19 @@ from typing import Any
 
 import dagster as dg
 
+# A verbatim copy of interlock.adapters.signing, beside this file (this folder is on
+# sys.path, as for `from interlock_sensor import ...`). tests/test_signing_copies.py.
+from _interlock_signing import sign
+
 STATUSES = {"SUCCESS": dg.DagsterRunStatus.SUCCESS, "FAILURE": dg.DagsterRunStatus.FAILURE,
             "CANCELED": dg.DagsterRunStatus.CANCELED}
 TIMEOUT_S = 3.0
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
 def post(url: str, secret: str, event: dict[str, Any]) -> int:
     body = json.dumps(event, sort_keys=True).encode()
-    timestamp = int(time.time())
     request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Interlock-Timestamp": str(timestamp),
-        "X-Interlock-Signature": sign(secret, timestamp, body)})
+        "Content-Type": "application/json", **sign(secret, body)})
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
         return int(response.status)
 
