@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from interlock.adapters import settings
 from interlock_cron.spool import Delivery, Spool
 
 TAIL_BYTES = 4000
@@ -32,32 +33,27 @@ EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 127, 126  # what a shell answers for these
 
 
 def default_system() -> str:
-    return os.environ.get("INTERLOCK_CRON_SYSTEM") or \
-        f"cron/{socket.gethostname().split('.')[0]}"
+    return settings().cron_system or f"cron/{socket.gethostname().split('.')[0]}"
 
 
 def default_spool() -> Path:
-    if configured := os.environ.get("INTERLOCK_CRON_SPOOL"):
-        return Path(configured)
-    home = Path(os.environ.get("INTERLOCK_HOME", Path.home() / ".interlock"))
-    return home / "spool" / "cron"
+    return settings().cron_spool or settings().home / "spool" / "cron"
 
 
 def secret_from_env() -> str | None:
-    if secret := os.environ.get("INTERLOCK_CRON_SECRET"):
+    if secret := settings().cron_secret:
         return secret
-    if path := os.environ.get("INTERLOCK_CRON_SECRET_FILE"):
+    if path := settings().cron_secret_file:
         try:
-            return Path(path).read_text(encoding="utf-8").strip() or None
+            return path.read_text(encoding="utf-8").strip() or None
         except OSError:
             return None  # reports wait in the spool until the secret is readable
     return None
 
 
 def make_spool(directory: Path | None = None) -> Spool:
-    delivery = Delivery(api_url=os.environ.get("INTERLOCK_API_URL", "http://127.0.0.1:8000"),
-                        secret=secret_from_env(),
-                        timeout_s=float(os.environ.get("INTERLOCK_CRON_TIMEOUT", "5")))
+    delivery = Delivery(api_url=settings().api_url, secret=secret_from_env(),
+                        timeout_s=settings().cron_timeout_s)
     return Spool(directory or default_spool(), delivery)
 
 

@@ -1,4 +1,9 @@
-"""Settings, read from the environment (`INTERLOCK_*`) once per process."""
+"""Settings: every `INTERLOCK_*` variable the project reads, parsed here and nowhere else.
+
+`settings()` reads them once per process. `current()` reads them again, for the file
+locations that tests and long-lived shells may change between calls (the systems file, the
+mappings folder, the dataset mapping). An interval of `0` always means "never".
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,14 @@ class Settings:
     lease_s: float              # INTERLOCK_LEASE_SECONDS: unfinished work is re-sent after this
     watch_s: float              # INTERLOCK_WATCH_SECONDS: how often foreign runs are listed
     cron_check_s: float         # INTERLOCK_CRON_CHECK_SECONDS: late/missed cron checks; 0 = off
+    systems_file: Path          # INTERLOCK_SYSTEMS: the registered systems
+    mappings_dir: Path | None   # INTERLOCK_MAPPINGS: status and entity mappings; None = default
+    datasets_file: Path | None  # INTERLOCK_DATASETS: dataset mapping; None = <mappings>/datasets.yaml
+    cron_system: str | None     # INTERLOCK_CRON_SYSTEM: the wrapper's system; None = cron/<hostname>
+    cron_spool: Path | None     # INTERLOCK_CRON_SPOOL: the wrapper's spool; None = under home
+    cron_secret: str | None     # INTERLOCK_CRON_SECRET: the wrapper's signing secret
+    cron_secret_file: Path | None  # INTERLOCK_CRON_SECRET_FILE: ... or a file holding it
+    cron_timeout_s: float       # INTERLOCK_CRON_TIMEOUT: the wrapper's wait for the API
 
     @property
     def attempts_dir(self) -> Path:
@@ -41,9 +54,26 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lease_s=float(env.get("INTERLOCK_LEASE_SECONDS", "15")),
         watch_s=float(env.get("INTERLOCK_WATCH_SECONDS", "15")),
         cron_check_s=float(env.get("INTERLOCK_CRON_CHECK_SECONDS", "15")),
+        systems_file=Path(env.get("INTERLOCK_SYSTEMS") or "systems.yaml"),
+        mappings_dir=_path(env.get("INTERLOCK_MAPPINGS")),
+        datasets_file=_path(env.get("INTERLOCK_DATASETS")),
+        cron_system=env.get("INTERLOCK_CRON_SYSTEM") or None,
+        cron_spool=_path(env.get("INTERLOCK_CRON_SPOOL")),
+        cron_secret=env.get("INTERLOCK_CRON_SECRET") or None,
+        cron_secret_file=_path(env.get("INTERLOCK_CRON_SECRET_FILE")),
+        cron_timeout_s=float(env.get("INTERLOCK_CRON_TIMEOUT", "5")),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 @cache
 def settings() -> Settings:
+    return load_settings()
+
+
+def current() -> Settings:
+    """The settings as the environment says now (not cached)."""
     return load_settings()

@@ -17,7 +17,6 @@ it can see: a gap is an error when the mapping loads, never a surprise at run ti
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from interlock.config import files
+from interlock.config import env, files
 from interlock.errors import InterlockError
 from interlock.states import NodeState
 
@@ -98,7 +97,7 @@ class StatusMapping:
 def mappings_dir() -> Path:
     """The user's mappings folder: INTERLOCK_MAPPINGS, else ./mappings. Overrides of the
     shipped defaults and the mappings Interlock writes (`interlock import`) live here."""
-    return Path(os.environ.get("INTERLOCK_MAPPINGS") or Path.cwd() / "mappings")
+    return env.current().mappings_dir or Path.cwd() / "mappings"
 
 
 def mapping_file(name: str, package: str) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from interlock.config import files
+from interlock.config import env, files
 from interlock.config.yamlpos import load_located
 from interlock.errors import InterlockError, Problem, SpecError
 
@@ -180,7 +180,7 @@ def _problems(doc: Any, name: str, exc: Exception) -> list[Problem]:
 
 
 def systems_path() -> Path:
-    return Path(os.environ.get("INTERLOCK_SYSTEMS", "systems.yaml"))
+    return env.current().systems_file
 
 
 def _every_kind_needs_url(kind: str) -> bool:

@@ -14,7 +14,6 @@ see data made elsewhere. A node is never reported to the system that ran it.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.config import files
+from interlock.config.env import current
 from interlock.config.mappings import mappings_dir
 from interlock.config.systems import load_systems
 from interlock.errors import InterlockError, Rejected, Transient
@@ -77,7 +77,7 @@ def _parse_entries(path: Path) -> list[_Entry]:
 
 
 def mapping_path() -> Path:
-    return Path(os.environ.get("INTERLOCK_DATASETS") or mappings_dir() / "datasets.yaml")
+    return current().datasets_file or mappings_dir() / "datasets.yaml"
 
 
 def targets_of(datasets: list[Dataset]) -> list[Target]:
