@@ -55,3 +55,19 @@ def test_every_interlock_service_runs_a_command_the_cli_has() -> None:
             f"(it has: {', '.join(sorted(cli.commands))})")
         # Checks the options and their values without running the command.
         cli.commands[subcommand].make_context(subcommand, list(args), parent=None)
+
+
+def test_the_api_is_published_on_loopback_unless_told_otherwise() -> None:
+    """`ports: ["8000:8000"]` publishes on every interface; the default must be 127.0.0.1,
+    overridable with INTERLOCK_PUBLISH (docs/deploy.md)."""
+    ports = _services()["api"]["ports"]
+    assert ports, "the api service publishes nothing"
+    for binding in ports:
+        assert isinstance(binding, str), f"use the short syntax with a host address: {binding}"
+        host, _, rest = binding.rpartition(":8000:")  # host part may be ${VAR:-default}
+        assert rest == "8000" and host, f"no host address in {binding!r}"
+        default = host.removeprefix("${INTERLOCK_PUBLISH:-").removesuffix("}")
+        assert default == "127.0.0.1", f"{binding!r} does not default to loopback"
+    for name, service in _services().items():  # no other service is published at all
+        if name != "api":
+            assert "ports" not in service, f"`{name}` publishes ports"
