@@ -31,6 +31,10 @@ class Settings:
     cron_secret: str | None     # INTERLOCK_CRON_SECRET: the wrapper's signing secret
     cron_secret_file: Path | None  # INTERLOCK_CRON_SECRET_FILE: ... or a file holding it
     cron_timeout_s: float       # INTERLOCK_CRON_TIMEOUT: the wrapper's wait for the API
+    oidc_issuer: str | None     # INTERLOCK_OIDC_ISSUER: the OpenID issuer; None = no OIDC
+    oidc_audience: str | None   # INTERLOCK_OIDC_AUDIENCE: the `aud` Interlock's tokens carry
+    oidc_jwks_url: str | None   # INTERLOCK_OIDC_JWKS_URL: None = from the issuer's discovery
+    oidc_groups_claim: str      # INTERLOCK_OIDC_GROUPS_CLAIM: the claim listing groups
 
     @property
     def attempts_dir(self) -> Path:
@@ -62,6 +66,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         cron_secret=env.get("INTERLOCK_CRON_SECRET") or None,
         cron_secret_file=_path(env.get("INTERLOCK_CRON_SECRET_FILE")),
         cron_timeout_s=float(env.get("INTERLOCK_CRON_TIMEOUT", "5")),
+        oidc_issuer=env.get("INTERLOCK_OIDC_ISSUER") or None,
+        oidc_audience=env.get("INTERLOCK_OIDC_AUDIENCE") or None,
+        oidc_jwks_url=env.get("INTERLOCK_OIDC_JWKS_URL") or None,
+        oidc_groups_claim=env.get("INTERLOCK_OIDC_GROUPS_CLAIM") or "groups",
     )
 
 
