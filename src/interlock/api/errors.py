@@ -8,9 +8,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from interlock.errors import Conflict, NotFound, SpecError
 from interlock.spec.inputs import InputError
+
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
 
 
 class ErrorBody(BaseModel):
@@ -55,14 +58,24 @@ def install(app: FastAPI) -> None:
             "detail": f"a value in the request cannot be stored: {exc.orig}"})
 
     @app.exception_handler(OperationalError)
-    async def _store_down(_: Request, exc: OperationalError) -> JSONResponse:
-        # Not the request's fault, and worth retrying: the store is unreachable or overloaded.
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
-            "detail": "the store is unavailable; retry shortly"})
+    @app.exception_handler(PoolTimeout)
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        # Not the request's fault, and worth retrying: the store is unreachable, overloaded,
+        # or a statement ran past INTERLOCK_STATEMENT_TIMEOUT_MS. No SQL, no URL in the body.
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": _store_sentence(exc)})
 
     @app.exception_handler(ValueError)
     async def _value(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+
+def _store_sentence(exc: Exception) -> str:
+    if isinstance(exc, PoolTimeout):
+        return "the store's connections are all busy; retry shortly"
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED:
+        return "the store did not answer within the statement timeout; retry shortly"
+    return "the store is unavailable; retry shortly"
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 from interlock import __version__
 from interlock.api import errors
-from interlock.api.routes import audit, cron, events, flows, lineage, runs, webhooks
+from interlock.api.routes import audit, cron, events, flows, health, lineage, runs, webhooks
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
 from interlock.api.routes.trace import router as trace_router
@@ -19,12 +18,6 @@ from interlock.store.db import engine_for
 from interlock.store.outbox import Dispatcher
 
 API_PREFIX = "/api/v1"
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-    dispatch: str
 
 
 def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
@@ -52,10 +45,6 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(lineage.router, prefix=API_PREFIX)
     app.include_router(dashboards_router, prefix=API_PREFIX)
     app.include_router(metrics_router)
-
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz() -> Health:
-        kind = type(app.state.dispatcher).__name__
-        return Health(status="ok", version=__version__, dispatch=kind)
+    app.include_router(health.router)  # /healthz, /readyz: public, for probes
 
     return app

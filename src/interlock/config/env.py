@@ -17,6 +17,7 @@ from pathlib import Path
 class Settings:
     home: Path                  # INTERLOCK_HOME: local state (SQLite file, script attempt dirs)
     database_url: str           # INTERLOCK_DATABASE_URL: SQLAlchemy URL of the store
+    statement_timeout_ms: int   # INTERLOCK_STATEMENT_TIMEOUT_MS: PostgreSQL query bound; 0 = none
     broker_url: str | None      # INTERLOCK_BROKER_URL: Celery broker; None = embedded dispatch
     api_url: str                # INTERLOCK_API_URL: where CLIs and wrappers reach the API
     queue: str                  # INTERLOCK_QUEUE: the Celery queue workers consume
@@ -52,6 +53,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         home=home,
         database_url=database_url,
+        statement_timeout_ms=int(env.get("INTERLOCK_STATEMENT_TIMEOUT_MS", "30000")),
         broker_url=env.get("INTERLOCK_BROKER_URL") or None,
         api_url=env.get("INTERLOCK_API_URL", "http://127.0.0.1:8000"),
         queue=env.get("INTERLOCK_QUEUE", "interlock"),

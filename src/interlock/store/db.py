@@ -11,13 +11,14 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from interlock.config.env import settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x1A7E_10C4  # advisory lock id: one process migrates at a time
+CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout: an unanswered connection attempt gives up
 
 _engines: dict[str, Engine] = {}
 _makers: dict[str, sessionmaker[Session]] = {}
@@ -42,8 +43,7 @@ def engine_for(url: str | None = None) -> Engine:
 def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=10, max_overflow=20,
-                             connect_args={"prepare_threshold": None})
+        return create_engine(url, pool_size=10, max_overflow=20, connect_args=_pg_args(parsed))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -67,10 +67,24 @@ def _create(url: str) -> Engine:
     return engine
 
 
+def _pg_args(url: URL) -> dict[str, Any]:
+    """Bounds on a PostgreSQL that hangs: a connection attempt gives up after
+    CONNECT_TIMEOUT_S, a statement after INTERLOCK_STATEMENT_TIMEOUT_MS (PostgreSQL cancels
+    it: QueryCanceled, which the API answers with 503). Options in the URL (a search_path)
+    are kept: `connect_args` would replace them."""
+    given = url.query.get("options", "")
+    options = " ".join(given) if isinstance(given, tuple) else given
+    timeout = f"-c statement_timeout={settings().statement_timeout_ms}"
+    return {"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"{options} {timeout}".strip()}
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (safe to call from many processes)."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
+            # Waiting for another process's migration, or a long one, is not a hung query.
+            conn.execute(text("SET statement_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         try:
             cfg = Config()
@@ -81,6 +95,7 @@ def upgrade(engine: Engine) -> None:
         finally:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.execute(text("RESET statement_timeout"))  # back to the configured bound
                 conn.commit()
 
 
