@@ -17,10 +17,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
-from helpers import wait_run
+from helpers import bearer, wait_run
 
 from interlock.adapters import signing
 from interlock.api.main import create_app
+from interlock.events import intake
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord, ExternalRun
@@ -52,6 +53,7 @@ def client(embedded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("INTERLOCK_SYSTEMS", str(systems))
     monkeypatch.setenv("TEST_EVENTS_SECRET", SECRET)
     with TestClient(create_app(dispatcher=embedded)) as c:
+        c.headers.update(bearer())
         assert c.post(f"{API}/flows", json={"source": AFTER_FLOW}).status_code == 201
         yield c
 
@@ -124,9 +126,13 @@ def test_bad_events_are_refused_recorded_and_ignored(client: TestClient, payload
                                                      reason: str) -> None:
     resp = _post(client, payload, secret=secret)
     assert resp.status_code == status
-    assert reason in resp.json()["detail"]
+    # A 401 says one fixed sentence; the reason is in the audit record (and the log).
+    assert reason in resp.json()["detail"] if status != 401 else \
+        resp.json()["detail"] == intake.REFUSED
     (refused,) = _audit(audit.Action.EVENT_REFUSED)
     assert refused.after is not None and reason in refused.after["reason"]
+    if status == 401:
+        assert refused.actor == f"unverified:{payload['system']}"
     with session_scope() as session:
         assert session.scalar(select(ExternalRun)) is None
     assert _audit(audit.Action.TRIGGER_FIRED) == []
@@ -134,7 +140,7 @@ def test_bad_events_are_refused_recorded_and_ignored(client: TestClient, payload
 
 def test_unsigned_and_non_json_bodies_are_refused(client: TestClient) -> None:
     plain = client.post(f"{API}/events/airflow", json=_event())
-    assert plain.status_code == 401 and "missing" in plain.json()["detail"]
+    assert plain.status_code == 401 and plain.json()["detail"] == intake.REFUSED
     junk = client.post(f"{API}/events/airflow", content=b"\xff not json")
     assert junk.status_code == 422
     assert len(_audit(audit.Action.EVENT_REFUSED)) == 2

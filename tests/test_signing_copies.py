@@ -44,11 +44,11 @@ def test_the_original_imports_nothing_from_interlock() -> None:
 def test_a_signature_from_the_copy_verifies_with_interlock(copy: Path) -> None:
     vendored = load(copy)
     body = b'{"kind": "run", "state": "success"}'
-    headers = vendored.sign("s3cret", body, now=1_764_000_000)
-    signing.verify("s3cret", timestamp=headers[signing.TIMESTAMP_HEADER],
+    headers = vendored.sign("s3cret-s3cret-s3cret", body, now=1_764_000_000)
+    signing.verify("s3cret-s3cret-s3cret", timestamp=headers[signing.TIMESTAMP_HEADER],
                    given=headers[signing.SIGNATURE_HEADER], body=body, now=1_764_000_010)
-    given = vendored.signature("s3cret", "1764000000", body)
-    signing.verify("s3cret", timestamp="1764000000", given=given, body=body,
+    given = vendored.signature("s3cret-s3cret-s3cret", "1764000000", body)
+    signing.verify("s3cret-s3cret-s3cret", timestamp="1764000000", given=given, body=body,
                    now=1_764_000_000)
     with pytest.raises(signing.BadSignature):
         signing.verify("other", timestamp="1764000000", given=given, body=body,

@@ -24,12 +24,12 @@ systems:
 def test_a_good_file_registers_each_system_by_kind(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "secret"
-    secret.write_text("s3cret\n")
+    secret.write_text("s3cret-s3cret-s3cret\n")
     systems = parse_systems(GOOD.replace("SECRET_FILE", str(secret)), "systems.yaml")
     prod = systems.get("airflow/prod", kind="airflow")
     assert (prod.kind, prod.base_url) == ("airflow", "https://airflow.example.com")
     assert prod.events_secret is not None
-    assert prod.events_secret.resolve(system=prod.name) == "s3cret"
+    assert prod.events_secret.resolve(system=prod.name) == "s3cret-s3cret-s3cret"
     monkeypatch.setenv("AF_PROD_PASSWORD", "pw")
     assert prod.auth is not None and prod.auth.password.resolve(system=prod.name) == "pw"
     monkeypatch.setenv("DAGSTER_TOKEN", "Bearer t")

@@ -202,10 +202,10 @@ def test_unknown_key_in_a_trigger() -> None:
 
 
 def test_unknown_key_inside_a_trigger_kind() -> None:
-    text = "id: f\ntriggers:\n  - webhook:\n      key: k\n      secret: s\nnodes:\n  a: {uses: noop}\n"
+    text = "id: f\ntriggers:\n  - webhook:\n      key: k\n      token: s\nnodes:\n  a: {uses: noop}\n"
     (p,) = problems_in(text)
     assert (p.line, p.col) == (5, 7)
-    assert_words(p.message, "unknown key `secret`", "`triggers.0.webhook`")
+    assert_words(p.message, "unknown key `token`", "`triggers.0.webhook`")
 
 
 def test_duplicate_node_id_at_the_second_one() -> None:

@@ -73,10 +73,11 @@ class ScriptAdapter(Adapter):
             _cancel_orphan(paths)
 
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
-        try:
-            offset = int(cursor or 0)
-        except ValueError:
-            raise Rejected(f"bad log cursor {cursor!r}: expected a byte offset") from None
+        text = cursor or "0"
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise Rejected(f"bad log cursor {text[:40]!r}: expected a byte offset, the "
+                           "`cursor` of the previous chunk")
+        offset = int(text)
         return read_chunk(paths_of(handle), offset, local=on_this_host(handle))
 
     def attempt_link(self, handle: Handle, *, ui: str | None, error: str | None) -> str | None:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from interlock import __version__
-from interlock.api import errors
+from interlock.api import errors, limits
 from interlock.api.routes import audit, cron, events, flows, health, lineage, runs, webhooks
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
@@ -35,6 +35,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app = FastAPI(title="Interlock", version=__version__, lifespan=lifespan,
                   description="One control plane above Airflow, Dagster, cron, robots and scripts.")
     errors.install(app)
+    app.add_middleware(limits.RequestLimits)  # body size, JSON depth, forgeable requests
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(flows.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)

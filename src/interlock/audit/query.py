@@ -3,6 +3,8 @@ with the hashes, so a copy can be verified elsewhere) and the chain's verdict.""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
 
 EXPORT_BATCH = 5000
+log = logging.getLogger(__name__)
 LISTING = "audit"
 
 
@@ -91,7 +94,22 @@ def page(filters: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
 
 
 def export_lines(filters: AuditFilter) -> Iterator[str]:
-    """One JSON object per line, oldest first, read in batches (never all in memory)."""
+    """One JSON object per line, oldest first, read in batches (never all in memory).
+
+    An export that fails part-way must never look complete: the last line is then
+    `{"error": ..., "complete": false}` and the exception is raised again, so the server
+    aborts the transfer (no final chunk) and the client sees a broken download.
+    """
+    try:
+        yield from _export_lines(filters)
+    except Exception as exc:
+        log.exception("audit export failed part-way")
+        yield json.dumps({"error": f"the export failed: {type(exc).__name__}",
+                          "complete": False}) + "\n"
+        raise
+
+
+def _export_lines(filters: AuditFilter) -> Iterator[str]:
     last = 0
     while True:
         with session_scope() as session:

@@ -36,6 +36,9 @@ class Settings:
     oidc_audience: str | None   # INTERLOCK_OIDC_AUDIENCE: the `aud` Interlock's tokens carry
     oidc_jwks_url: str | None   # INTERLOCK_OIDC_JWKS_URL: None = from the issuer's discovery
     oidc_groups_claim: str      # INTERLOCK_OIDC_GROUPS_CLAIM: the claim listing groups
+    max_body_bytes: int = 1 << 20  # INTERLOCK_MAX_BODY_BYTES: larger request bodies get 413
+    allowed_origins: tuple[str, ...] = ()  # INTERLOCK_ALLOWED_ORIGINS: comma-separated
+    #   origins (https://console.example.com) allowed to send mutating requests cross-site
 
     @property
     def attempts_dir(self) -> Path:
@@ -72,6 +75,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         oidc_audience=env.get("INTERLOCK_OIDC_AUDIENCE") or None,
         oidc_jwks_url=env.get("INTERLOCK_OIDC_JWKS_URL") or None,
         oidc_groups_claim=env.get("INTERLOCK_OIDC_GROUPS_CLAIM") or "groups",
+        max_body_bytes=int(env.get("INTERLOCK_MAX_BODY_BYTES") or 1 << 20),
+        allowed_origins=tuple(o.strip() for o in env.get("INTERLOCK_ALLOWED_ORIGINS", "")
+                              .split(",") if o.strip()),
     )
 
 

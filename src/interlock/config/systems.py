@@ -24,13 +24,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from interlock.config import env, files
 from interlock.config.yamlpos import load_located
 from interlock.errors import InterlockError, Problem, SpecError
 
 SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MIN_SECRET_BYTES = 16  # an HMAC key shorter than this is refused (signing.MIN_SECRET_BYTES)
+# Header names whose value is a credential: written only as a secret reference.
+SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "password", "cookie", "session",
+                       "signature", "credential")
 
 
 class UnknownSystem(InterlockError):
@@ -78,6 +89,21 @@ class SecretRef(BaseModel):
                               f"{exc.strerror}") from None
 
 
+    def check_strength(self, what: str) -> None:
+        """ValueError when the secret resolves now and is shorter than MIN_SECRET_BYTES
+        (a file holding only a newline is the empty key). One that does not resolve yet
+        (a variable set later) is refused when it is used."""
+        try:
+            value = self.resolve(system="-")
+        except SecretError:
+            return
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            where = f"environment variable {self.env}" if self.env else f"file {self.file}"
+            raise ValueError(f"{what} ({where}) is {len(value.encode())} bytes; an HMAC key "
+                             f"needs at least {MIN_SECRET_BYTES} random bytes, e.g. "
+                             "`openssl rand -hex 32`")
+
+
 class PasswordAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str
@@ -94,6 +120,13 @@ class System(BaseModel):
     events_secret: SecretRef | None = None
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
+
+    @field_validator("events_secret")
+    @classmethod
+    def _strong_events_secret(cls, secret: SecretRef | None) -> SecretRef | None:
+        if secret is not None:
+            secret.check_strength("events_secret")
+        return secret
 
     @model_validator(mode="after")
     def _url_unless_host(self) -> System:
@@ -158,6 +191,7 @@ def parse_systems(text: str, source: str) -> Systems:
                                    "of name -> {url, auth, ...}"))
     systems: dict[str, System] = {}
     for name, body in (raw.items() if isinstance(raw, dict) else ()):
+        problems += _literal_credentials(doc, str(name), body)
         try:
             systems[str(name)] = System.model_validate({**(body or {}), "name": name})
         except (ValidationError, TypeError) as exc:
@@ -165,6 +199,17 @@ def parse_systems(text: str, source: str) -> Systems:
     if problems:
         raise SpecError(problems)
     return Systems(systems, source)
+
+
+def _literal_credentials(doc: Any, name: str, body: Any) -> list[Problem]:
+    """A header whose name says it carries a credential must be a secret reference."""
+    headers = body.get("headers") if isinstance(body, dict) else None
+    return [doc.at(("systems", name, "headers", header),
+                   f"system {name}: header `{header}` carries a credential: write it as a "
+                   "reference, `{env: NAME}` or `{file: PATH}`; never the secret itself")
+            for header, value in (headers.items() if isinstance(headers, dict) else ())
+            if isinstance(value, str)
+            and any(w in str(header).lower() for w in SECRET_HEADER_WORDS)]
 
 
 def _problems(doc: Any, name: str, exc: Exception) -> list[Problem]:

@@ -14,11 +14,24 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from interlock.config.limits import MAX_JSON_DEPTH
 from interlock.errors import Problem
 
 Path = tuple[Any, ...]
 SEXAGESIMAL_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# Mappings and lists deeper than this are refused: the JSON limit plus room for the
+# document's own levels (`nodes.<id>.with`), so what a file holds can be sent as JSON.
+MAX_DEPTH = MAX_JSON_DEPTH + 8
+# Aliases may repeat values, but the document may not expand past this many values more
+# than it has bytes (a file without aliases never can): 10 levels of 10 aliases ("a billion
+# laughs") is refused before any of it is expanded.
+ALIAS_SLACK = 10_000
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node, size: int):
+        self.node, self.size = node, size
 
 
 @dataclass
@@ -64,9 +77,16 @@ def load_located(text: str, file: str) -> Located:
             located.problems.append(Problem(file, 1, 1,
                                             "the file is empty: a flow needs `id` and `nodes`"))
             return located
+        _expanded_size(root, len(text) + ALIAS_SLACK)
         located.value = _Converter(loader, located, lines).convert(root, ())
     except yaml.YAMLError as exc:
         located.problems.append(_yaml_problem(exc, file, lines))
+    except _TooLarge as exc:
+        line, col = lines.at(exc.node.start_mark.index)
+        located.problems.append(Problem(file, line, col, (
+            f"the aliases (`*name`) here expand to more than {exc.size} values, far more "
+            "than the file holds; refused (a \"billion laughs\" document?): write the values "
+            "out or use fewer aliases")))
     except RecursionError:
         line, col = lines.at(loader.get_mark().index)
         located.problems.append(Problem(file, line, col,
@@ -74,6 +94,30 @@ def load_located(text: str, file: str) -> Located:
     finally:
         loader.dispose()
     return located
+
+
+def _expanded_size(root: Node, limit: int) -> int:
+    """How many values ``root`` holds once every alias is expanded, each shared node
+    counted once per use but sized once (memoized); _TooLarge at the innermost node past
+    ``limit``. A node that contains itself counts 1 here (the converter reports it)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # in progress: a recursive alias
+        total = 1
+        if isinstance(node, MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            total += sum(size(item) for item in node.value)
+        if total > limit:
+            raise _TooLarge(node, limit)
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
 
 
 def _yaml_problem(exc: yaml.YAMLError, file: str, lines: _Lines) -> Problem:
@@ -111,6 +155,9 @@ class _Converter:
 
     def convert(self, node: Node, path: Path) -> Any:
         self.out.positions.setdefault(path, self.mark(node))
+        if len(path) > MAX_DEPTH and not isinstance(node, ScalarNode):
+            self.problem(node, f"nested deeper than {MAX_DEPTH} levels; flatten it")
+            return None
         if id(node) in self.active:
             where = ".".join(map(str, path)) or "the document"
             self.out.problems.append(self.out.at(

@@ -10,6 +10,7 @@ Every event, accepted or refused, goes into the audit trail.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,15 +26,24 @@ from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default
 from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.errors import InterlockError, Rejected
 from interlock.states import NodeState
-from interlock.store import audit, external, outbox
+from interlock.store import audit, external, outbox, signatures
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.store.tables import ATTEMPTS, Attempt, TaskKind
 from interlock.triggers.firing import Fired, after_foreign_run
 
+log = logging.getLogger(__name__)
+
 
 class Refused(InterlockError):
-    """The event is not from who it claims to be: 401."""
+    """The event is not from who it claims to be: 401. The message is the detailed reason,
+    for the audit trail and the log; the caller is told only `REFUSED`."""
+
+
+# What a refused caller is told: nothing about the systems file, the registered systems or
+# the secrets' variable names (the reason is in the audit record, actor `unverified:<name>`).
+REFUSED = "the event is not signed by a registered system; see the audit trail for why"
+UNVERIFIED = "unverified:"
 
 
 class Malformed(InterlockError):
@@ -82,7 +92,7 @@ def _authentic(kind: str, body: bytes, headers: Mapping[str, str],
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
-        _refuse(kind, None, "body is not a JSON object", origin)
+        _refuse(kind, None, "body is not a JSON object", origin, verified=False)
         raise Malformed("the body must be a JSON object")
     name = payload.get("system")
     try:
@@ -90,19 +100,27 @@ def _authentic(kind: str, body: bytes, headers: Mapping[str, str],
         if system.events_secret is None:
             raise Refused(f"system {name} has no `events_secret` in the systems file, so it "
                           "cannot push events; add one and give the same secret to the plugin")
+        given = headers.get(signing.SIGNATURE_HEADER)
         signing.verify(system.events_secret.resolve(system=system.name),
-                       timestamp=headers.get(signing.TIMESTAMP_HEADER),
-                       given=headers.get(signing.SIGNATURE_HEADER), body=body)
+                       timestamp=headers.get(signing.TIMESTAMP_HEADER), given=given, body=body)
+        if not signatures.claim_signature(f"{system.name}:{given}",
+                                          keep_s=signing.TOLERANCE_S):
+            raise Refused("this signature was accepted before: a replayed event")
     except (UnknownSystem, SecretError, Refused, signing.BadSignature) as exc:
-        _refuse(kind, name, str(exc), origin)
+        _refuse(kind, name, str(exc), origin, verified=False)
+        log.warning("event refused on events/%s (claims %r): %s", kind, str(name)[:200], exc)
         raise Refused(str(exc)) from None
     return payload
 
 
-def _refuse(kind: str, system: Any, reason: str, origin: str) -> None:
+def _refuse(kind: str, system: Any, reason: str, origin: str, *, verified: bool = True) -> None:
+    """Audit a refused event; one whose signature was not verified is recorded as
+    `unverified:<the name it claims>`, never under that name."""
+    claimed = str(system or "unknown")[:150]
     with session_scope() as session:
-        audit.record(session, actor=f"{system or 'unknown'}", action=audit.Action.EVENT_REFUSED,
-                     target=f"events/{kind}", after={"reason": reason}, origin=origin)
+        audit.record(session, actor=claimed if verified else UNVERIFIED + claimed,
+                     action=audit.Action.EVENT_REFUSED, target=f"events/{kind}"[:300],
+                     after={"reason": reason}, origin=origin)
 
 
 def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,

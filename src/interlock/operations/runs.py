@@ -10,7 +10,7 @@ from typing import Any
 
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
-from interlock.errors import NotFound
+from interlock.errors import NotFound, Rejected
 from interlock.lineage.declared import record_flow
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
@@ -120,6 +120,9 @@ def node_logs(run_id: str, node_id: str, *, attempt: int | None = None,
     if a.handle is None:
         return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number,
                          text=a.log_excerpt or a.error or "", cursor=None, truncated=False)
-    chunk = default_registry().get(a.uses).logs(Handle(**a.handle), cursor=cursor)
+    try:
+        chunk = default_registry().get(a.uses).logs(Handle(**a.handle), cursor=cursor)
+    except Rejected as exc:  # a cursor the adapter did not issue: the request's fault (400)
+        raise ValueError(str(exc)) from None
     return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number, text=chunk.text,
                      cursor=chunk.cursor, truncated=chunk.truncated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.store import outbox
+from interlock.store import audit, outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher
 from interlock.store.tables import TaskKind
@@ -12,14 +12,23 @@ from interlock.triggers import firing
 
 
 def fire_webhook(*, namespace: str, flow_id: str, key: str, payload: dict[str, Any],
-                 origin: str, idempotency_key: str | None,
-                 dispatcher: Dispatcher) -> tuple[str, bool]:
+                 origin: str, idempotency_key: str | None, dispatcher: Dispatcher,
+                 body: bytes = b"", signature: str | None = None) -> tuple[str, bool]:
     """Start the flow (or find the run a repeated Idempotency-Key started); returns the
-    run id and whether it is new."""
-    with session_scope() as session:
-        run_id, created = firing.fire_webhook(
-            session, namespace=namespace, flow_id=flow_id, key=key, payload=payload,
-            origin=origin, idempotency_key=idempotency_key)
+    run id and whether it is new. A refused signature is audited, then re-raised."""
+    try:
+        with session_scope() as session:
+            run_id, created = firing.fire_webhook(
+                session, namespace=namespace, flow_id=flow_id, key=key, payload=payload,
+                origin=origin, idempotency_key=idempotency_key, body=body,
+                signature=signature)
+    except firing.WebhookRefused as exc:
+        with session_scope() as session:
+            audit.record(session, actor=f"unverified:webhook/{key}"[:150],
+                         action=audit.Action.TRIGGER_REFUSED,
+                         target=f"{namespace}/{flow_id}"[:300],
+                         after={"reason": str(exc)}, origin=origin)
+        raise
     if created:
         dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))
     return run_id, created

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from interlock.config.limits import MAX_JSON_DEPTH, too_deep
 from interlock.errors import InterlockError
 from interlock.spec.models import InputSpec, InputType
 
@@ -75,6 +76,8 @@ def check_inputs(specs: dict[str, InputSpec], given: dict[str, Any], *,
             value = parse_cli_value(spec, value)
         if (problem := type_problem(spec, value)) is not None:
             problems[name] = problem
+        elif too_deep(value):
+            problems[name] = f"nested deeper than {MAX_JSON_DEPTH} levels"
         else:
             result[name] = value
     if problems:

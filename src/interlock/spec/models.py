@@ -24,6 +24,7 @@ from pydantic import (
 from interlock.adapters.contract import RetryMode
 from interlock.config.cron_macros import MACROS
 from interlock.config.durations import parse_duration
+from interlock.config.systems import SecretRef
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"
@@ -130,6 +131,9 @@ class Schedule(Strict):
 
 class Webhook(Strict):
     key: str = Field(pattern=SLUG)
+    secret: SecretRef | None = Field(default=None, description=(
+        "HMAC-SHA256 key, `{env: NAME}` or `{file: PATH}`: deliveries must then carry "
+        "`X-Hub-Signature-256: sha256=<hex of HMAC(secret, raw body)>`"))
 
 
 class After(Strict):

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.config.limits import clipped
 from interlock.store.tables import AuditHead, AuditRecord
 
 GENESIS = "0" * 64
@@ -63,6 +64,7 @@ def record(session: Session, *, actor: str, action: Action, target: str, origin:
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
     """Append one record in ``session``'s transaction; returns its sequence number."""
     head = lock_head(session)  # the migration writes the head row
+    before, after = clipped(before), clipped(after)  # never a record too deep to read back
     seq, at = head.seq + 1, clock.now()
     digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
     session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,

@@ -12,6 +12,8 @@ replicas) starts the flow once. Every started run records what triggered it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.errors import NotFound
+from interlock.config.systems import SecretError
+from interlock.errors import InterlockError, NotFound
 from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
@@ -36,6 +39,27 @@ log = logging.getLogger(__name__)
 ACTOR = "trigger"
 ANY_STATE = "any"
 FLOW_SYSTEM = "interlock"  # the `system` of a finished Interlock run, in trigger contexts
+
+
+NO_WEBHOOK = "no such webhook: check the namespace, the flow id and the key"
+HUB_SCHEME = "sha256="
+MIN_SECRET_BYTES = 16
+
+
+class WebhookRefused(InterlockError):
+    """A signed webhook's delivery without the right signature (401); the message is for
+    the audit trail, the sender is told only that the signature is missing or wrong."""
+
+
+def check_hub_signature(secret: str, *, body: bytes, given: str | None) -> None:
+    """`X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(secret, body)>`, as GitHub signs."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise WebhookRefused(f"the webhook's secret is shorter than {MIN_SECRET_BYTES} bytes")
+    if not given or not given.isascii() or not given.startswith(HUB_SCHEME):
+        raise WebhookRefused("missing or malformed X-Hub-Signature-256 header")
+    expected = HUB_SCHEME + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given):
+        raise WebhookRefused("X-Hub-Signature-256 does not match the body and the secret")
 
 
 @dataclass(frozen=True)
@@ -178,18 +202,30 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
 
 
 def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
-                 payload: dict[str, Any], origin: str,
-                 idempotency_key: str | None = None) -> tuple[str, bool]:
+                 payload: dict[str, Any], origin: str, idempotency_key: str | None = None,
+                 body: bytes = b"", signature: str | None = None) -> tuple[str, bool]:
     """Start the flow whose `webhook:` trigger has ``key``; the payload is its inputs.
 
     Returns (run id, created). With an ``idempotency_key``, a repeated delivery returns
-    the run the first one started. Raises NotFound (no such flow or key: the same answer,
-    so keys cannot be probed) and InputError (a field the inputs refuse).
+    the run the first one started. Raises NotFound (no such flow or key: the same bytes,
+    so keys cannot be probed), WebhookRefused (the trigger has a `secret` and ``signature``
+    is not the HMAC of the raw ``body``) and InputError (a field the inputs refuse).
     """
-    revision = get_revision(session, namespace=namespace, flow_id=flow_id)
+    try:
+        revision = get_revision(session, namespace=namespace, flow_id=flow_id)
+    except NotFound:
+        raise NotFound(NO_WEBHOOK) from None
     flow = load_flow_of(revision)
-    if not any(t.webhook is not None and t.webhook.key == key for t in flow.triggers):
-        raise NotFound(f"no webhook `{key}` on flow `{namespace}/{flow_id}`")
+    hook = next((t.webhook for t in flow.triggers
+                 if t.webhook is not None and t.webhook.key == key), None)
+    if hook is None:
+        raise NotFound(NO_WEBHOOK)
+    if hook.secret is not None:
+        try:
+            secret = hook.secret.resolve(system=f"webhook {flow.ref}/{key}")
+        except SecretError as exc:
+            raise WebhookRefused(str(exc)) from None
+        check_hub_signature(secret, body=body, given=signature)
     inputs = check_inputs(flow.inputs, payload)
     context = {"type": TriggerType.WEBHOOK, "key": key, "origin": origin}
     if idempotency_key:

@@ -36,8 +36,8 @@ async def push_event(kind: str, request: Request, dispatcher: DispatcherDep,
         # The store and dispatch calls block: keep them off the event loop.
         outcome = await run_in_threadpool(intake.receive, kind, body, request.headers,
                                           dispatcher=dispatcher, origin=origin)
-    except intake.Refused as exc:
-        return JSONResponse(status_code=401, content={"detail": str(exc)})
+    except intake.Refused:
+        return JSONResponse(status_code=401, content={"detail": intake.REFUSED})
     except intake.Malformed as exc:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
     return EventAccepted(attempt_id=outcome.attempt_id,
