@@ -14,8 +14,11 @@ from typing import Any
 import uvicorn
 from airflow_harness import AirflowServer
 
+from interlock.access import tokens
+from interlock.access.permissions import Role
 from interlock.api.main import create_app
 from interlock.operations import runs as ops
+from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher
 from interlock.store.runs import RunFilter
 from interlock.store.views import RunDetail
@@ -72,8 +75,14 @@ def wait_triggered(namespace: str, flow_id: str, external_id: str, *, timeout: f
 
 
 @contextmanager
-def push_api(port: int, dispatcher: Dispatcher) -> Iterator[None]:
-    """Interlock's API on 127.0.0.1:``port``, where the listener plugin posts events."""
+def push_api(port: int, dispatcher: Dispatcher,
+             producer_token: str | None = None) -> Iterator[None]:
+    """Interlock's API on 127.0.0.1:``port``, where the listener plugin posts events;
+    ``producer_token`` (a harness's OpenLineage API key) is registered in the store first."""
+    if producer_token is not None:
+        with session_scope() as session:
+            tokens.create(session, name="openlineage-producer", role=Role.PRODUCER,
+                          namespace="*", created_by="tests", token=producer_token)
     server = uvicorn.Server(uvicorn.Config(create_app(dispatcher=dispatcher), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -31,6 +31,8 @@ from harness_process import (
     venv_environment,
 )
 
+from interlock.access import tokens
+
 AIRFLOW_VERSION = "3.3.2"
 # Airflow's OpenLineage provider, pointed at Interlock's `POST /api/v1/lineage`.
 OPENLINEAGE_PROVIDER = "apache-airflow-providers-openlineage==2.20.3"
@@ -85,6 +87,9 @@ class AirflowServer:
         # give each server its own so that two test sessions can run side by side.
         self.log_server_ports = (free_port(), free_port())
         self.events_secret = events_secret or secrets.token_hex(32)
+        # The OpenLineage provider's API key: an Interlock token of the `producer` role, made
+        # here and registered in a test's store by `push_api(..., producer_token=...)`.
+        self.lineage_token = tokens.mint()
         self.system = system
         self.dags_folder = Path(dags_folder)
         self.plugins_folder = Path(plugins_folder)
@@ -163,7 +168,8 @@ class AirflowServer:
             # the API: the provider then logs and drops its events, never failing a task).
             "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({
                 "type": "http", "url": f"http://127.0.0.1:{self.events_port}",
-                "endpoint": LINEAGE_PATH, "timeout": 2}),
+                "endpoint": LINEAGE_PATH, "timeout": 2,
+                "auth": {"type": "api_key", "apiKey": self.lineage_token}}),
             "AIRFLOW__OPENLINEAGE__NAMESPACE": self.system,  # its jobs meet Interlock's
             # The listener plugin's settings.
             "INTERLOCK_EVENTS_URL": self.events_url,

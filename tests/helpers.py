@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
+from interlock.access import tokens
+from interlock.access.permissions import Role
 from interlock.adapters.contract import Adapter, Handle, Observation
 from interlock.operations import runs as ops
 from interlock.states import RUN_TERMINAL
+from interlock.store.db import session_scope
 from interlock.store.views import RunDetail
 
 
@@ -42,3 +45,15 @@ def wait_finished(adapter: Adapter, handle: Handle, timeout: float = 30.0) -> Ob
         if time.monotonic() > deadline:
             raise AssertionError(f"still {obs.remote_status!r} after {timeout}s")
         time.sleep(0.05)
+
+
+def bearer(role: Role = Role.ADMIN, namespace: str = "*", name: str | None = None,
+           token: str | None = None) -> dict[str, str]:
+    """An `Authorization` header with a new API token of ``role`` on ``namespace``, made in
+    the store the test points at (each call makes a token named after its role and scope,
+    unless ``name`` is given)."""
+    name = name or f"test-{role.value}-{namespace.replace('*', 'all')}-{tokens.mint()[4:12]}"
+    with session_scope() as session:
+        made, _ = tokens.create(session, name=name, role=role, namespace=namespace,
+                                created_by="tests", token=token)
+    return {"Authorization": f"Bearer {made}"}

@@ -19,7 +19,7 @@ from airflow_flows import (
     write_systems,
 )
 from airflow_harness import AirflowServer
-from helpers import wait_run
+from helpers import bearer, wait_run
 from sqlalchemy import select
 
 from interlock.adapters.contract import JobSpec
@@ -190,7 +190,8 @@ def test_cancelling_marks_the_dag_run_failed(airflow_env: EmbeddedDispatcher,
 
 def test_push_events_advance_the_flow_and_foreign_runs_trigger_flows(
         airflow_env: EmbeddedDispatcher, airflow_server: AirflowServer) -> None:
-    with push_api(airflow_server.events_port, airflow_env):
+    with push_api(airflow_server.events_port, airflow_env,
+                  producer_token=airflow_server.lineage_token):
         flow, _ = ops.register("""
 id: after-ok
 namespace: tests.airflow
@@ -388,7 +389,8 @@ def test_airflows_openlineage_provider_feeds_lineage_linked_to_the_interlock_run
     Interlock attempt through `conf["openlineage"]`, with the assets the tasks declare."""
     from interlock.adapters.openlineage import attempt_uuid
     from interlock.store.tables.lineage import LineageEvent, LineageJob, LineageRun
-    with push_api(airflow_server.events_port, airflow_env):
+    with push_api(airflow_server.events_port, airflow_env,
+                  producer_token=airflow_server.lineage_token):
         run_id = start(OK_FLOW, airflow_env, day="2026-11-21")
         detail = wait_run(run_id, timeout=120)
         assert detail.state.value == "succeeded", detail
@@ -417,6 +419,7 @@ def test_airflows_openlineage_provider_feeds_lineage_linked_to_the_interlock_run
 
     from interlock.api.main import create_app
     with TestClient(create_app(dispatcher=airflow_env)) as client:
+        client.headers.update(bearer())
         tasks = client.get("/api/v1/lineage/impact", params={
             "nodeId": f"job:{airflow_server.system}:interlock_ok", "direction": "upstream",
             "depth": 3})

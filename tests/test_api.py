@@ -20,6 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from helpers import bearer
+
 from interlock.adapters.contract import Adapter, Handle, JobSpec, LogChunk, Observation
 from interlock.adapters.registry import default_registry
 from interlock.api.main import create_app
@@ -61,6 +63,7 @@ SIMPLE = dedent("""
 @pytest.fixture
 def client(store_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(), raise_server_exceptions=False) as c:
+        c.headers.update(bearer(name="tester"))
         yield c
 
 
@@ -116,11 +119,12 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
         flows,
         lineage,
         runs,
+        tokens,
         trace,
         webhooks,
     )
     routers = (runs.router, flows.router, events.router, webhooks.router, cron.router,
-               trace.router, audit.router, dashboards.router, lineage.router)
+               trace.router, audit.router, dashboards.router, lineage.router, tokens.router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     # OpenAPI writes a `{name:path}` parameter as `{name}`
     expected = {(API + r.path.replace(":path}", "}"), m.lower()) for r in routes for m in r.methods}
@@ -433,7 +437,7 @@ def test_retry_failed_run_reopens_failed_and_skipped_nodes(client: TestClient) -
     events = ok(client.get(f"{API}/runs/{run_id}/events"), 200)
     b_events = [(e["from_state"], e["to_state"], e["actor"]) for e in events
                 if e["node_id"] == "b" and e["entity"] == "node"]
-    assert b_events == [("pending", "failed", "planner"), ("failed", "pending", "api:anonymous"),
+    assert b_events == [("pending", "failed", "planner"), ("failed", "pending", "user:tester"),
                         ("pending", "failed", "planner")]
     runs = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "run"]
     assert runs == [(None, "pending"), ("pending", "running"), ("running", "failed"),
@@ -506,7 +510,7 @@ def test_events_list_run_node_and_attempt_transitions_with_actors(client: TestCl
     assert all(e["actor"] for e in events)
     assert [(e["entity"], e["to_state"]) for e in events if e["entity"] == "run"] == \
         [("run", "pending"), ("run", "running"), ("run", "succeeded")]
-    assert events[0]["actor"] == "api:anonymous" and events[0]["from_state"] is None
+    assert events[0]["actor"] == "user:tester" and events[0]["from_state"] is None
     node = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "node"]
     assert node == [("pending", "queued"), ("queued", "succeeded")]
     attempt = [e for e in events if e["entity"] == "attempt"]

@@ -21,6 +21,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from helpers import bearer
+
 from interlock.api.main import create_app
 
 API = "/api/v1"
@@ -57,6 +59,7 @@ def _httpx_kwargs(case: schemathesis.Case) -> dict[str, Any]:
 def _fuzz(label: str, mode: schemathesis.GenerationMode, check: Any) -> None:
     operation = OPERATIONS[label]
     with TestClient(create_app()) as client:  # runs the lifespan: migrations, dispatcher
+        client.headers.update(bearer())
         registered = client.post(f"{API}/flows", json={"source": FLOW})
         assert registered.status_code == 201, registered.text
 

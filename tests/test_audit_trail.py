@@ -11,6 +11,7 @@ from textwrap import dedent
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import bearer
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -32,12 +33,12 @@ FLOW = dedent("""
       slow: {uses: script, with: {command: "sleep 30"}}
 """).lstrip()
 QUICK = FLOW.replace("id: audited", "id: quick").replace('"sleep 30"', '"true"')
-ALICE = {"X-Interlock-Actor": "alice"}
 
 
 @pytest.fixture
 def client(embedded: EmbeddedDispatcher) -> Iterator[TestClient]:
     with TestClient(create_app(dispatcher=embedded)) as c:
+        c.headers.update(bearer())
         yield c
 
 
@@ -61,30 +62,34 @@ def _wait_state(run_id: str, state: str) -> None:
 
 def test_api_mutations_and_run_changes_are_recorded_with_their_caller(
         client: TestClient) -> None:
-    assert client.post(f"{API}/flows", json={"source": FLOW}, headers=ALICE).status_code == 201
+    """The actor is the authenticated principal; a header claiming another name is ignored."""
+    alice = {**bearer(name="alice"), "X-Interlock-Actor": "mallory"}
+    assert client.post(f"{API}/flows", json={"source": FLOW}, headers=alice).status_code == 201
     run = client.post(f"{API}/runs", json={"namespace": "tests.audit", "flow_id": "audited"},
-                      headers=ALICE).json()
+                      headers=alice).json()
     _wait_state(run["id"], "running")
-    assert client.post(f"{API}/runs/{run['id']}/cancel", headers=ALICE).status_code == 202
+    assert client.post(f"{API}/runs/{run['id']}/cancel", headers=alice).status_code == 202
     wait_run(run["id"])
 
     (registered,) = _records(action="flow.registered")
     assert (registered.actor, registered.target, registered.origin) == \
-        ("api:alice", "flows/tests.audit/audited", "testclient")
+        ("user:alice", "flows/tests.audit/audited", "testclient")
     assert registered.after["revision"] == 1
     (created,) = _records(action="run.created")
-    assert (created.actor, created.target) == ("api:alice", f"runs/{run['id']}")
+    assert (created.actor, created.target) == ("user:alice", f"runs/{run['id']}")
     assert created.after["flow"] == "tests.audit/audited"
     changes = [(r.before["state"], r.after["state"], r.actor)
                for r in _records(action="run.state", target=f"runs/{run['id']}")]
     assert changes == [("pending", "running", "planner"),
-                       ("running", "cancelling", "api:alice"),
+                       ("running", "cancelling", "user:alice"),
                        ("cancelling", "cancelled", "planner")]
-    cancel = _records(action="run.state", actor="api:alice")[0]
+    cancel = _records(action="run.state", actor="user:alice")[0]
     assert cancel.origin == "testclient" and cancel.after["reason"] == "cancel requested"
-    # without a declared actor, the caller is anonymous but its address is kept
-    client.post(f"{API}/flows", json={"source": QUICK})
-    assert _records(action="flow.registered")[-1].actor == "api:anonymous"
+    # without credentials nothing is done, and nothing is recorded under any name
+    before = len(_records())
+    anonymous = client.post(f"{API}/flows", json={"source": QUICK},
+                            headers={"Authorization": "", "X-Interlock-Actor": "alice"})
+    assert anonymous.status_code == 401 and len(_records()) == before
 
 
 def test_a_change_and_its_record_commit_together_or_not_at_all(

@@ -10,6 +10,7 @@ from textwrap import dedent
 import pytest
 from cron_setup import SYSTEM, install_host
 from fastapi.testclient import TestClient
+from helpers import bearer
 from interlock_cron.events import parse_report
 from sqlalchemy import select
 
@@ -132,6 +133,7 @@ def test_the_api_shows_each_jobs_status_and_checks(jobs: list,
     _check(1.5, jobs)
     _check(16.5, jobs)
     client = TestClient(create_app(dispatcher=embedded))
+    client.headers.update(bearer())
     with client:
         listed = client.get("/api/v1/cron/jobs").json()
         missed = client.get("/api/v1/cron/jobs", params={"status": "missed"}).json()

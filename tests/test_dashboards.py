@@ -28,6 +28,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from helpers import bearer
+
 from interlock import __version__, clock
 from interlock.adapters.contract import Handle, JobSpec, Observation
 from interlock.api.main import create_app
@@ -116,6 +118,7 @@ def live(embedded: EmbeddedDispatcher, tmp_path: Path,
     """The API over the embedded dispatcher, for real runs."""
     use_systems(LIVE_SYSTEMS, tmp_path, monkeypatch)
     with TestClient(create_app(embedded), raise_server_exceptions=False) as c:
+        c.headers.update(bearer())
         yield c
 
 
@@ -124,6 +127,7 @@ def client(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     """The API over a dispatcher that sends nothing, for rows written by the tests."""
     use_systems(SYSTEMS, tmp_path, monkeypatch)
     with TestClient(create_app(IdleDispatcher()), raise_server_exceptions=False) as c:
+        c.headers.update(bearer())
         yield c
 
 

@@ -37,14 +37,22 @@ from openlineage.client.facet_v2 import (
     processing_engine_run,
 )
 from openlineage.client.serde import Serde
-from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
+from openlineage.client.transport.http import (
+    ApiKeyTokenProvider,
+    HttpCompression,
+    HttpConfig,
+    HttpTransport,
+)
 from sqlalchemy import func, select
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
+from helpers import bearer
+
 from interlock import clock
+from interlock.access.permissions import Role
 from interlock.adapters.openlineage import attempt_uuid, run_uuid
 from interlock.api.main import create_app
 from interlock.lineage import emitted, queries
@@ -94,6 +102,7 @@ NODE_JOB = "job:interlock:tests.lineage/revenue-report.build"
 @pytest.fixture
 def client(embedded: Dispatcher) -> Iterator[TestClient]:
     with TestClient(create_app(dispatcher=embedded)) as c:
+        c.headers.update(bearer())
         yield c
 
 
@@ -163,7 +172,8 @@ def _id(kind: str, ref: tuple[str, str]) -> str:
 
 
 def test_the_openlineage_client_posts_to_interlock_over_http(embedded: Dispatcher) -> None:
-    """The client's own HttpTransport (gzip on), pointed at Interlock, with no other change."""
+    """The client's own HttpTransport (gzip on, its API-key auth carrying an Interlock token of
+    the `producer` role), pointed at Interlock, with no other change."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(dispatcher=embedded), host="127.0.0.1",
                                            port=port, log_level="warning"))
@@ -174,9 +184,11 @@ def test_the_openlineage_client_posts_to_interlock_over_http(embedded: Dispatche
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
     try:
+        token = bearer(Role.PRODUCER, name="openlineage-producer")["Authorization"].split()[1]
         transport = HttpTransport(HttpConfig(url=f"http://127.0.0.1:{port}",
                                              endpoint="api/v1/lineage",
-                                             compression=HttpCompression.GZIP))
+                                             compression=HttpCompression.GZIP,
+                                             auth=ApiKeyTokenProvider({"apiKey": token})))
         ol = OpenLineageClient(transport=transport)
         run_id, parent_id = str(uuid.uuid4()), str(uuid.uuid4())
         for state, at in ((RunState.START, T0), (RunState.COMPLETE, T0 + timedelta(minutes=3))):

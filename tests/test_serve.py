@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import write_flow
+from tests.helpers import bearer, write_flow
 
 FLOW = """
 id: served
@@ -61,8 +61,11 @@ def server(sqlite_store: str, tmp_path: Path) -> Iterator[str]:
 def test_serve_runs_a_flow_over_http(server: str, tmp_path: Path) -> None:
     source = write_flow(tmp_path, FLOW).read_text()
     assert httpx.get(f"{server}/healthz").json()["dispatch"] == "EmbeddedDispatcher"
-    assert httpx.post(f"{server}/api/v1/flows", json={"source": source}).status_code == 201
-    started = httpx.post(f"{server}/api/v1/runs", json={
+    assert httpx.post(f"{server}/api/v1/flows", json={"source": source}).status_code == 401
+    auth = bearer(name="server-test")  # in the store the server uses
+    assert httpx.post(f"{server}/api/v1/flows", json={"source": source},
+                      headers=auth).status_code == 201
+    started = httpx.post(f"{server}/api/v1/runs", headers=auth, json={
         "namespace": "tests.serve", "flow_id": "served", "inputs": {"who": "ada"}})
     assert started.status_code == 201, started.text
     run_id = started.json()["id"]
@@ -71,9 +74,9 @@ def test_serve_runs_a_flow_over_http(server: str, tmp_path: Path) -> None:
     while run["state"] not in {"succeeded", "failed", "cancelled"}:
         assert time.monotonic() < deadline, run
         time.sleep(0.1)
-        run = httpx.get(f"{server}/api/v1/runs/{run_id}").json()
+        run = httpx.get(f"{server}/api/v1/runs/{run_id}", headers=auth).json()
     assert run["state"] == "succeeded"
     assert run["nodes"][0]["outputs"] == {"greeting": "ada"}
     schema = httpx.get(f"{server}/openapi.json").json()
     assert "/api/v1/runs/{run_id}/retry" in schema["paths"]
-    assert httpx.get(f"{server}/api/v1/runs/nope").status_code == 404
+    assert httpx.get(f"{server}/api/v1/runs/nope", headers=auth).status_code == 404

@@ -20,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
+from helpers import bearer
 from interlock_airflow import AirflowAdapter
 
 from interlock.adapters.contract import (
@@ -372,6 +373,7 @@ def test_a_dag_run_a_node_started_is_a_child_span_and_the_cause_links_to_its_tas
 
 def test_the_api_returns_the_documented_trace(embedded: EmbeddedDispatcher) -> None:
     with TestClient(create_app(dispatcher=embedded)) as client:
+        client.headers.update(bearer())
         run_id = _finished_run(DIAMOND, embedded)
         resp = client.get(f"{API}/runs/{run_id}/trace")
         assert resp.status_code == 200, resp.text

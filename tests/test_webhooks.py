@@ -15,7 +15,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's TestClient warns about the test tool
     from fastapi.testclient import TestClient
 
-from helpers import wait_run
+from helpers import bearer, wait_run
 
 from interlock.api.main import create_app
 from interlock.store import audit
@@ -40,6 +40,7 @@ HOOK = f"{API}/webhooks/tests.hooks/onboard/new-customer"
 @pytest.fixture
 def client(embedded: Any) -> Iterator[TestClient]:
     with TestClient(create_app(dispatcher=embedded)) as c:
+        c.headers.update(bearer())
         assert c.post(f"{API}/flows", json={"source": FLOW}).status_code == 201
         yield c
 

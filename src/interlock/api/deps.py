@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,18 +17,6 @@ def get_dispatcher(request: Request) -> Dispatcher:
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
-ACTOR_HEADER = "X-Interlock-Actor"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who made an API call, for the audit trail. Without authentication in front of the API
-    the actor is what the caller declares (`X-Interlock-Actor`), prefixed `api:`."""
-
-    actor: str
-    origin: str
-
-
 UNKNOWN_ORIGIN = "unknown"
 
 
@@ -37,14 +24,6 @@ def request_origin(request: Request) -> str:
     """Where a request came from, for the audit trail's `origin`: the client's address as the
     server saw it (a proxy's own, behind one; forwarded headers are not trusted)."""
     return request.client.host if request.client else UNKNOWN_ORIGIN
-
-
-def get_caller(request: Request) -> Caller:
-    declared = (request.headers.get(ACTOR_HEADER) or "anonymous")[:150]
-    return Caller(actor=f"api:{declared}", origin=request_origin(request))
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def aware(at: datetime | None) -> datetime | None:

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from interlock import __version__
-from interlock.api import errors, limits
+from interlock.api import errors, limits, security
 from interlock.api.routes import audit, cron, events, flows, health, lineage, runs, webhooks
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
+from interlock.api.routes.tokens import router as tokens_router
 from interlock.api.routes.trace import router as trace_router
 from interlock.operations.runtime import make_dispatcher
 from interlock.store.db import engine_for
@@ -35,6 +36,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app = FastAPI(title="Interlock", version=__version__, lifespan=lifespan,
                   description="One control plane above Airflow, Dagster, cron, robots and scripts.")
     errors.install(app)
+    security.install(app)
     app.add_middleware(limits.RequestLimits)  # body size, JSON depth, forgeable requests
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(flows.router, prefix=API_PREFIX)
@@ -45,6 +47,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(trace_router, prefix=API_PREFIX)
     app.include_router(lineage.router, prefix=API_PREFIX)
     app.include_router(dashboards_router, prefix=API_PREFIX)
+    app.include_router(tokens_router, prefix=API_PREFIX)
     app.include_router(metrics_router)
     app.include_router(health.router)  # /healthz, /readyz: public, for probes
 

@@ -1,4 +1,4 @@
-"""`interlock audit verify` and `interlock audit export`."""
+"""`interlock audit verify` and `interlock audit export`, locally or through the API."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Annotated
 
 import typer
 
-from interlock.audit import query as audit_query
 from interlock.audit.query import AuditFilter
+from interlock.cli.backend import open_backend
+from interlock.cli.common import guarded
 
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
 
 @audit_app.command("verify")
+@guarded
 def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Recompute the chain; exit 1 and name the first broken record if it was altered."""
-    verdict = audit_query.verify()
+    with open_backend() as backend:
+        verdict = backend.audit_verify()
     if as_json:
         typer.echo(verdict.model_dump_json())
     elif verdict.ok:
@@ -30,6 +33,7 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @audit_app.command("export")
+@guarded
 def export(output: Annotated[Path | None, typer.Option("--output", "-o",
                                                        help="Default: stdout.")] = None,
            actor: Annotated[str | None, typer.Option()] = None,
@@ -42,8 +46,9 @@ def export(output: Annotated[Path | None, typer.Option("--output", "-o",
     filters = AuditFilter(actor=actor, action=action, target=target, since=since, until=until)
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        for line in audit_query.export_lines(filters):
-            sink.write(line)
+        with open_backend() as backend:
+            for line in backend.audit_export(filters):
+                sink.write(line)
     finally:
         if output:
             sink.close()

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from interlock.cli.backend import open_backend
 from interlock.cli.trace_render import cause_block, timeline, trace_tree
-from interlock.trace.build import trace_run
 
 out = Console()
 
@@ -18,7 +18,8 @@ def trace(run_id: Annotated[str, typer.Argument(metavar="RUN")],
                                                 help="Print machine-readable JSON.")] = False,
           ) -> None:
     """Trace a run across systems: tree, timeline and root cause of a failure."""
-    result = trace_run(run_id)
+    with open_backend() as backend:
+        result = backend.run_trace(run_id)
     if as_json:
         out.print_json(result.model_dump_json())
         return

@@ -8,7 +8,7 @@ mappings folder, the dataset mapping). An interval of `0` always means "never".
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -26,8 +26,8 @@ class Settings:
     cron_check_s: float         # INTERLOCK_CRON_CHECK_SECONDS: late/missed cron checks; 0 = off
     systems_file: Path          # INTERLOCK_SYSTEMS: the registered systems
     mappings_dir: Path | None   # INTERLOCK_MAPPINGS: status and entity mappings; None = default
-    datasets_file: Path | None  # INTERLOCK_DATASETS: dataset mapping; None = <mappings>/datasets.yaml
-    cron_system: str | None     # INTERLOCK_CRON_SYSTEM: the wrapper's system; None = cron/<hostname>
+    datasets_file: Path | None  # INTERLOCK_DATASETS: None = <mappings>/datasets.yaml
+    cron_system: str | None     # INTERLOCK_CRON_SYSTEM: None = cron/<hostname>
     cron_spool: Path | None     # INTERLOCK_CRON_SPOOL: the wrapper's spool; None = under home
     cron_secret: str | None     # INTERLOCK_CRON_SECRET: the wrapper's signing secret
     cron_secret_file: Path | None  # INTERLOCK_CRON_SECRET_FILE: ... or a file holding it
@@ -36,9 +36,13 @@ class Settings:
     oidc_audience: str | None   # INTERLOCK_OIDC_AUDIENCE: the `aud` Interlock's tokens carry
     oidc_jwks_url: str | None   # INTERLOCK_OIDC_JWKS_URL: None = from the issuer's discovery
     oidc_groups_claim: str      # INTERLOCK_OIDC_GROUPS_CLAIM: the claim listing groups
+    auth: bool                  # INTERLOCK_AUTH: `off` only for local development
+    oidc_bindings_file: Path | None  # INTERLOCK_OIDC_BINDINGS: groups -> role bindings
     max_body_bytes: int = 1 << 20  # INTERLOCK_MAX_BODY_BYTES: larger request bodies get 413
     allowed_origins: tuple[str, ...] = ()  # INTERLOCK_ALLOWED_ORIGINS: comma-separated
     #   origins (https://console.example.com) allowed to send mutating requests cross-site
+    token: str | None = field(default=None, repr=False)  # INTERLOCK_TOKEN: the CLI's API
+    #   token; when set, the CLI goes through the API at INTERLOCK_API_URL (remote mode)
 
     @property
     def attempts_dir(self) -> Path:
@@ -75,9 +79,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         oidc_audience=env.get("INTERLOCK_OIDC_AUDIENCE") or None,
         oidc_jwks_url=env.get("INTERLOCK_OIDC_JWKS_URL") or None,
         oidc_groups_claim=env.get("INTERLOCK_OIDC_GROUPS_CLAIM") or "groups",
+        auth=env.get("INTERLOCK_AUTH", "on").strip().lower() != "off",
+        oidc_bindings_file=_path(env.get("INTERLOCK_OIDC_BINDINGS")),
         max_body_bytes=int(env.get("INTERLOCK_MAX_BODY_BYTES") or 1 << 20),
         allowed_origins=tuple(o.strip() for o in env.get("INTERLOCK_ALLOWED_ORIGINS", "")
                               .split(",") if o.strip()),
+        token=env.get("INTERLOCK_TOKEN", "").strip() or None,
     )
 
 

@@ -1,10 +1,10 @@
 """Lineage a flow declares: its nodes' `produces:` and `consumes:` become `declared` edges.
 
-Each node is the job `interlock:<namespace>/<flow>.<node>` (the names `interlock.adapters.openlineage`
-gives Interlock's OpenLineage runs, so emitted events and Airflow's parent facets land on
-the same job), a child of the flow's job `interlock:<namespace>/<flow>`. Registering a
-flow again makes its declared edges what the new source declares; edges other sources
-reported stay.
+Each node is the job `interlock:<namespace>/<flow>.<node>` (the names
+`interlock.adapters.openlineage` gives Interlock's OpenLineage runs, so emitted events and
+Airflow's parent facets land on the same job), a child of the flow's job
+`interlock:<namespace>/<flow>`. Registering a flow again makes its declared edges what the
+new source declares; edges other sources reported stay.
 """
 
 from __future__ import annotations

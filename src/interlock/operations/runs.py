@@ -6,8 +6,12 @@ The CLI and the API both call these; neither builds SQL nor touches the planner.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from interlock.access.permissions import Permission
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
 from interlock.errors import NotFound, Rejected
@@ -21,7 +25,7 @@ from interlock.store import flows as flow_store
 from interlock.store import runs as run_store
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, Work
-from interlock.store.tables import TaskKind
+from interlock.store.tables import Run, TaskKind
 from interlock.store.views import (
     EventPublic,
     FlowRevisionPublic,
@@ -30,15 +34,39 @@ from interlock.store.views import (
     RunPage,
     RunSummary,
 )
+from interlock.trace.build import build_trace
+from interlock.trace.model import RunTrace
 from interlock.triggers.types import TriggerType
+
+
+class Guard(Protocol):
+    """The caller's declared permission (`interlock.api.security.Access`); None for the
+    local CLI, which already holds the store. Checks happen on the resource's namespace,
+    in the transaction that reads it."""
+
+    def check(self, namespace: str | None, *, what: str = "it") -> None: ...
+
+    def allows(self, permission: Permission, namespace: str | None) -> bool: ...
+
+
+def _guard(session: Session, run_id: str, guard: Guard | None) -> None:
+    if guard is None:
+        return
+    namespace = session.scalar(select(Run.namespace).where(Run.id == run_id))
+    if namespace is None:
+        raise NotFound(f"run `{run_id}` does not exist")
+    guard.check(namespace, what=f"run `{run_id}`")
 
 LISTING = "runs"
 
 
 def register(source: str, *, file: str = "<api>", actor: str = "api",
-             origin: str = audit.LOCAL_ORIGIN) -> tuple[Flow, FlowRevisionPublic]:
+             origin: str = audit.LOCAL_ORIGIN,
+             guard: Guard | None = None) -> tuple[Flow, FlowRevisionPublic]:
     """Validate and store a flow's source; an unchanged source keeps its revision."""
     flow = parse_flow(source, file)
+    if guard is not None:
+        guard.check(flow.namespace, what=f"namespace `{flow.namespace}`")
     with session_scope() as session:
         record_flow(session, flow)  # its nodes' produces:/consumes: as declared lineage
         revision = flow_store.register_flow(session, flow=flow, source=source)
@@ -52,7 +80,9 @@ def register(source: str, *, file: str = "<api>", actor: str = "api",
 def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Dispatcher,
               revision: int | None = None, trigger: dict[str, Any] | None = None,
               actor: str = "api", origin: str = audit.LOCAL_ORIGIN,
-              inputs_are_strings: bool = False) -> str:
+              inputs_are_strings: bool = False, guard: Guard | None = None) -> str:
+    if guard is not None:  # before the look-up: an invisible flow is as unknown as a missing one
+        guard.check(namespace, what=f"flow `{namespace}/{flow_id}`")
     with session_scope() as session:
         rev = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id,
                                       revision=revision)
@@ -67,13 +97,25 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
     return run_id
 
 
-def get_run(run_id: str) -> RunDetail:
+def get_run(run_id: str, *, guard: Guard | None = None) -> RunDetail:
     with session_scope() as session:
-        return RunDetail.of_loaded(run_store.load(session, run_id))
+        _guard(session, run_id, guard)
+        detail = RunDetail.of_loaded(run_store.load(session, run_id))
+    if guard is not None and not guard.allows(Permission.OUTPUTS_READ, detail.namespace):
+        detail = detail.without_outputs()
+    return detail
 
 
-def run_events(run_id: str) -> list[EventPublic]:
+def run_trace(run_id: str, *, guard: Guard | None = None) -> RunTrace:
+    """The trace of a run across systems, read in one transaction."""
     with session_scope() as session:
+        _guard(session, run_id, guard)
+        return build_trace(session, run_id)
+
+
+def run_events(run_id: str, *, guard: Guard | None = None) -> list[EventPublic]:
+    with session_scope() as session:
+        _guard(session, run_id, guard)
         run_store.load(session, run_id)  # 404 for an unknown run
         return [EventPublic.of(e) for e in run_store.events_of(session, run_id)]
 
@@ -90,23 +132,26 @@ def list_runs(*, filters: run_store.RunFilter, limit: int = 50,
 
 
 def cancel_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
-               origin: str = audit.LOCAL_ORIGIN) -> None:
+               origin: str = audit.LOCAL_ORIGIN, guard: Guard | None = None) -> None:
     with session_scope() as session:
+        _guard(session, run_id, guard)
         run_store.request_cancel(session, run_id=run_id, actor=actor, origin=origin)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
 
 
 def retry_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
-              origin: str = audit.LOCAL_ORIGIN) -> list[str]:
+              origin: str = audit.LOCAL_ORIGIN, guard: Guard | None = None) -> list[str]:
     with session_scope() as session:
+        _guard(session, run_id, guard)
         reopened = run_store.request_retry(session, run_id=run_id, actor=actor, origin=origin)
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
     return reopened
 
 
 def node_logs(run_id: str, node_id: str, *, attempt: int | None = None,
-              cursor: str | None = None) -> LogPublic:
+              cursor: str | None = None, guard: Guard | None = None) -> LogPublic:
     with session_scope() as session:
+        _guard(session, run_id, guard)
         loaded = run_store.load(session, run_id)
     if node_id not in loaded.nodes:
         raise NotFound(f"run `{run_id}` has no node `{node_id}` "

@@ -44,6 +44,9 @@ class Action(StrEnum):
     SCHEDULE_SKIPPED = "schedule.skipped"  # ticks missed while no scheduler ran, not fired
     CRON_CHECK = "cron.check"           # a monitored cron job's expected run changed status
     FOREIGN_ACTION = "foreign.action"   # an entry of a foreign system's own audit log
+    TOKEN_CREATED = "token.created"     # an API token was made (its prefix, never the token)
+    TOKEN_REVOKED = "token.revoked"
+    ACCESS_DENIED = "access.denied"     # an authenticated caller was refused a mutation
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,

@@ -8,14 +8,15 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from interlock import clock
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Flow
+from interlock.spec.namespaces import EVERYWHERE, root
 from interlock.states import (
     NODE_FAILURES,
     RUN_CANCELLABLE,
@@ -169,6 +170,7 @@ class RunFilter:
     flow_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    namespaces: list[str] | None = None  # patterns the caller may see; None: every namespace
 
 
 def list_runs(session: Session, *, filters: RunFilter, limit: int,
@@ -179,6 +181,8 @@ def list_runs(session: Session, *, filters: RunFilter, limit: int,
         query = query.where(Run.state == filters.state.value)
     if filters.namespace is not None:
         query = query.where(Run.namespace == filters.namespace)
+    if filters.namespaces is not None:
+        query = query.where(in_namespaces(Run.namespace, filters.namespaces))
     if filters.flow_id is not None:
         query = query.where(Run.flow_id == filters.flow_id)
     if filters.created_after is not None:
@@ -194,3 +198,15 @@ def list_runs(session: Session, *, filters: RunFilter, limit: int,
 def events_of(session: Session, run_id: str) -> list[StateEvent]:
     return list(session.scalars(select(StateEvent).where(StateEvent.run_id == run_id)
                                 .order_by(StateEvent.id)))
+
+
+def in_namespaces(column: InstrumentedAttribute[str], patterns: list[str]) -> ColumnElement[bool]:
+    """Rows whose namespace one of ``patterns`` covers (`interlock.spec.namespaces`)."""
+    if EVERYWHERE in patterns:
+        return true()
+    terms: list[ColumnElement[bool]] = []
+    for pattern in patterns:
+        anchor = root(pattern)
+        escaped = anchor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        terms += [column == anchor, column.like(escaped + ".%", escape="\\")]
+    return or_(*terms) if terms else false()

@@ -74,6 +74,13 @@ class RunSummary(BaseModel):
 class RunDetail(RunSummary):
     inputs: dict[str, Any]
     nodes: list[NodePublic]
+    outputs_hidden: bool = Field(default=False, description="nodes' outputs left out: the "
+                                 "caller lacks `outputs:read` in the run's namespace")
+
+    def without_outputs(self) -> RunDetail:
+        nodes = [n.model_copy(update={"outputs": {}, "attempts": [
+            a.model_copy(update={"outputs": {}}) for a in n.attempts]}) for n in self.nodes]
+        return self.model_copy(update={"nodes": nodes, "outputs_hidden": True})
 
     @classmethod
     def of_loaded(cls, loaded: Loaded) -> RunDetail:

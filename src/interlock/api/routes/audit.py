@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from interlock.access.permissions import Permission
 from interlock.api.deps import aware
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import requires
 from interlock.audit import query as audit_query
 from interlock.audit.query import AuditFilter, AuditPage, AuditVerdict
 
@@ -29,7 +31,8 @@ TargetQ = Annotated[str | None, Query(max_length=300, description=(
     "exact, or a prefix ending in `/` or `*`, e.g. runs/* or flows/sales/"))]
 
 
-@router.get("", response_model=AuditPage)
+@router.get("", dependencies=[requires(Permission.AUDIT_READ)],
+            response_model=AuditPage)
 def list_records(actor: ActorQ = None, action: ActionQ = None, target: TargetQ = None,
                  since: datetime | None = None, until: datetime | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -39,7 +42,8 @@ def list_records(actor: ActorQ = None, action: ActionQ = None, target: TargetQ =
                             cursor=cursor)
 
 
-@router.get("/export", response_class=StreamingResponse, responses={
+@router.get("/export", dependencies=[requires(Permission.AUDIT_READ)],
+            response_class=StreamingResponse, responses={
     200: {"content": {JSONL: {}}, "description": "one record per line, oldest first"}})
 def export(actor: ActorQ = None, action: ActionQ = None, target: TargetQ = None,
            since: datetime | None = None, until: datetime | None = None) -> StreamingResponse:
@@ -50,7 +54,8 @@ def export(actor: ActorQ = None, action: ActionQ = None, target: TargetQ = None,
         "Content-Disposition": 'attachment; filename="interlock-audit.jsonl"'})
 
 
-@router.get("/verify", response_model=AuditVerdict)
+@router.get("/verify", dependencies=[requires(Permission.AUDIT_READ)],
+            response_model=AuditVerdict)
 def verify() -> AuditVerdict:
     """Recompute the whole chain; the first broken link, if any."""
     return audit_query.verify()

@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from interlock import dashboards
+from interlock.access.permissions import Permission
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import Access, requires
 from interlock.dashboards.models import DashboardRunPage, FlowPage, SystemsReport
 from interlock.operations import reads
 from interlock.states import RunState
@@ -52,15 +54,19 @@ def runs(since: Since = None, until: Until = None, state: RunState | None = None
          system: Annotated[str | None, Query(max_length=200, description=(
              "runs with an attempt on this system: a registered one (airflow/prod) or an "
              "adapter kind without systems (script)"))] = None,
-         limit: Limit = 50, cursor: Cursor = None) -> DashboardRunPage:
+         limit: Limit = 50, cursor: Cursor = None, *,
+         access: Annotated[Access, requires(Permission.RUNS_READ)]) -> DashboardRunPage:
     """Runs created in the window, newest first, each with the systems its attempts touched
-    and its duration. Unbounded when `since`/`until` are left out."""
+    and its duration. Unbounded when `since`/`until` are left out. A caller who may read
+    only some namespaces names one."""
+    access.scope_to(namespace)
     query = dashboards.RunQuery(window=_window(dashboards.open_window, since, until),
                                 state=state, namespace=namespace, flow_id=flow_id, system=system)
     return reads.dashboard_runs(query, limit=limit, cursor=cursor)
 
 
-@router.get("/systems", response_model=SystemsReport)
+@router.get("/systems", response_model=SystemsReport,
+            dependencies=[requires(Permission.SYSTEMS_READ)])
 def systems(since: Since = None, until: Until = None) -> SystemsReport:
     """Per system (each registered one and each adapter kind seen in attempts): attempts of
     the window by state, success rate, latencies, last seen and health. Defaults to the last
@@ -71,8 +77,11 @@ def systems(since: Since = None, until: Until = None) -> SystemsReport:
 
 @router.get("/flows", response_model=FlowPage)
 def flows(since: Since = None, until: Until = None, namespace: Namespace = None,
-          limit: Limit = 50, cursor: Cursor = None) -> FlowPage:
+          limit: Limit = 50, cursor: Cursor = None, *,
+          access: Annotated[Access, requires(Permission.FLOWS_READ)]) -> FlowPage:
     """Per registered flow, by namespace then id: runs of the window by state, success rate,
-    duration percentiles and the last run. Defaults to the last 24 hours."""
+    duration percentiles and the last run. Defaults to the last 24 hours. A caller who may
+    read only some namespaces names one."""
+    access.scope_to(namespace)
     window = _window(dashboards.bounded_window, since, until)
     return reads.flow_stats(window, namespace=namespace, limit=limit, cursor=cursor)

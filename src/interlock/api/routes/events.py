@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from interlock.api.deps import DispatcherDep, request_origin
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
+from interlock.api.security import public
 from interlock.events import intake
 
 router = APIRouter(prefix="/events", tags=["events"], responses={
@@ -26,6 +27,7 @@ class EventAccepted(BaseModel):
 
 
 @router.post("/{kind}", status_code=202, response_model=EventAccepted,
+             dependencies=[public("HMAC-signed with the system's events secret")],
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"type": "object"}}}}})
 async def push_event(kind: str, request: Request, dispatcher: DispatcherDep,

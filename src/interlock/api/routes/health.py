@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from interlock import __version__
+from interlock.api.security import public
 from interlock.operations import health
 
 router = APIRouter(tags=["health"])
@@ -31,14 +32,16 @@ class Readiness(BaseModel):
     checks: dict[str, Dependency]    # "store", and "broker" when one is configured
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", dependencies=[public("probes carry no token")],
+            response_model=Health)
 async def healthz(request: Request) -> Health:
     """Liveness: answered on the event loop, so busy worker threads do not make it fail."""
     dispatcher = getattr(request.app.state, "dispatcher", None)
     return Health(status="ok", version=__version__, dispatch=type(dispatcher).__name__)
 
 
-@router.get("/readyz", response_model=Readiness,
+@router.get("/readyz", dependencies=[public("probes carry no token")],
+            response_model=Readiness,
             responses={503: {"model": Readiness, "description": "a dependency did not answer"}})
 async def readyz() -> JSONResponse:
     """Readiness: 200 when every dependency answered within the bound, else 503."""

@@ -19,7 +19,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
+from interlock.access.permissions import Permission
 from interlock.api.errors import ERROR_RESPONSES, ErrorBody
+from interlock.api.security import requires
 from interlock.errors import NotFound
 from interlock.lineage import queries
 from interlock.lineage.nodes import Stream
@@ -37,7 +39,8 @@ DepthQuery = Annotated[int, Query(ge=0, le=queries.MAX_DEPTH,
                                   description="how many jobs away, in each direction")]
 
 
-@router.post("", status_code=201, response_class=Response, responses={
+@router.post("", status_code=201, response_class=Response,
+             dependencies=[requires(Permission.LINEAGE_CREATE)], responses={
     201: {"description": "stored (or a replay of an event stored before): empty body"},
     400: {"model": ErrorBody, "description": "not an OpenLineage event; `problems` names "
                                              "each bad field by its JSON path"},
@@ -81,13 +84,15 @@ def _parse(body: bytes, encoding: str) -> Any:
         raise ValueError(f"the body is not JSON: {str(exc)[:200]}") from exc
 
 
-@router.get("", response_model=LineageGraph)
+@router.get("", dependencies=[requires(Permission.LINEAGE_READ)],
+            response_model=LineageGraph)
 def get_lineage(node: NodeIdQuery, depth: DepthQuery = queries.MAX_DEPTH) -> Response:
     """The graph around a node, in Marquez's shape: upstream and downstream to `depth` jobs."""
     return _json(reads.lineage_graph(node, depth=depth))
 
 
-@router.get("/impact", response_model=Impact)
+@router.get("/impact", dependencies=[requires(Permission.LINEAGE_READ)],
+            response_model=Impact)
 def get_impact(node: NodeIdQuery,
                direction: Annotated[Stream, Query(
                    description="downstream: what fails with it; upstream: what it needs")]
@@ -103,7 +108,8 @@ def _json(data: dict[str, Any]) -> Response:
     return Response(content=to_json(data), media_type="application/json")
 
 
-@router.get("/datasets/{dataset:path}", response_model=DatasetHistory)
+@router.get("/datasets/{dataset:path}", dependencies=[requires(Permission.LINEAGE_READ)],
+            response_model=DatasetHistory)
 def dataset_history(dataset: Annotated[str, Path(
                         description="`{namespace}/{name}/history`, namespace and name each "
                                     "percent-encoded (`/` as `%2F`): "

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from interlock.access.permissions import Permission
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import requires
 from interlock.dashboards import metrics
 from interlock.operations import reads
 
@@ -18,7 +20,8 @@ SCRAPE = {
 }
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=True,
+@router.get("/metrics", dependencies=[requires(Permission.SYSTEMS_READ)],
+            response_class=Response, include_in_schema=True,
             responses={200: SCRAPE, 503: ERROR_RESPONSES[503]})
 def scrape() -> Response:
     """Every metric computed from the store now, so all API replicas agree."""

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from interlock.api.deps import CallerDep, DispatcherDep, aware
+from interlock.access.permissions import Permission
+from interlock.api.deps import DispatcherDep, aware
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import Access, requires
 from interlock.operations import runs as ops
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
@@ -25,6 +27,8 @@ class RunCreate(BaseModel):
     revision: int | None = Field(default=None, ge=1, le=2**31 - 1,
                                  description="default: the newest")
     inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs_are_strings: bool = Field(default=False, description=(
+        "the inputs are command-line strings (`n=3`): each is parsed to its declared type"))
 
 
 class Accepted(BaseModel):
@@ -34,11 +38,14 @@ class Accepted(BaseModel):
 
 
 @router.post("", status_code=201, response_model=RunDetail)
-def start_run(body: RunCreate, dispatcher: DispatcherDep, caller: CallerDep) -> RunDetail:
+def start_run(body: RunCreate, dispatcher: DispatcherDep,
+              access: Annotated[Access, requires(Permission.RUNS_EXECUTE)]) -> RunDetail:
     run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
-                           revision=body.revision, dispatcher=dispatcher, actor=caller.actor,
-                           origin=caller.origin, trigger={"type": TriggerType.API})
-    return ops.get_run(run_id)
+                           revision=body.revision, dispatcher=dispatcher, actor=access.actor,
+                           inputs_are_strings=body.inputs_are_strings,
+                           origin=access.origin, trigger={"type": TriggerType.API},
+                           guard=access)
+    return ops.get_run(run_id, guard=access.with_permission(Permission.RUNS_READ))
 
 
 @router.get("", response_model=RunPage)
@@ -47,36 +54,44 @@ def list_runs(state: RunState | None = None,
               flow_id: Annotated[str | None, Query(max_length=128)] = None,
               created_after: datetime | None = None, created_before: datetime | None = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
-              cursor: Annotated[str | None, Query(max_length=500)] = None) -> RunPage:
+              cursor: Annotated[str | None, Query(max_length=500)] = None, *,
+              access: Annotated[Access, requires(Permission.RUNS_READ)]) -> RunPage:
+    """Runs of the namespaces the caller may read, newest first."""
     filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id,
-                        created_after=aware(created_after), created_before=aware(created_before))
+                        created_after=aware(created_after), created_before=aware(created_before),
+                        namespaces=access.patterns())
     return ops.list_runs(filters=filters, limit=limit, cursor=cursor)
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(run_id: str) -> RunDetail:
-    return ops.get_run(run_id)
+def get_run(run_id: str, access: Annotated[Access, requires(Permission.RUNS_READ)]) -> RunDetail:
+    return ops.get_run(run_id, guard=access)
 
 
 @router.get("/{run_id}/events", response_model=list[EventPublic])
-def run_events(run_id: str) -> list[EventPublic]:
-    return ops.run_events(run_id)
+def run_events(run_id: str, access: Annotated[Access, requires(Permission.RUNS_READ)],
+               ) -> list[EventPublic]:
+    return ops.run_events(run_id, guard=access)
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=Accepted)
-def cancel_run(run_id: str, dispatcher: DispatcherDep, caller: CallerDep) -> Accepted:
-    ops.cancel_run(run_id, dispatcher=dispatcher, actor=caller.actor, origin=caller.origin)
+def cancel_run(run_id: str, dispatcher: DispatcherDep,
+               access: Annotated[Access, requires(Permission.RUNS_CANCEL)]) -> Accepted:
+    ops.cancel_run(run_id, dispatcher=dispatcher, actor=access.actor, origin=access.origin,
+                   guard=access)
     return Accepted(id=run_id, detail="cancel requested")
 
 
 @router.post("/{run_id}/retry", status_code=202, response_model=Accepted)
-def retry_run(run_id: str, dispatcher: DispatcherDep, caller: CallerDep) -> Accepted:
-    reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor=caller.actor,
-                             origin=caller.origin)
+def retry_run(run_id: str, dispatcher: DispatcherDep,
+              access: Annotated[Access, requires(Permission.RUNS_RETRY)]) -> Accepted:
+    reopened = ops.retry_run(run_id, dispatcher=dispatcher, actor=access.actor,
+                             origin=access.origin, guard=access)
     return Accepted(id=run_id, detail="retry started", nodes=reopened)
 
 
 @router.get("/{run_id}/nodes/{node_id}/logs", response_model=LogPublic)
 def node_logs(run_id: str, node_id: str, attempt: Annotated[int | None, Query(ge=1)] = None,
-              cursor: Annotated[str | None, Query(max_length=40)] = None) -> LogPublic:
-    return ops.node_logs(run_id, node_id, attempt=attempt, cursor=cursor)
+              cursor: Annotated[str | None, Query(max_length=40)] = None, *,
+              access: Annotated[Access, requires(Permission.LOGS_READ)]) -> LogPublic:
+    return ops.node_logs(run_id, node_id, attempt=attempt, cursor=cursor, guard=access)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Re
 
 from interlock.api.deps import DispatcherDep, request_origin
 from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import public
 from interlock.operations import runs as ops
 from interlock.operations import webhooks
 from interlock.store.views import RunDetail
@@ -26,7 +27,9 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERROR_RESPON
 
 @router.post("/{namespace}/{flow_id}/{key}", status_code=201, response_model=RunDetail,
              responses={200: {"model": RunDetail,
-                              "description": "a repeated Idempotency-Key: the earlier run"}})
+                              "description": "a repeated Idempotency-Key: the earlier run"}},
+             dependencies=[public("the trigger's key (and its signature, when the trigger "
+                                  "asks for one) authenticates the sender")])
 def fire(namespace: str, flow_id: str, key: str, request: Request, response: Response,
          dispatcher: DispatcherDep,
          payload: Annotated[dict[str, Any], Body(description="the run's inputs")],
@@ -43,4 +46,4 @@ def fire(namespace: str, flow_id: str, key: str, request: Request, response: Res
         raise HTTPException(401, UNSIGNED) from None
     if not created:
         response.status_code = 200
-    return ops.get_run(run_id)
+    return ops.get_run(run_id).without_outputs()  # the sender holds a key, not outputs:read

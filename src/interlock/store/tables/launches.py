@@ -1,4 +1,5 @@
-"""Launch claims: which worker may launch the foreign job of an attempt key, and what it launched."""
+"""Launch claims: which worker may launch the foreign job of an attempt key, and what it
+launched."""
 
 from __future__ import annotations
 

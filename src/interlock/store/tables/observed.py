@@ -1,4 +1,5 @@
-"""What Interlock sees of foreign systems and what it fired: external runs, trigger firings, schedule cursors."""
+"""What Interlock sees of foreign systems and what it fired: external runs, trigger firings,
+schedule cursors."""
 
 from __future__ import annotations
 

@@ -1,0 +1,80 @@
+"""API tokens: create (the token is in the answer once, never again), list, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from interlock.access.permissions import Permission, Role
+from interlock.access.principals import PrincipalKind
+from interlock.access.tokens import TokenError, TokenInfo
+from interlock.api.errors import ERROR_RESPONSES
+from interlock.api.security import Access, requires
+from interlock.config.durations import MAX_SECONDS
+from interlock.operations import access as access_ops
+
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    namespace: str = Field(max_length=200, description="a pattern: `*`, `a.b` or `a.b.*`")
+    expires_in_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS,
+                                       description="seconds until it expires; none: never")
+    service: bool = Field(default=False, description="a service account's, not a person's")
+
+
+class TokenPublic(BaseModel):
+    """A token as lists show it: its prefix, never the secret."""
+
+    name: str
+    kind: PrincipalKind
+    prefix: str
+    role: Role
+    namespace: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: TokenInfo) -> TokenPublic:
+        return cls(**asdict(info))
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the token itself: shown in this answer only")
+
+
+@router.post("", status_code=201, response_model=TokenCreated)
+def create_token(body: TokenCreate,
+                 access: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> TokenCreated:
+    kind = PrincipalKind.SERVICE if body.service else PrincipalKind.USER
+    expires = timedelta(seconds=body.expires_in_s) if body.expires_in_s else None
+    try:
+        token, info = access_ops.create_token(
+            name=body.name, role=body.role, namespace=body.namespace, expires_in=expires,
+            kind=kind, by=access.principal, origin=access.origin)
+    except TokenError as exc:  # a bad name: the request's fault
+        raise ValueError(str(exc)) from None
+    return TokenCreated(**TokenPublic.of(info).model_dump(), token=token)
+
+
+@router.get("", response_model=list[TokenPublic])
+def list_tokens(_: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> list[TokenPublic]:
+    """Every token, revoked and expired ones too; never a token's secret."""
+    return [TokenPublic.of(info) for info in access_ops.list_tokens()]
+
+
+@router.post("/{name}/revoke", response_model=TokenPublic)
+def revoke_token(name: Annotated[str, Path(max_length=100)],
+                 access: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> TokenPublic:
+    """Revoke a token at once (revoking it again changes nothing)."""
+    info = access_ops.revoke_token(name, by=access.principal, origin=access.origin)
+    return TokenPublic.of(info)

@@ -1,0 +1,162 @@
+"""Where the CLI's commands act, chosen once per command: the store itself through
+`interlock.operations` (`LocalBackend`), or an Interlock API with a token
+(`interlock.cli.remote.RemoteBackend`, when `INTERLOCK_TOKEN` is set). Both answer with the
+same public views, so each command prints the same thing and exits with the same code
+either way.
+
+    with open_backend() as backend:
+        detail = backend.get_run(run_id)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Protocol
+
+from interlock.access.permissions import Role
+from interlock.access.principals import PrincipalKind
+from interlock.access.tokens import TokenError, TokenInfo
+from interlock.audit import query as audit_query
+from interlock.audit.query import AuditFilter, AuditVerdict
+from interlock.cli.common import CLI_ACTOR
+from interlock.config.env import settings
+from interlock.operations import access as access_ops
+from interlock.operations import runs as ops
+from interlock.operations.runtime import make_dispatcher
+from interlock.store import audit
+from interlock.store.outbox import Dispatcher
+from interlock.store.runs import RunFilter
+from interlock.store.views import LogPublic, RunDetail, RunPage
+from interlock.trace.model import RunTrace
+
+
+class Backend(Protocol):
+    """What the commands need; each method answers a public view or raises Interlock's
+    errors (NotFound, Conflict, SpecError, InputError, ValueError for bad input)."""
+
+    embedded: bool   # runs advance only while this process lives: commands wait for them
+    poll_s: float    # how often a waiting command looks at its run
+
+    def register(self, source: str, *, file: str) -> tuple[str, str]: ...
+
+    def start_run(self, *, namespace: str, flow_id: str, inputs: dict[str, str]) -> str: ...
+
+    def get_run(self, run_id: str) -> RunDetail: ...
+
+    def list_runs(self, filters: RunFilter, *, limit: int) -> RunPage: ...
+
+    def node_logs(self, run_id: str, node_id: str, *, attempt: int | None) -> LogPublic: ...
+
+    def cancel_run(self, run_id: str) -> None: ...
+
+    def retry_run(self, run_id: str) -> list[str]: ...
+
+    def run_trace(self, run_id: str) -> RunTrace: ...
+
+    def audit_verify(self) -> AuditVerdict: ...
+
+    def audit_export(self, filters: AuditFilter) -> Iterator[str]: ...
+
+    def create_token(self, *, name: str, role: Role, namespace: str,
+                     expires_in: timedelta | None, service: bool) -> tuple[str, TokenInfo]: ...
+
+    def list_tokens(self) -> list[TokenInfo]: ...
+
+    def revoke_token(self, name: str) -> TokenInfo: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """The store on this machine: whoever can open it already holds everything in it."""
+
+    poll_s = 0.1
+
+    def __init__(self) -> None:
+        self.embedded = settings().embedded
+        self._dispatcher: Dispatcher | None = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Made when a command first starts work (reading a run needs none)."""
+        if self._dispatcher is None:
+            self._dispatcher = make_dispatcher()
+        return self._dispatcher
+
+    def register(self, source: str, *, file: str) -> tuple[str, str]:
+        flow, _ = ops.register(source, file=file, actor=CLI_ACTOR)
+        return flow.namespace, flow.id
+
+    def start_run(self, *, namespace: str, flow_id: str, inputs: dict[str, str]) -> str:
+        return ops.start_run(namespace=namespace, flow_id=flow_id, inputs=dict(inputs),
+                             dispatcher=self.dispatcher, inputs_are_strings=True,
+                             actor=CLI_ACTOR)
+
+    def get_run(self, run_id: str) -> RunDetail:
+        return ops.get_run(run_id)
+
+    def list_runs(self, filters: RunFilter, *, limit: int) -> RunPage:
+        return ops.list_runs(filters=filters, limit=limit)
+
+    def node_logs(self, run_id: str, node_id: str, *, attempt: int | None) -> LogPublic:
+        return ops.node_logs(run_id, node_id, attempt=attempt)
+
+    def cancel_run(self, run_id: str) -> None:
+        ops.cancel_run(run_id, dispatcher=self.dispatcher, actor=CLI_ACTOR)
+
+    def retry_run(self, run_id: str) -> list[str]:
+        return ops.retry_run(run_id, dispatcher=self.dispatcher, actor=CLI_ACTOR)
+
+    def run_trace(self, run_id: str) -> RunTrace:
+        return ops.run_trace(run_id)
+
+    def audit_verify(self) -> AuditVerdict:
+        return audit_query.verify()
+
+    def audit_export(self, filters: AuditFilter) -> Iterator[str]:
+        return audit_query.export_lines(filters)
+
+    def create_token(self, *, name: str, role: Role, namespace: str,
+                     expires_in: timedelta | None, service: bool) -> tuple[str, TokenInfo]:
+        kind = PrincipalKind.SERVICE if service else PrincipalKind.USER
+        try:
+            return access_ops.create_token(name=name, role=role, namespace=namespace,
+                                           expires_in=expires_in, kind=kind,
+                                           by=access_ops.local_principal(),
+                                           origin=audit.LOCAL_ORIGIN)
+        except TokenError as exc:  # a bad name: the caller's input
+            raise ValueError(str(exc)) from None
+
+    def list_tokens(self) -> list[TokenInfo]:
+        return access_ops.list_tokens()
+
+    def revoke_token(self, name: str) -> TokenInfo:
+        return access_ops.revoke_token(name, by=access_ops.local_principal(),
+                                       origin=audit.LOCAL_ORIGIN)
+
+    def close(self) -> None:
+        close = getattr(self._dispatcher, "close", None)
+        if close is not None:
+            close()
+
+
+def remote_mode() -> bool:
+    """Whether commands go through the API: a token is configured."""
+    return settings().token is not None
+
+
+@contextmanager
+def open_backend() -> Iterator[Backend]:
+    """The backend for this command (remote when INTERLOCK_TOKEN is set), closed after."""
+    current = settings()
+    if current.token is not None:
+        from interlock.cli.remote import RemoteBackend
+        chosen: Backend = RemoteBackend(current.api_url, current.token)
+    else:
+        chosen = LocalBackend()
+    try:
+        yield chosen
+    finally:
+        chosen.close()
