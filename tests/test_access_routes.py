@@ -293,3 +293,20 @@ def test_expired_and_revoked_tokens_are_refused(
     for token in (expired, revoked, revoked[:-1] + "x", "ilk_bad", "Basic abc"):
         resp = client.get(f"{API}/runs", headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 401 and resp.json() == {"detail": UNAUTHENTICATED}
+
+
+def test_a_refusal_is_audited_with_the_missing_permission(
+        world: tuple[TestClient, dict[str, Any]]) -> None:
+    from sqlalchemy import select
+
+    from interlock.store.db import session_scope
+    from interlock.store.tables import AuditRecord
+    client, ids = world
+    viewer = bearer(Role.VIEWER, NS, name="denied-viewer")
+    assert client.post(f"{API}/runs/{ids['done']}/retry", headers=viewer).status_code == 403
+    with session_scope() as session:
+        denied = session.scalars(select(AuditRecord).where(
+            AuditRecord.action == "access.denied",
+            AuditRecord.actor == "user:denied-viewer")).all()
+    assert [(d.target, d.after) for d in denied] == [
+        (f"POST {API}/runs/{ids['done']}/retry", {"permission": "runs:retry", "namespace": None})]

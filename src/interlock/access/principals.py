@@ -16,7 +16,12 @@ class Unauthenticated(InterlockError):
 
 
 class Forbidden(InterlockError):
-    pass
+    """Authenticated, but not allowed: says which permission was missing, and where."""
+
+    def __init__(self, message: str, *, actor: str = "", permission: str = "",
+                 namespace: str | None = None):
+        super().__init__(message)
+        self.actor, self.permission, self.namespace = actor, permission, namespace
 
 
 class PrincipalKind(StrEnum):
@@ -70,7 +75,8 @@ class Principal:
         if namespace is not None and not self.sees(namespace):
             raise NotFound(f"{what} does not exist")
         where = f" in namespace `{namespace}`" if namespace is not None else ""
-        raise Forbidden(f"{self.actor} lacks `{permission.value}`{where}")
+        raise Forbidden(f"{self.actor} lacks `{permission.value}`{where}", actor=self.actor,
+                        permission=permission.value, namespace=namespace)
 
 
 DEVELOPER = Principal(name="local-development", kind=PrincipalKind.DEVELOPER,

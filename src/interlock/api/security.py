@@ -55,7 +55,8 @@ class Access:
         """For listings that take an optional namespace: the caller must name one it may
         read unless it may read them all (statistics are not filtered row by row)."""
         if namespace is None and not self.allows(self.permission, None):
-            raise Forbidden(f"{self.actor} may read only some namespaces: pass `namespace=`")
+            raise Forbidden(f"{self.actor} may read only some namespaces: pass `namespace=`",
+                            actor=self.actor, permission=self.permission.value)
         self.check(namespace)
 
     def patterns(self) -> list[str]:
@@ -85,7 +86,8 @@ def requires(permission: Permission) -> Any:
         if permission.scope is Scope.GLOBAL:
             access.check(None)
         elif not principal.patterns_for(permission):
-            raise Forbidden(f"{principal.actor} lacks `{permission.value}` in every namespace")
+            raise Forbidden(f"{principal.actor} lacks `{permission.value}` in every namespace",
+                            actor=principal.actor, permission=permission.value)
         return access
 
     dependency.permission = permission  # type: ignore[attr-defined]
@@ -113,5 +115,8 @@ def install(app: FastAPI) -> None:
                             headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        await run_in_threadpool(access_ops.record_denial, exc,
+                                target=f"{request.method} {request.url.path}",
+                                origin=request_origin(request))
         return JSONResponse(status_code=403, content={"detail": str(exc)})

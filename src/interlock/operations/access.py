@@ -17,6 +17,7 @@ from interlock.access.permissions import Role
 from interlock.access.principals import (
     DEVELOPER,
     Binding,
+    Forbidden,
     Principal,
     PrincipalKind,
     Unauthenticated,
@@ -172,3 +173,11 @@ def bootstrap_admin(path: Path, *, name: str = "admin") -> tokens.TokenInfo:
         path.unlink(missing_ok=True)
         raise
     return info
+
+
+def record_denial(denied: Forbidden, *, target: str, origin: str) -> None:
+    """An authenticated caller refused: who, which permission, where (audited)."""
+    with session_scope() as session:
+        audit.record(session, actor=denied.actor or "unknown", action=audit.Action.ACCESS_DENIED,
+                     target=target[:300], origin=origin,
+                     after={"permission": denied.permission, "namespace": denied.namespace})
