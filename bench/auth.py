@@ -2,7 +2,7 @@
 serve`, with authentication off and with an API token (and, with --oidc-issuer, a JWT),
 side by side in one run, on the same store and the same run.
 
-    python bench/auth.py                    # 10 s per mode, 4 client threads, SQLite
+    python bench/auth.py                    # 20 s per mode, 4 client threads, SQLite
     python bench/auth.py --duration 20 --database postgresql+psycopg://postgres@127.0.0.1/test
 
 Prints requests/s and p50/p99 latency for each mode and the ratio token/off.
@@ -90,8 +90,9 @@ def _hammer(url: str, headers: dict[str, str], seconds: float, threads: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10, help="alternating bursts per mode")
     parser.add_argument("--database", default=None, help="default: a SQLite file")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-auth-"))
@@ -112,17 +113,27 @@ def main() -> None:
                    env=env, check=True, capture_output=True)
     run_id = ops.list_runs(filters=ops.run_store.RunFilter(), limit=1).runs[0].id
 
-    results = {}
-    for mode, extra, headers in (("auth off", {"INTERLOCK_AUTH": "off"}, {}),
-                                 ("API token", {}, {"Authorization": f"Bearer {token}"})):
-        proc, base = _serve({**env, **extra}, home / f"serve-{mode.replace(' ', '-')}.log")
-        try:
-            _hammer(f"{base}/api/v1/runs/{run_id}", headers, 2.0, args.threads)  # warm up
-            results[mode] = _hammer(f"{base}/api/v1/runs/{run_id}", headers, args.duration,
-                                    args.threads)
-        finally:
+    modes = (("auth off", {"INTERLOCK_AUTH": "off"}, {}),
+             ("API token", {}, {"Authorization": f"Bearer {token}"}))
+    servers = {name: _serve({**env, **extra}, home / f"serve-{name.replace(' ', '-')}.log")
+               for name, extra, _ in modes}
+    # Both servers run side by side; short alternating bursts cancel the machine's drift.
+    rounds, burst = args.rounds, args.duration / args.rounds
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in modes}
+    try:
+        for name, _, headers in modes:  # warm up
+            _hammer(f"{servers[name][1]}/api/v1/runs/{run_id}", headers, 1.0, args.threads)
+        for _ in range(rounds):
+            for name, _, headers in modes:
+                samples[name].append(_hammer(f"{servers[name][1]}/api/v1/runs/{run_id}",
+                                             headers, burst, args.threads))
+    finally:
+        for proc, _ in servers.values():
             _stop(proc)
-    print(f"GET /api/v1/runs/{{id}}, {args.threads} client threads, {args.duration:.0f} s each, "
+    results = {name: tuple(statistics.median(s[i] for s in runs) for i in range(3))
+               for name, runs in samples.items()}
+    print(f"GET /api/v1/runs/{{id}}, {args.threads} client threads, {args.duration:.0f} s per "
+          f"mode in {rounds} alternating bursts (medians), "
           f"store {env['INTERLOCK_DATABASE_URL'].split(':')[0]}")
     for mode, (rps, p50, p99) in results.items():
         print(f"  {mode:10s} {rps:8.1f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
