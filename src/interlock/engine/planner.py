@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import ExpressionError
-from interlock.spec.expressions import evaluate_condition, render
+from interlock.spec.expressions import evaluate_condition, render_params
 from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Node, TriggerRule
 from interlock.states import (
@@ -182,7 +182,7 @@ def view_attempts_next(view: NodeView) -> int:
 def _submit(run: RunView, nodes: dict[str, NodeView], node_id: str, node: Node,
             attempt: int) -> list[Decision]:
     try:
-        params = render(node.with_, context(run, nodes))
+        params = render_params(node.with_, context(run, nodes))
     except ExpressionError as exc:
         return [SetNode(node_id, NodeState.FAILED, "`with:` failed to render", error=str(exc))]
     return [Submit(node_id, attempt, params)]

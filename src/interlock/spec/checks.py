@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from interlock.adapters.contract import Adapter, RetryMode
 from interlock.config.yamlpos import Located
 from interlock.errors import ExpressionError, Problem
-from interlock.spec.expressions import condition_template, has_expression, references, strings_in
+from interlock.spec.expressions import (
+    INLINE_SCRIPT_KEY,
+    condition_template,
+    has_expression,
+    references,
+    strings_in,
+)
 from interlock.spec.graph import ancestor_sets, find_cycle
 from interlock.spec.models import SLUG
 
@@ -122,7 +128,14 @@ def _msg(err: Any) -> str:
 def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
                        upstream: frozenset[str] | None,
                        inputs: dict[str, Any]) -> Iterator[Problem]:
-    templates = strings_in(node.get("with", {}), ("with",))
+    params = node.get("with", {})
+    inline = params.get(INLINE_SCRIPT_KEY) if isinstance(params, dict) else None
+    if isinstance(inline, str) and has_expression(inline):
+        yield doc.at(("nodes", nid, "with", INLINE_SCRIPT_KEY),
+                     f"node `{nid}`: `{{{{ }}}}` in an inline script would paste values into "
+                     "code; pass them through `env:` (e.g. `env: {DAY: \"{{ inputs.day }}\"}` "
+                     "and `$DAY` in the script)")
+    templates = strings_in(params, ("with",))
     if isinstance(node.get("if"), str):
         templates.append((("if",), condition_template(node["if"])))
     for path, text in templates:

@@ -4,11 +4,19 @@ Templates run in Jinja2's immutable sandbox (no attribute access to Python inter
 mutation) with strict undefined, so a missing output is an error rather than "".
 A string that is exactly one `{{ expr }}` renders to the expression's native value
 (a number stays a number); any other string renders to a string.
+
+Shell command lines: a string `command:` in a node's `with:` is run by a shell, so every
+`{{ }}` in it renders as ONE shell-quoted word (`render_params`): a value can never change
+the command's shape (`; id`, `$(...)`, backticks, newlines stay literal text). Values are
+not rendered into inline `script:` bodies at all (`spec.checks` refuses it): pass them
+through `env:`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -22,7 +30,22 @@ from interlock.errors import ExpressionError
 # Names an expression may use at its top level.
 CONTEXT_NAMES = frozenset({"inputs", "nodes", "run"})
 
+SHELL_COMMAND_KEY = "command"  # `with.command` as a string is a shell command line
+INLINE_SCRIPT_KEY = "script"   # `with.script` is an inline program: no expressions in it
+
+
+def shell_word(value: Any) -> str:
+    """One shell word holding ``value`` literally (lists and mappings as JSON)."""
+    if isinstance(value, Undefined):
+        str(value)  # strict undefined: raises with Jinja's own message
+    text = value if isinstance(value, str) else json.dumps(value) \
+        if isinstance(value, (list, dict, bool)) or value is None else str(value)
+    return shlex.quote(text)
+
+
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_SHELL_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                           finalize=shell_word)
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 
 
@@ -31,9 +54,9 @@ def has_expression(text: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _compile_template(text: str) -> Any:
+def _compile_template(text: str, shell: bool = False) -> Any:
     try:
-        return _ENV.from_string(text)
+        return (_SHELL_ENV if shell else _ENV).from_string(text)
     except TemplateError as exc:
         raise ExpressionError(f"cannot parse {text!r}: {exc}") from exc
 
@@ -46,11 +69,14 @@ def _compile_expression(expr: str) -> Any:
         raise ExpressionError(f"cannot parse expression {expr.strip()!r}: {exc}") from exc
 
 
-def render_string(text: str, context: dict[str, Any]) -> Any:
+def render_string(text: str, context: dict[str, Any], *, shell: bool = False) -> Any:
+    """``shell``: the text is a shell command line; each `{{ }}` becomes one quoted word."""
     if not has_expression(text):
         return text
-    single = _SINGLE.match(text)
+    single = None if shell else _SINGLE.match(text)
     try:
+        if shell:
+            return _compile_template(text, True).render(**context)
         if single:
             value = _compile_expression(single["expr"])(**context)
             if isinstance(value, Undefined):
@@ -67,6 +93,13 @@ def render_string(text: str, context: dict[str, Any]) -> Any:
         raise ExpressionError(f"expression nested too deeply: {text[:60]!r}...") from None
     except Exception as exc:  # a filter or operator failing on the data it was given
         raise ExpressionError(f"in {text!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def render_params(params: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """A node's `with:` rendered; a string `command` as a shell command line."""
+    return {key: render_string(value, context, shell=True)
+            if key == SHELL_COMMAND_KEY and isinstance(value, str) else render(value, context)
+            for key, value in params.items()}
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:
