@@ -170,6 +170,9 @@ CORE_VOCABULARY = {
     ("src/interlock/config/cron_jobs.py", "cron"),
     # A schedule trigger's cron expression (`schedule: {cron: ...}`), not the adapter.
     ("src/interlock/triggers/schedule.py", "cron"),
+    # The `with.script` key (an inline program body, where expressions are refused), which
+    # any adapter may take; not the `script` adapter.
+    ("src/interlock/spec/expressions.py", "script"),
 }
 
 

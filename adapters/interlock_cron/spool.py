@@ -5,8 +5,13 @@ spool directory, one JSON file per report, named so that they sort in the order 
 were made. Every later delivery sends the spool first, in order, under a file lock (so
 two wrappers never send the same file) and only then its own report: a finish never
 overtakes its start. A report the API refuses (4xx: a bad secret, an unknown system)
-goes to `rejected/` with the answer, never silently dropped. Only the standard library is
-used: this runs in every wrapped cron job.
+goes to `rejected/` with the answer. Only the standard library is used: this runs in every
+wrapped cron job.
+
+A spool that cannot be written (a full disk, a read-only or foreign directory) never
+fails the job: the report is dropped, a line goes to `delivery.log` if that still can be
+written, and no temp file is left behind. `delivery.log` is rotated at LOG_MAX_BYTES
+(one previous file, `delivery.log.1`) and `rejected/` keeps the REJECTED_KEEP newest.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +31,10 @@ from typing import Any
 from interlock.adapters.signing import sign
 
 EVENTS_PATH = "/api/v1/events/cron"
-LOCK_FILE = ".lock"
 REJECTED_DIR = "rejected"
 LOG_FILE = "delivery.log"
+LOG_MAX_BYTES = 1 << 20
+REJECTED_KEEP = 1000
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
@@ -77,13 +83,18 @@ class Spool:
 
     def deliver(self, report: dict[str, Any]) -> bool:
         """Send what is spooled, then ``report``; spool it if it cannot go now.
-        True when the report was delivered now."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._locked():
-            if not self.down and self._flush() \
-                    and self._send_or_reject(_encode(report), name=None):
-                return True
-            self._write(report)
+        True when the report was delivered now. Never raises: a spool that cannot be
+        written loses the report (noted in delivery.log when possible), not the job."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self._locked():
+                if not self.down and self._flush() \
+                        and self._send_or_reject(_encode(report), name=None):
+                    return True
+                self._write(report)
+                return False
+        except Exception as exc:  # noqa: BLE001 - ENOSPC, EROFS, EACCES...: never the job's
+            self._log(f"report lost, the spool cannot be written: {type(exc).__name__}: {exc}")
             return False
 
     def flush(self) -> int:
@@ -121,20 +132,39 @@ class Spool:
             _write_atomically(rejected / stem, body)
             _write_atomically(rejected / (stem + ".reason"), str(exc).encode())
             self._log(f"refused by the API, kept in {rejected / stem}: {exc}")
+            _prune_rejected(rejected)
             return True
 
     def _write(self, report: dict[str, Any]) -> None:
         _write_atomically(self.dir / _file_name(report), _encode(report))
 
     def _log(self, line: str) -> None:
-        # Never on stdout or stderr: the wrapped job's output must stay its own.
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        with (self.dir / LOG_FILE).open("a", encoding="utf-8") as log:
-            log.write(f"{stamp} {line}\n")
+        """Best effort, never on stdout or stderr: the wrapped job's output stays its own.
+        A line that cannot be written is dropped, and an empty log it created removed."""
+        path = self.dir / LOG_FILE
+        data = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n".encode()
+        try:
+            if path.stat().st_size + len(data) > LOG_MAX_BYTES:
+                os.replace(path, path.with_name(LOG_FILE + ".1"))
+        except OSError:
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            os.write(fd, data)
+        except OSError:
+            with suppress(OSError):
+                if os.fstat(fd).st_size == 0:
+                    path.unlink()
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        # The directory itself is locked: no lock file to create on a full or read-only disk.
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -152,9 +182,24 @@ def _file_name(report: dict[str, Any]) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    """``path`` complete or not at all: a failed write leaves no temp file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _prune_rejected(rejected: Path) -> None:
+    """Keep the REJECTED_KEEP newest refused reports (names sort by age) and their reasons."""
+    reports = sorted(p.name for p in rejected.glob("*.json"))
+    for name in reports[:-REJECTED_KEEP]:
+        for path in (rejected / name, rejected / (name + ".reason")):
+            with suppress(OSError):
+                path.unlink()

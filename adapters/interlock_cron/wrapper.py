@@ -5,7 +5,8 @@ finish with the exit code, the duration and the output's tail, to
 `POST /api/v1/events/cron` (signed like every push); reports that cannot go now are
 spooled and sent later (`interlock_cron.spool`). It never changes what crond sees: the
 command's stdout and stderr pass through byte for byte, its stdin is the wrapper's, and
-the wrapper exits with the command's exit code, or dies of the same signal.
+the wrapper exits with the command's exit code, or dies of the same signal, even when
+the spool cannot be written (a full disk): reporting is best effort, the job is not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -97,23 +99,29 @@ def run(job: str, argv: list[str], *, system: str | None = None,
         spool: Spool | None = None) -> int:
     """Run ``argv`` as job ``job``; returns the exit status to exit with (a negative
     number: the signal that killed the command)."""
-    spool = spool or make_spool()
+    if spool is None:
+        try:
+            spool = make_spool()
+        except Exception:  # noqa: BLE001 - a broken setting never stops nor changes the job
+            spool = None
+    deliver: Callable[[dict[str, Any]], bool] = \
+        spool.deliver if spool is not None else (lambda _report: False)
     report: dict[str, Any] = {"system": system or default_system(), "job": job,
                               "run": uuid.uuid4().hex, "host": socket.gethostname(),
                               "user": os.environ.get("LOGNAME") or os.environ.get("USER"),
                               "pid": os.getpid()}
     started = time.time()
     report["started_at"] = _iso(started)
-    starting = threading.Thread(target=spool.deliver, args=({**report, "event": "start"},),
+    starting = threading.Thread(target=deliver, args=({**report, "event": "start"},),
                                 daemon=True)
     starting.start()  # in parallel: a hanging API never delays the job
     tail = _Tail()
     code, sig = _execute(argv, tail)
     ended = time.time()
     starting.join()
-    spool.deliver({**report, "event": "finish", "ended_at": _iso(ended),
-                   "exit_code": code, "signal": sig, "duration_s": round(ended - started, 3),
-                   "output_tail": tail.text()})
+    deliver({**report, "event": "finish", "ended_at": _iso(ended),
+             "exit_code": code, "signal": sig, "duration_s": round(ended - started, 3),
+             "output_tail": tail.text()})
     return -sig if sig is not None else code if code is not None else 1
 
 
