@@ -98,8 +98,11 @@ def test_render_params_quotes_only_the_command_string() -> None:
     ctx = {"inputs": {"d": "a; b", "n": 3, "l": [1, "x y"]}}
     params = {"command": "run {{ inputs.d }} {{ inputs.n }} {{ inputs.l }}",
               "env": {"D": "{{ inputs.d }}"}, "args": ["{{ inputs.d }}"]}
-    assert render_params(params, ctx) == {
-        "command": "run 'a; b' 3 '[1, \"x y\"]'", "env": {"D": "a; b"}, "args": ["a; b"]}
+    assert render_params(params, ctx) == {  # each value as Jinja prints it, one quoted word
+        "command": "run 'a; b' 3 '[1, '\"'\"'x y'\"'\"']'", "env": {"D": "a; b"},
+        "args": ["a; b"]}
+    assert render_params({"command": "test {{ inputs.f }} = False"}, {"inputs": {"f": False}}) \
+        == {"command": "test False = False"}
     assert render_params({"command": ["sh", "{{ inputs.d }}"]}, ctx) == \
         {"command": ["sh", "a; b"]}  # argv lists have no shell: values stay as they are
 

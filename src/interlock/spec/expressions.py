@@ -14,7 +14,6 @@ through `env:`.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -35,12 +34,8 @@ INLINE_SCRIPT_KEY = "script"   # `with.script` is an inline program: no expressi
 
 
 def shell_word(value: Any) -> str:
-    """One shell word holding ``value`` literally (lists and mappings as JSON)."""
-    if isinstance(value, Undefined):
-        str(value)  # strict undefined: raises with Jinja's own message
-    text = value if isinstance(value, str) else json.dumps(value) \
-        if isinstance(value, (list, dict, bool)) or value is None else str(value)
-    return shlex.quote(text)
+    """One shell word holding the text Jinja would have printed for ``value``."""
+    return shlex.quote(str(value))  # a strict Undefined raises here, with Jinja's message
 
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
