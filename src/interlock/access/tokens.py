@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,9 +39,10 @@ class TokenError(InterlockError):
     pass
 
 
-@dataclass(frozen=True)
-class TokenInfo:
-    """A token as lists show it: never the secret."""
+class TokenInfo(BaseModel):
+    """A token as lists and the API show it: its prefix, never the secret."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     kind: PrincipalKind

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -29,26 +28,7 @@ class TokenCreate(BaseModel):
     service: bool = Field(default=False, description="a service account's, not a person's")
 
 
-class TokenPublic(BaseModel):
-    """A token as lists show it: its prefix, never the secret."""
-
-    name: str
-    kind: PrincipalKind
-    prefix: str
-    role: Role
-    namespace: str
-    created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, info: TokenInfo) -> TokenPublic:
-        return cls(**asdict(info))
-
-
-class TokenCreated(TokenPublic):
+class TokenCreated(TokenInfo):
     token: str = Field(description="the token itself: shown in this answer only")
 
 
@@ -63,18 +43,17 @@ def create_token(body: TokenCreate,
             kind=kind, by=access.principal, origin=access.origin)
     except TokenError as exc:  # a bad name: the request's fault
         raise ValueError(str(exc)) from None
-    return TokenCreated(**TokenPublic.of(info).model_dump(), token=token)
+    return TokenCreated(**info.model_dump(), token=token)
 
 
-@router.get("", response_model=list[TokenPublic])
-def list_tokens(_: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> list[TokenPublic]:
+@router.get("", response_model=list[TokenInfo])
+def list_tokens(_: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> list[TokenInfo]:
     """Every token, revoked and expired ones too; never a token's secret."""
-    return [TokenPublic.of(info) for info in access_ops.list_tokens()]
+    return access_ops.list_tokens()
 
 
-@router.post("/{name}/revoke", response_model=TokenPublic)
+@router.post("/{name}/revoke", response_model=TokenInfo)
 def revoke_token(name: Annotated[str, Path(max_length=100)],
-                 access: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> TokenPublic:
+                 access: Annotated[Access, requires(Permission.TOKENS_ADMIN)]) -> TokenInfo:
     """Revoke a token at once (revoking it again changes nothing)."""
-    info = access_ops.revoke_token(name, by=access.principal, origin=access.origin)
-    return TokenPublic.of(info)
+    return access_ops.revoke_token(name, by=access.principal, origin=access.origin)
