@@ -310,3 +310,15 @@ def test_a_refusal_is_audited_with_the_missing_permission(
             AuditRecord.actor == "user:denied-viewer")).all()
     assert [(d.target, d.after) for d in denied] == [
         (f"POST {API}/runs/{ids['done']}/retry", {"permission": "runs:retry", "namespace": None})]
+
+
+def test_a_cached_token_under_another_scheme_is_refused(
+        world: tuple[TestClient, dict[str, Any]]) -> None:
+    """The token cache answers only what the full check would: a bearer credential."""
+    client, _ = world
+    token = bearer(name="cached")["Authorization"].split()[1]
+    assert client.get(f"{API}/runs", headers={"Authorization": f"Bearer {token}"}).status_code \
+        == 200  # now cached
+    for header in (f"Basic {token}", f"Token {token}", token, f"Bearer {token}" + " " * 9000):
+        resp = client.get(f"{API}/runs", headers={"Authorization": header})
+        assert resp.status_code == 401 and resp.json() == {"detail": UNAUTHENTICATED}, header[:20]

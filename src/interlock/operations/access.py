@@ -38,16 +38,22 @@ def local_principal() -> Principal:
                      bindings=(Binding(Role.ADMIN, EVERYWHERE),))
 
 
+def _bearer(authorization: str | None) -> str | None:
+    """The credential of a well-formed, bounded `Bearer` header; None for anything else."""
+    if not authorization or len(authorization) > MAX_CREDENTIAL:
+        return None
+    scheme, _, credential = authorization.partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == BEARER and credential else None
+
+
 def authenticate(authorization: str | None) -> Principal:
     """The principal behind an `Authorization` header; Unauthenticated if none is accepted."""
     if not settings().auth:
         return DEVELOPER
-    if not authorization or len(authorization) > MAX_CREDENTIAL:
-        raise Unauthenticated("no credentials")
-    scheme, _, credential = authorization.partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != BEARER or not credential:
-        raise Unauthenticated("not a bearer credential")
+    credential = _bearer(authorization)
+    if credential is None:
+        raise Unauthenticated("no bearer credential")
     if credential.startswith(tokens.SCHEME + "_"):
         return _token_principal(credential)
     return _oidc_principal(credential)
@@ -67,9 +73,9 @@ def cached_principal(authorization: str | None) -> Principal | None:
     authentication is off."""
     if not settings().auth:
         return DEVELOPER
-    if not authorization:
+    credential = _bearer(authorization)  # the same door as `authenticate`, minus the I/O
+    if credential is None:
         return None
-    credential = authorization.partition(" ")[2].strip()
     with _token_cache_lock:
         hit = _token_cache.get(tokens.digest(credential))
     return hit[0] if hit is not None and hit[1] > time.monotonic() else None

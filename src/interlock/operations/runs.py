@@ -50,12 +50,20 @@ class Guard(Protocol):
 
 
 def _guard(session: Session, run_id: str, guard: Guard | None) -> None:
-    if guard is None:
-        return
+    """NotFound for a missing run; the guard's check on the run's namespace."""
     namespace = session.scalar(select(Run.namespace).where(Run.id == run_id))
     if namespace is None:
         raise NotFound(f"run `{run_id}` does not exist")
-    guard.check(namespace, what=f"run `{run_id}`")
+    if guard is not None:
+        guard.check(namespace, what=f"run `{run_id}`")
+
+
+def _load(session: Session, run_id: str, guard: Guard | None) -> run_store.Loaded:
+    """The whole run, read once, then checked against the guard."""
+    loaded = run_store.load(session, run_id)
+    if guard is not None:
+        guard.check(loaded.run.namespace, what=f"run `{run_id}`")
+    return loaded
 
 LISTING = "runs"
 
@@ -99,8 +107,7 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
 
 def get_run(run_id: str, *, guard: Guard | None = None) -> RunDetail:
     with session_scope() as session:
-        _guard(session, run_id, guard)
-        detail = RunDetail.of_loaded(run_store.load(session, run_id))
+        detail = RunDetail.of_loaded(_load(session, run_id, guard))
     if guard is not None and not guard.allows(Permission.OUTPUTS_READ, detail.namespace):
         detail = detail.without_outputs()
     return detail
@@ -115,8 +122,7 @@ def run_trace(run_id: str, *, guard: Guard | None = None) -> RunTrace:
 
 def run_events(run_id: str, *, guard: Guard | None = None) -> list[EventPublic]:
     with session_scope() as session:
-        _guard(session, run_id, guard)
-        run_store.load(session, run_id)  # 404 for an unknown run
+        _guard(session, run_id, guard)  # 404 for an unknown run
         return [EventPublic.of(e) for e in run_store.events_of(session, run_id)]
 
 
@@ -151,8 +157,7 @@ def retry_run(run_id: str, *, dispatcher: Dispatcher, actor: str = "api",
 def node_logs(run_id: str, node_id: str, *, attempt: int | None = None,
               cursor: str | None = None, guard: Guard | None = None) -> LogPublic:
     with session_scope() as session:
-        _guard(session, run_id, guard)
-        loaded = run_store.load(session, run_id)
+        loaded = _load(session, run_id, guard)
     if node_id not in loaded.nodes:
         raise NotFound(f"run `{run_id}` has no node `{node_id}` "
                        f"(nodes: {', '.join(loaded.nodes)})")
