@@ -19,6 +19,7 @@ from interlock_script.records import RunResult
 from interlock.adapters import NodeState, Observation
 from interlock_rpa.artifacts import collect, log_url
 from interlock_rpa.layout import RobotPaths
+from interlock_rpa.reports import build_missing
 from interlock_rpa.results import ResultsError, RobotResults, read_results
 
 MAX_LOG_LINES = 10
@@ -47,6 +48,7 @@ def conclude(obs: Observation) -> Observation:
         return obs
     script = paths_of(obs.handle)
     robot = RobotPaths(script.dir)
+    build_missing(robot)
     results, missing = _read(robot)
     outputs, outputs_error = _user_outputs(script)
     outputs["artifacts"] = collect(robot)

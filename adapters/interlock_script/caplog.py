@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 
 def truncation_marker(dropped: int) -> bytes:
@@ -16,7 +17,14 @@ def truncation_marker(dropped: int) -> bytes:
 
 
 class CappedLog:
-    def __init__(self, path: Path, max_bytes: int):
+    """``masker`` (the SDK's Masker): secrets never reach the file, in any form; a tail that
+    could begin one waits for the next chunk."""
+
+    def __init__(self, path: Path, max_bytes: int, masker: Any = None):
+        self._stream = None
+        if masker is not None:
+            from interlock.adapters.masking import StreamMasker
+            self._stream = StreamMasker(masker)
         self._file = path.open("ab")
         self._head_room = max_bytes // 2
         self._tail_cap = max_bytes - self._head_room
@@ -35,20 +43,25 @@ class CappedLog:
         with self._lock:
             if self._closed:
                 return
-            head, rest = data[:self._head_room], data[self._head_room:]
-            if head:
-                self._write_now(head)
-                self._head_room -= len(head)
-            self._tail += rest
-            overflow = len(self._tail) - self._tail_cap
-            if overflow > 0:
-                del self._tail[:overflow]
-                self._dropped += overflow
+            self._append(self._stream.feed(data) if self._stream else data)
+
+    def _append(self, data: bytes) -> None:
+        head, rest = data[:self._head_room], data[self._head_room:]
+        if head:
+            self._write_now(head)
+            self._head_room -= len(head)
+        self._tail += rest
+        overflow = len(self._tail) - self._tail_cap
+        if overflow > 0:
+            del self._tail[:overflow]
+            self._dropped += overflow
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
+            if self._stream:
+                self._append(self._stream.flush())
             self._closed = True
             if self._dropped:
                 newline = b"" if self._ends_with_newline else b"\n"

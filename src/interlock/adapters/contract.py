@@ -47,6 +47,9 @@ class JobSpec:
     flow: str = ""                  # `namespace/flow-id` of the run
     retry_mode: RetryMode = RetryMode.NEW
     previous: Handle | None = None  # the last attempt's job, for native retry modes
+    # The values of the secrets in `params` (resolved by the worker at submit): an adapter
+    # keeps them off disk and out of what it returns; the executor masks what comes back.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

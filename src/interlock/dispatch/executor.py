@@ -12,18 +12,21 @@ import math
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from interlock import clock
+from interlock import clock, secrets
 from interlock.adapters.contract import Adapter, Handle, JobSpec, Observation, RetryMode
+from interlock.adapters.masking import Masker
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.dispatch import datasets
 from interlock.dispatch.controller import advance
+from interlock.dispatch.secrecy import masked, node_masker
 from interlock.dispatch.tracing import traceparent
 from interlock.errors import Rejected, Transient
 from interlock.lineage import emitted
@@ -58,27 +61,34 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
             outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                             attempt_id=attempt_id)
             return
-        job = _job_of(session, attempt)
+        job, node_with = _job_of(session, attempt)
     tries = attempt.submit_tries + 1  # recorded with the outcome of this submit
     adapter: Adapter | None = None  # stays None when no adapter has this kind
+    mask = Masker(())  # every text that comes back passes through it
     try:
+        resolved = secrets.resolve(node_with, job.params)
+        mask = resolved.masker
+        job = replace(job, params=resolved.params, secrets=resolved.values)
         adapter = registry.get(attempt.uses)
         adapter.params_model.model_validate(job.params)
         result = adapter.submit(job, key=attempt.key)
     except Transient as exc:
-        _submit_later(attempt, tries, str(exc), dispatcher)
+        _submit_later(attempt, tries, mask.text(str(exc)), dispatcher)
         return
     except (Rejected, UnknownAdapter) as exc:
-        result = _failed(attempt, str(exc))
+        result = _failed(attempt, mask.text(str(exc)))
     except ValidationError as exc:
-        result = _failed(attempt, f"invalid `with:` for `uses: {attempt.uses}`: {exc}")
+        result = _failed(attempt, mask.text(f"invalid `with:` for `uses: {attempt.uses}`: {exc}"))
     except Exception as exc:  # an adapter bug must fail the attempt, not loop forever
-        log.exception("adapter %s failed to submit attempt %s", attempt.uses, attempt.key)
-        result = _failed(attempt, f"adapter error: {type(exc).__name__}: {exc}")
-    _record_submit(attempt, result, adapter, dispatcher, tries)
+        # Not log.exception: a traceback's locals and message could carry a secret.
+        log.error("adapter %s failed to submit attempt %s: %s", attempt.uses, attempt.key,
+                  mask.text(f"{type(exc).__name__}: {exc}"))
+        result = _failed(attempt, mask.text(f"adapter error: {type(exc).__name__}: {exc}"))
+    _record_submit(attempt, masked(result, mask), adapter, dispatcher, tries)
 
 
-def _job_of(session: Session, attempt: Attempt) -> JobSpec:
+def _job_of(session: Session, attempt: Attempt) -> tuple[JobSpec, dict[str, Any]]:
+    """The attempt's job (secret references unresolved) and the node's `with:` as written."""
     run = session.get(Run, attempt.run_id)
     assert run is not None  # a foreign key
     node = flow_of_run(session, run).nodes[attempt.node_id]
@@ -91,10 +101,11 @@ def _job_of(session: Session, attempt: Attempt) -> JobSpec:
                                          Attempt.handle.is_not(None))
             .order_by(Attempt.number.desc()).limit(1))
         previous = Handle(**handle) if handle else None
-    return JobSpec(run_id=attempt.run_id, node_id=attempt.node_id, attempt=attempt.number,
-                   params=attempt.params, traceparent=traceparent(run.trace_id, attempt.key),
-                   timeout_s=node.timeout, flow=f"{run.namespace}/{run.flow_id}",
-                   retry_mode=node.retry.mode, previous=previous)
+    job = JobSpec(run_id=attempt.run_id, node_id=attempt.node_id, attempt=attempt.number,
+                  params=attempt.params, traceparent=traceparent(run.trace_id, attempt.key),
+                  timeout_s=node.timeout, flow=f"{run.namespace}/{run.flow_id}",
+                  retry_mode=node.retry.mode, previous=previous)
+    return job, node.with_
 
 
 def _failed(attempt: Attempt, error: str) -> Observation:
@@ -155,13 +166,15 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
 
     def record(session: Session) -> None:
         nonlocal reported
+        seen = masked(obs, node_masker(session, attempt))
         moved = set_attempt_state(
-            session, attempt=attempt, expected=expected, to=obs.state, actor=ACTOR,
-            reason=obs.remote_status, handle=asdict(obs.handle),
-            external_id=obs.handle.external_id, outputs=obs.outputs,
-            error=obs.error, log_excerpt=obs.log_excerpt, remote_status=obs.remote_status[:200],
+            session, attempt=attempt, expected=expected, to=seen.state, actor=ACTOR,
+            reason=seen.remote_status, handle=asdict(seen.handle),
+            external_id=seen.handle.external_id, outputs=seen.outputs,
+            error=seen.error, log_excerpt=seen.log_excerpt,
+            remote_status=seen.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
-        if moved and obs.state is NodeState.SUCCEEDED:
+        if moved and seen.state is NodeState.SUCCEEDED:
             flow = _flow_of(session, attempt)
             reported = datasets.schedule(session, attempt, flow.nodes[attempt.node_id].produces)
             emitted.record_attempt(session, attempt, flow)  # after the state: it re-reads it

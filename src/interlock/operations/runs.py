@@ -16,6 +16,7 @@ from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
 from interlock.errors import NotFound, Rejected
 from interlock.lineage.declared import record_flow
+from interlock.secrets import masker_for
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
 from interlock.spec.models import Flow
@@ -174,5 +175,7 @@ def node_logs(run_id: str, node_id: str, *, attempt: int | None = None,
         chunk = default_registry().get(a.uses).logs(Handle(**a.handle), cursor=cursor)
     except Rejected as exc:  # a cursor the adapter did not issue: the request's fault (400)
         raise ValueError(str(exc)) from None
-    return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number, text=chunk.text,
-                     cursor=chunk.cursor, truncated=chunk.truncated)
+    # A foreign system's log may print what the node was given: its secrets are masked.
+    mask = masker_for(loaded.flow.nodes[node_id].with_)
+    return LogPublic(run_id=run_id, node_id=node_id, attempt=a.number,
+                     text=mask.text(chunk.text), cursor=chunk.cursor, truncated=chunk.truncated)
