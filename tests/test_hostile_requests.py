@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -48,6 +48,18 @@ def counts() -> dict[str, int]:
     with session_scope() as session:
         return {table.__name__: session.scalar(select(func.count()).select_from(table)) or 0
                 for table in (Run, AuditRecord, ExternalRun)}
+
+
+def after_refusal(before: dict[str, int], path: str) -> dict[str, int]:
+    """What a refused request leaves: nothing, but a push refused unread is still audited
+    (one `event.refused` record: who is unknown, its size, never its body)."""
+    if "/events/" not in path:
+        return before
+    with session_scope() as session:
+        last = session.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
+    assert last is not None and last.action == "event.refused", last
+    assert last.actor == "unverified:unknown" and set(last.after["body"]) == {"bytes"}
+    return {**before, "AuditRecord": before["AuditRecord"] + 1}
 
 
 @pytest.fixture
@@ -122,7 +134,7 @@ def test_a_100_mb_chunked_body_is_refused_413_after_reading_one_mib(
     assert read <= MiB + 64 * 1024  # stopped at the first chunk past the limit
     assert time.monotonic() - started < 1.0
     assert b"INTERLOCK_MAX_BODY_BYTES" in body
-    assert counts() == before
+    assert counts() == after_refusal(before, path)
 
 
 def test_a_declared_100_mb_body_is_refused_without_reading_a_byte(client: TestClient) -> None:
@@ -131,7 +143,7 @@ def test_a_declared_100_mb_body_is_refused_without_reading_a_byte(client: TestCl
         client.app, "POST", f"{API}/events/airflow", _zeros(100 * MiB),
         {"content-type": "application/json", "content-length": str(100 * MiB)}))
     assert (status, read) == (413, 0)
-    assert counts() == before
+    assert counts() == after_refusal(before, f"{API}/events/airflow")
 
 
 def test_the_body_limit_is_a_setting(embedded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,7 +186,7 @@ def test_json_nested_past_the_limit_is_refused_on_every_json_route(
     assert response.status_code == 400, response.text
     assert "nested deeper than 32" in response.json()["detail"]
     assert time.monotonic() - started < 1.0
-    assert counts() == before
+    assert counts() == after_refusal(before, path)
 
 
 def test_brackets_inside_strings_do_not_count(client: TestClient) -> None:

@@ -11,13 +11,16 @@
   nor in `INTERLOCK_ALLOWED_ORIGINS` gets 403.
 
 When the limit is crossed mid-body the middleware answers itself and stops the route
-(whatever the route would have sent afterwards is dropped), so nothing is stored.
+(whatever the route would have sent afterwards is dropped), so nothing is stored. Each
+refusal is told to `on_refused` after the answer is sent (a pushed event refused here is
+still audited, `interlock.api.routes.events.audit_refused`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from interlock.config.env import settings
 from interlock.config.limits import MAX_JSON_DEPTH
 
+log = logging.getLogger(__name__)
+# Told of each refusal: (scope, status, detail, body bytes declared or read, if known).
+OnRefused = Callable[[Scope, int, str, int | None], Awaitable[None]]
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
 
@@ -66,9 +72,10 @@ class RequestLimits:
     """The ASGI middleware; `allowed_origins` and `max_body` default to the settings."""
 
     def __init__(self, app: ASGIApp, *, max_body: int | None = None,
-                 allowed_origins: Iterable[str] | None = None) -> None:
+                 allowed_origins: Iterable[str] | None = None,
+                 on_refused: OnRefused | None = None) -> None:
         config = settings()
-        self.app = app
+        self.app, self.on_refused = app, on_refused
         self.max_body = config.max_body_bytes if max_body is None else max_body
         given = config.allowed_origins if allowed_origins is None else allowed_origins
         self.allowed = frozenset(o.rstrip("/").lower() for o in given)
@@ -82,6 +89,8 @@ class RequestLimits:
         refusal = self._refusal(scope, headers)
         if refusal is not None:
             await _answer(send, *refusal)
+            length = headers.get("content-length", "")
+            await self._tell(scope, *refusal, int(length) if length.isdigit() else None)
             return
         await self._guarded(scope, receive, send)
 
@@ -103,6 +112,14 @@ class RequestLimits:
             if int(length) > self.max_body:
                 return 413, self._too_large()
         return None
+
+    async def _tell(self, scope: Scope, status: int, detail: str, size: int | None) -> None:
+        if self.on_refused is None:
+            return
+        try:
+            await self.on_refused(scope, status, detail, size)
+        except Exception:  # the answer is sent; a failing listener is logged, not raised
+            log.exception("recording the refusal of %s failed", scope.get("path"))
 
     def _same_site(self, origin: str, host: str) -> bool:
         if origin.rstrip("/").lower() in self.allowed:
@@ -137,6 +154,7 @@ class RequestLimits:
             if not state["started"]:
                 state["answered"] = True
                 await _answer(send, status, detail)
+                await self._tell(scope, status, detail, state["read"])
             raise _Stop
 
         async def guarded_send(message: Message) -> None:

@@ -37,7 +37,9 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
                   description="One control plane above Airflow, Dagster, cron, robots and scripts.")
     errors.install(app)
     security.install(app)
-    app.add_middleware(limits.RequestLimits)  # body size, JSON depth, forgeable requests
+    # body size, JSON depth, forgeable requests; a refused push is still audited
+    app.add_middleware(limits.RequestLimits,
+                       on_refused=events.audit_refused(API_PREFIX + events.router.prefix))
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(flows.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)

@@ -7,6 +7,10 @@ records (actor `<system>:<user>`, origin the system). The last copied entry is f
 the trail itself (its target ends in the entry's zero-padded id), and new entries are
 appended under the chain's lock after reading it again, so concurrent workers never copy
 an entry twice.
+
+Facts, not payloads (`store.facts`): an entry's short fields (event, ids, numbers) are
+kept; its `extra` (Airflow's detail: a trigger's `conf`, a variable's value), any `conf`
+or error text, and anything long or nested are kept as sha256 + size.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from interlock.config.env import settings
 from interlock.config.systems import load_systems
 from interlock.dispatch.periodic import Every
 from interlock.errors import AdapterError, InterlockError
-from interlock.store import audit
+from interlock.store import audit, facts
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
 
@@ -68,9 +72,9 @@ def copy_log(system: str, registry: AdapterRegistry | None = None) -> int:
 def _append(session: Session, system: str, entry: ForeignAction) -> None:
     audit.record(session, actor=f"{system}:{entry.actor}"[:200],
                  action=audit.Action.FOREIGN_ACTION, target=target_of(system, entry.id),
-                 origin=system, after={"id": entry.id, "at": entry.at.isoformat(),
-                                       "event": entry.action, "on": entry.target,
-                                       **entry.details})
+                 origin=system, after={**facts.fields({"event": entry.action,
+                                                       "on": entry.target, **entry.details}),
+                                       "id": entry.id, "at": entry.at.isoformat()})
 
 
 class ForeignLogCopier:

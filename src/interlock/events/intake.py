@@ -4,7 +4,10 @@ A pushed event is a hint, verified but not trusted for the outcome: for an attem
 ours it makes the attempt due for a poll now, and the poll reads the result (state,
 outputs, failed task and log) from the system's API. For a run Interlock did not start,
 it is recorded as an external run, and a finished one fires `after:` triggers.
-Every event, accepted or refused, goes into the audit trail.
+Every event, accepted or refused, goes into the audit trail, as facts, not payloads
+(`store.facts`): an accepted event's short fields as they are, its `output_tail`, `conf`,
+`error` and anything long or nested as sha256 + size; a refused one as who claimed to send
+it, why it was refused and the sha256 + size of its body.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default
 from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.errors import InterlockError, Rejected
 from interlock.states import NodeState
-from interlock.store import audit, external, outbox, signatures
+from interlock.store import audit, external, facts, outbox, signatures
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, PollBatch
 from interlock.store.tables import ATTEMPTS, Attempt, TaskKind
@@ -44,6 +47,7 @@ class Refused(InterlockError):
 # the secrets' variable names (the reason is in the audit record, actor `unverified:<name>`).
 REFUSED = "the event is not signed by a registered system; see the audit trail for why"
 UNVERIFIED = "unverified:"
+UNKNOWN = "unknown"  # the claimed system of an event whose body was not read
 
 
 class Malformed(InterlockError):
@@ -63,7 +67,7 @@ def receive(kind: str, body: bytes, headers: Mapping[str, str], *, dispatcher: D
     try:
         event = (registry or default_registry()).get(kind).parse_event(payload)
     except (Rejected, UnknownAdapter) as exc:
-        _refuse(kind, payload.get("system"), f"malformed event: {exc}", origin)
+        _refuse(kind, payload.get("system"), f"malformed event: {exc}", origin, body=body)
         raise Malformed(str(exc)) from None
     return apply(kind, event, dispatcher=dispatcher, origin=origin, payload=payload)
 
@@ -92,7 +96,7 @@ def _authentic(kind: str, body: bytes, headers: Mapping[str, str],
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
-        _refuse(kind, None, "body is not a JSON object", origin, verified=False)
+        _refuse(kind, None, "body is not a JSON object", origin, verified=False, body=body)
         raise Malformed("the body must be a JSON object")
     name = payload.get("system")
     try:
@@ -107,20 +111,33 @@ def _authentic(kind: str, body: bytes, headers: Mapping[str, str],
                                           keep_s=signing.TOLERANCE_S):
             raise Refused("this signature was accepted before: a replayed event")
     except (UnknownSystem, SecretError, Refused, signing.BadSignature) as exc:
-        _refuse(kind, name, str(exc), origin, verified=False)
+        _refuse(kind, name, str(exc), origin, verified=False, body=body)
         log.warning("event refused on events/%s (claims %r): %s", kind, str(name)[:200], exc)
         raise Refused(str(exc)) from None
     return payload
 
 
-def _refuse(kind: str, system: Any, reason: str, origin: str, *, verified: bool = True) -> None:
-    """Audit a refused event; one whose signature was not verified is recorded as
-    `unverified:<the name it claims>`, never under that name."""
-    claimed = str(system or "unknown")[:150]
+def refuse_unread(kind: str, reason: str, origin: str, *, size: int | None) -> None:
+    """Audit an event the request limits refused before it was read (too large, too
+    deep): who sent it is unknown, ``size`` is the body's declared or counted bytes."""
+    _record_refusal(UNVERIFIED + UNKNOWN, kind, origin,
+                    {"reason": facts.short(reason), "body": {facts.BYTES: size}})
+
+
+def _refuse(kind: str, system: Any, reason: str, origin: str, *, body: bytes,
+            verified: bool = True) -> None:
+    """Audit a refused event: who it claims to be from, why, and its body as a fact. One
+    whose signature was not verified is recorded as `unverified:<the name it claims>`,
+    never under that name."""
+    claimed = str(system or UNKNOWN)[:150]
+    _record_refusal(claimed if verified else UNVERIFIED + claimed, kind, origin,
+                    {"reason": facts.short(reason), "body": facts.fact(body)})
+
+
+def _record_refusal(actor: str, kind: str, origin: str, after: dict[str, Any]) -> None:
     with session_scope() as session:
-        audit.record(session, actor=claimed if verified else UNVERIFIED + claimed,
-                     action=audit.Action.EVENT_REFUSED, target=f"events/{kind}"[:300],
-                     after={"reason": reason}, origin=origin)
+        audit.record(session, actor=actor, action=audit.Action.EVENT_REFUSED,
+                     target=f"events/{kind}"[:300], after=after, origin=origin)
 
 
 def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,
@@ -132,7 +149,7 @@ def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,
         if payload is not None:
             audit.record(session, actor=event.system, action=audit.Action.EVENT_ACCEPTED,
                          target=f"{event.system}/{event.job_id}/{event.external_id}",
-                         after=payload, origin=origin)
+                         after=facts.fields(payload), origin=origin)
         poll_now = in_flight and event.about_run
         if poll_now:
             session.execute(update(ATTEMPTS).where(Attempt.id == attempt_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.store import audit, outbox
+from interlock.store import audit, facts, outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher
 from interlock.store.tables import TaskKind
@@ -27,7 +27,8 @@ def fire_webhook(*, namespace: str, flow_id: str, key: str, payload: dict[str, A
             audit.record(session, actor=f"unverified:webhook/{key}"[:150],
                          action=audit.Action.TRIGGER_REFUSED,
                          target=f"{namespace}/{flow_id}"[:300],
-                         after={"reason": str(exc)}, origin=origin)
+                         after={"reason": facts.short(str(exc)),
+                                "body": facts.fact(body)}, origin=origin)
         raise
     if created:
         dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.config.limits import clipped
+from interlock.store.facts import within_record
 from interlock.store.tables import AuditHead, AuditRecord
 
 GENESIS = "0" * 64
@@ -67,7 +67,9 @@ def record(session: Session, *, actor: str, action: Action, target: str, origin:
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
     """Append one record in ``session``'s transaction; returns its sequence number."""
     head = lock_head(session)  # the migration writes the head row
-    before, after = clipped(before), clipped(after)  # never a record too deep to read back
+    # Never a record too deep to read back nor a part too large: callers keep facts, not
+    # payloads (`store.facts`); this is the net under them.
+    before, after = within_record(before), within_record(after)
     seq, at = head.seq + 1, clock.now()
     digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
     session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,
@@ -85,21 +87,26 @@ class Verdict:
     reason: str | None = None
 
 
-def verify(session: Session, *, batch: int = 50_000) -> Verdict:
-    prev, expected_seq, checked = GENESIS, 1, 0
-    for seq, at, actor, action, target, before, after, origin, prev_hash, digest in \
-            _all(session, batch):
+def verify(session: Session, *, batch: int = 50_000,
+           after: tuple[int, str] = (0, GENESIS)) -> Verdict:
+    """Recompute the chain from ``after`` (the last archived record's seq and hash, as its
+    anchor vouches for them; the genesis when nothing was archived)."""
+    (last, prev), checked = after, 0
+    expected_seq = last + 1
+    for seq, at, actor, action, target, before, after_, origin, prev_hash, digest in \
+            _all(session, batch, last):
         if seq != expected_seq:
             return Verdict(False, checked, expected_seq,
                            f"record {expected_seq} is missing (next is {seq})")
         if prev_hash != prev or digest != _digest(prev, seq, at, actor, action, target, before,
-                                                  after, origin):
+                                                  after_, origin):
             return Verdict(False, checked, seq, f"record {seq} does not match its hash")
         prev, expected_seq, checked = digest, expected_seq + 1, checked + 1
     head = session.get(AuditHead, HEAD_ID)
-    if head is not None and (head.seq, head.hash) != (checked, prev):
-        return Verdict(False, checked, checked + 1,
-                       f"the chain ends at record {checked} but its head says {head.seq}")
+    if head is not None and (head.seq, head.hash) != (expected_seq - 1, prev):
+        return Verdict(False, checked, expected_seq,
+                       f"the chain ends at record {expected_seq - 1} but its head says "
+                       f"{head.seq}")
     return Verdict(True, checked)
 
 
@@ -108,10 +115,9 @@ _COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.acti
             AuditRecord.prev_hash, AuditRecord.hash)
 
 
-def _all(session: Session, batch: int) -> Iterator[Any]:
-    """Plain rows in chain order, a batch at a time (no ORM objects: 1M records verify in
-    seconds, not minutes)."""
-    last = 0
+def _all(session: Session, batch: int, last: int = 0) -> Iterator[Any]:
+    """Plain rows in chain order after ``last``, a batch at a time (no ORM objects: 1M
+    records verify in seconds, not minutes)."""
     while True:
         rows = session.execute(select(*_COLUMNS).where(AuditRecord.seq > last)
                                .order_by(AuditRecord.seq).limit(batch)).all()

@@ -25,7 +25,7 @@ from interlock.states import (
     RunState,
     SkipCause,
 )
-from interlock.store import audit, outbox
+from interlock.store import audit, facts, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
 from interlock.store.transitions import set_node_state, set_run_state
@@ -83,7 +83,9 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
     audit.record(session, actor=actor, action=audit.Action.RUN_CREATED, target=f"runs/{run.id}",
                  origin=origin, after={"flow": flow.ref, "revision": revision.revision,
-                                       "inputs": inputs, "trigger": trigger})
+                                       # user-supplied: bounded, large parts as facts
+                                       "inputs": facts.bounded_each(inputs),
+                                       "trigger": facts.bounded(trigger)})
     return run
 
 

@@ -29,7 +29,7 @@ from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
 from interlock.states import STATE_WORDS, RunState
-from interlock.store import audit
+from interlock.store import audit, facts
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
 from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, TriggerFiring
@@ -161,7 +161,8 @@ def _condition_holds(session: Session, flow: Flow, after: After, context: dict[s
         return evaluate_condition(after.if_, {"trigger": context})
     except ExpressionError as exc:
         audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
-                     after={"trigger": context, "problems": [f"after.if: {exc}"]},
+                     after={"trigger": facts.bounded(context),
+                            "problems": [facts.short(f"after.if: {exc}")]},
                      origin=origin)
         log.warning("trigger condition of %s failed: %s", flow.ref, exc)
         return False
@@ -183,7 +184,8 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
         checked = check_inputs(flow.inputs, inputs or {})
     except InputError as exc:
         audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
-                     after={"trigger": context, "problems": exc.problems}, origin=origin)
+                     after={"trigger": facts.bounded(context),
+                            "problems": facts.bounded(exc.problems)}, origin=origin)
         log.warning("trigger %s cannot start %s: inputs %s", key, flow.ref, exc.problems)
         return None
     try:
@@ -197,7 +199,7 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
     session.execute(update(TriggerFiring).where(TriggerFiring.key == key)
                     .values(run_id=run.id))
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
-                 after={"run_id": run.id, "trigger": context}, origin=origin)
+                 after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
     return Fired(flow.ref, run.id)
 
 
@@ -246,5 +248,5 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
         session.execute(update(TriggerFiring).where(TriggerFiring.key == firing)
                         .values(run_id=run.id))
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
-                 after={"run_id": run.id, "trigger": context}, origin=origin)
+                 after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
     return run.id, True
