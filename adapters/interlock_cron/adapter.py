@@ -36,6 +36,7 @@ from interlock.adapters import (
     clock,
     get_job,
     observed,
+    paths,
 )
 from interlock_cron.events import parse_report
 from interlock_cron.params import CronParams
@@ -44,6 +45,7 @@ KIND = "cron"
 WAIT = "wait"
 DEFAULT_SHELL = "/bin/sh"
 STDIN_END = "__INTERLOCK_CRON_STDIN__"
+HOME_FIX = f"add that folder to {paths.WORK_ROOTS_SETTING} on the workers, or change HOME"
 CRON_ONLY_ENV = frozenset({"MAILTO", "CRON_TZ", "MAILFROM", "CONTENT_TYPE"})
 
 
@@ -105,6 +107,9 @@ def _script_params(job: CronJob) -> dict[str, Any]:
     if job.stdin is not None:
         body = f"{body} <<'{STDIN_END}'\n{job.stdin}\n{STDIN_END}"
     home = env.get("HOME")
+    if home:  # crond runs a job in its HOME: that too must be inside a work root
+        paths.inside(paths.work_roots(), home, f"HOME of cron job `{job.id}` ({job.source})",
+                     strict=False, fix=HOME_FIX)
     params = ScriptParams(script=body + "\n", interpreter=shlex.quote(
         env.pop("SHELL", DEFAULT_SHELL)), env=env, inherit_env=["HOME", "LOGNAME", "USER"],
         cwd=home)

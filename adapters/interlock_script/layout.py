@@ -24,6 +24,8 @@ OUTPUTS_FILE = "outputs"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel-requested"
 
+ATTEMPTS_FIX = ("the handle does not come from this worker's INTERLOCK_HOME: check that "
+                "every worker shares it, and that the stored handle was not altered")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME = 150  # well under NAME_MAX (255) once a hash suffix is added
 
@@ -36,6 +38,23 @@ def dir_name_for(key: str) -> str:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{safe[:_MAX_NAME] or 'key'}-{digest}"
+
+
+def checked_dir(attempts: Path, given: object) -> Path:
+    """A handle's `dir`, read back from the store, resolved and refused unless it is one
+    directory directly under ``attempts`` (the worker's): a row that was tampered with, or
+    written by a worker with another INTERLOCK_HOME, is never read or written."""
+    # Imported here: the runner imports this module, and must start without the SDK.
+    from interlock.adapters import Rejected, paths
+    if not isinstance(given, str) or not given:
+        raise Rejected(f"the handle has no attempt directory (`dir` is {given!r})")
+    path = paths.inside(attempts, given, "attempt directory", strict=False,
+                        place=f"the attempts directory {attempts.resolve()}",
+                        fix=ATTEMPTS_FIX)
+    if path.parent != attempts.resolve():
+        raise Rejected(f"attempt directory {paths.shown(given)} is not directly under "
+                       f"{attempts.resolve()}; {ATTEMPTS_FIX}")
+    return path
 
 
 @dataclass(frozen=True)

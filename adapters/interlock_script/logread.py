@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from interlock.adapters import LogChunk
+from interlock.adapters.paths import open_inside
 from interlock_script.layout import AttemptPaths
 from interlock_script.records import RunResult
 from interlock_script.status import runner_status
@@ -27,9 +28,10 @@ def read_chunk(paths: AttemptPaths, offset: int, *, local: bool) -> LogChunk:
                     truncated=truncated)
 
 
-def _read(paths: AttemptPaths, offset: int) -> tuple[bytes, int]:
+def _read(attempt: AttemptPaths, offset: int) -> tuple[bytes, int]:
+    """Only a log that resolves inside the attempt's directory is read (Rejected else)."""
     try:
-        with paths.log.open("rb") as f:
+        with open_inside(attempt.dir, attempt.log, "log file") as f:
             size = f.seek(0, 2)
             f.seek(offset)
             return f.read(CHUNK_BYTES), size

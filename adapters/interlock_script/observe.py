@@ -6,8 +6,9 @@ import signal
 import socket
 from pathlib import Path
 
-from interlock.adapters import Handle, NodeState, Observation
-from interlock_script.layout import AttemptPaths
+from interlock.adapters import Handle, NodeState, Observation, Rejected, settings
+from interlock.adapters.paths import open_inside
+from interlock_script.layout import AttemptPaths, checked_dir
 from interlock_script.outputs import OutputsError, parse_outputs
 from interlock_script.records import RunResult, RunSpec
 from interlock_script.status import START_GRACE_S, RunnerStatus, runner_status
@@ -17,11 +18,22 @@ _EXCERPT_BYTES = EXCERPT_CHARS * 4  # enough bytes for 2000 characters of UTF-8
 
 
 def paths_of(handle: Handle) -> AttemptPaths:
-    return AttemptPaths(Path(handle.data["dir"]))
+    """The handle's attempt directory, once checked to be under this worker's attempts
+    directory (Rejected otherwise): every read, write and signal goes through here."""
+    return AttemptPaths(checked_dir(settings().attempts_dir, handle.data.get("dir")))
 
 
 def observe(handle: Handle) -> Observation:
-    paths = paths_of(handle)
+    try:
+        paths = paths_of(handle)
+    except Rejected as e:
+        if on_this_host(handle):
+            raise
+        # Another host's attempt under another INTERLOCK_HOME: not ours to read, and
+        # calling it failed could start a second run. Its own host can end it.
+        return Observation(handle=handle, state=NodeState.RUNNING,
+                           remote_status=f"running on {handle.data['host']}; not readable "
+                                         f"here: {e}")
     result = RunResult.load(paths.result)
     if result is not None:
         return finished(handle, paths, result)
@@ -29,7 +41,7 @@ def observe(handle: Handle) -> Observation:
 
 
 def finished(handle: Handle, paths: AttemptPaths, result: RunResult) -> Observation:
-    excerpt = log_tail(paths.log) or None
+    excerpt = log_tail(paths, paths.log) or None
 
     def seen(state: NodeState, status: str, error: str | None = None) -> Observation:
         return Observation(handle=handle, state=state, remote_status=status, error=error,
@@ -47,7 +59,7 @@ def finished(handle: Handle, paths: AttemptPaths, result: RunResult) -> Observat
     if result.exit_code != 0:
         return seen(NodeState.FAILED, f"exited {result.exit_code}", f"exit code {result.exit_code}")
     try:
-        outputs = parse_outputs(paths.outputs.read_text(encoding="utf-8", errors="replace"))
+        outputs = parse_outputs(read_text(paths, paths.outputs, "outputs file"))
     except FileNotFoundError:
         outputs = {}
     except OutputsError as e:
@@ -80,13 +92,21 @@ def unfinished(handle: Handle, paths: AttemptPaths) -> Observation:
 
 
 def lost(handle: Handle, error: str) -> Observation:
+    attempt = paths_of(handle)
     return Observation(handle=handle, state=NodeState.LOST, remote_status="lost", error=error,
-                       log_excerpt=log_tail(paths_of(handle).log) or None)
+                       log_excerpt=log_tail(attempt, attempt.log) or None)
 
 
-def log_tail(path: Path) -> str:
+def read_text(attempt: AttemptPaths, path: Path, what: str) -> str:
+    """A file of the attempt, read only if it resolves inside the attempt's directory (a
+    script could have replaced it with a symlink to a file it should not expose)."""
+    with open_inside(attempt.dir, path, what) as f:
+        return f.read().decode("utf-8", errors="replace")
+
+
+def log_tail(attempt: AttemptPaths, path: Path) -> str:
     try:
-        with path.open("rb") as f:
+        with open_inside(attempt.dir, path, "log file") as f:
             size = f.seek(0, 2)
             f.seek(max(0, size - _EXCERPT_BYTES))
             data = f.read()
@@ -103,14 +123,14 @@ def _lost_reason(paths: AttemptPaths, status: RunnerStatus) -> str:
         why = f"runner never started (no pid file after {START_GRACE_S:g}s)"
     else:
         why = "runner was never spawned"
-    crash = _last_line(paths.runner_err)
+    crash = _last_line(paths, paths.runner_err)
     detail = f"; runner said: {crash}" if crash else ""
     return f"{why}{detail}; see {paths.log} and {paths.runner_err}"
 
 
-def _last_line(path: Path) -> str:
+def _last_line(attempt: AttemptPaths, path: Path) -> str:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        lines = read_text(attempt, path, "runner error file").strip().splitlines()
     except FileNotFoundError:
         return ""
     return lines[-1] if lines else ""

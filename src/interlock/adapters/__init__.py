@@ -4,14 +4,15 @@ Adapters (`adapters/interlock_<kind>/`) import only from `interlock.adapters`: t
 they implement, the errors and states they report, the registered systems and their HTTP
 session pool, status mappings (`mapping_file`: the user's override, else the adapter's
 packaged default), the cached configuration-file loader (`load_yaml`, `cached_file`), the
-push-signing helper, OpenLineage run identities, the known cron jobs and
+push-signing helper, OpenLineage run identities, `paths` (the one check that a path
+from outside stays inside its root), the known cron jobs and
 cron's schedule macros, a read API over what the store observed, and `launch_once` (one
 launch per attempt key across workers, for systems that cannot be given the job's id).
 `tests/test_architecture.py` fails if an adapter reaches past this package.
 """
 
 from interlock import clock
-from interlock.adapters import openlineage, signing
+from interlock.adapters import openlineage, paths, signing
 from interlock.adapters.contract import (
     Adapter,
     ForeignAction,
@@ -44,6 +45,7 @@ __all__ = [
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
     "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "cron_macros",
     "default_registry", "get_job", "launch_once", "load_systems", "load_yaml", "mapping_file",
-    "mappings_dir", "observed", "openlineage", "parse_duration", "poll_by_system", "registered",
+    "mappings_dir", "observed", "openlineage", "parse_duration", "paths", "poll_by_system",
+    "registered",
     "settings", "signing",
 ]
