@@ -165,7 +165,8 @@ def test_the_jsonl_export_rebuilds_the_chain(client: TestClient) -> None:
 def test_verify_by_api_and_cli_names_the_first_broken_record(client: TestClient) -> None:
     _fill(6)
     assert client.get(f"{API}/audit/verify").json() == {
-        "ok": True, "checked": 6, "broken_at": None, "reason": None}
+        "ok": True, "checked": 6, "broken_at": None, "reason": None, "archived": 0,
+        "anchors": 0}
     runner = CliRunner()
     good = runner.invoke(cli, ["audit", "verify"])
     assert good.exit_code == 0 and "6 record(s)" in good.output

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 
-from interlock.store import audit
+from interlock.audit import anchors
 from interlock.store import cursor as cursors
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
@@ -53,6 +53,9 @@ class AuditVerdict(BaseModel):
     checked: int = Field(description="records whose hash was checked")
     broken_at: int | None = Field(description="sequence number of the first broken link")
     reason: str | None
+    archived: int = Field(0, description="records archived before the kept chain, vouched "
+                                         "for by signed anchors (`interlock audit archive`)")
+    anchors: int = Field(0, description="signed anchors checked")
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,11 @@ def _export_lines(filters: AuditFilter) -> Iterator[str]:
 
 
 def verify() -> AuditVerdict:
+    """The kept chain, proved from the newest signed anchor (from the genesis when nothing
+    was archived); a forged or edited anchor is a broken chain too."""
     with session_scope() as session:
-        verdict = audit.verify(session)
+        anchored = anchors.verify(session)
+    verdict = anchored.verdict
     return AuditVerdict(ok=verdict.ok, checked=verdict.checked, broken_at=verdict.broken_at,
-                        reason=verdict.reason)
+                        reason=verdict.reason, archived=anchored.archived,
+                        anchors=anchored.anchors)

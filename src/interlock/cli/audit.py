@@ -1,7 +1,9 @@
-"""`interlock audit verify` and `interlock audit export`, locally or through the API."""
+"""`interlock audit verify` and `interlock audit export`, locally or through the API;
+`interlock audit archive`, on the store itself."""
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,8 +13,11 @@ import typer
 
 from interlock.audit.query import AuditFilter
 from interlock.cli.backend import open_backend
-from interlock.cli.common import guarded
+from interlock.cli.common import CLI_ACTOR, JsonOpt, guarded
+from interlock.cli.retention import local_only
 
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
+                "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
 
@@ -25,7 +30,9 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         typer.echo(verdict.model_dump_json())
     elif verdict.ok:
-        typer.echo(f"ok: {verdict.checked} record(s), every link intact")
+        archived = (f", from a signed anchor of {verdict.archived} archived record(s)"
+                    if verdict.anchors else "")
+        typer.echo(f"ok: {verdict.checked} record(s), every link intact{archived}")
     else:
         typer.echo(f"BROKEN at record {verdict.broken_at}: {verdict.reason} "
                    f"({verdict.checked} record(s) before it are intact)", err=True)
@@ -52,3 +59,33 @@ def export(output: Annotated[Path | None, typer.Option("--output", "-o",
     finally:
         if output:
             sink.close()
+
+
+@audit_app.command("archive")
+@guarded
+def archive(before: Annotated[datetime, typer.Option(
+                formats=DATE_FORMATS,
+                help="Archive the records written before this date (UTC unless it says).")],
+            output: Annotated[Path, typer.Option("--output", "-o",
+                                                 help="A new JSON Lines file.")],
+            as_json: JsonOpt = False) -> None:
+    """Move the records before --before to a file (the export's format, with hashes), fsynced
+    first, then delete them and leave a signed anchor; `audit verify` proves the rest from
+    it. Needs INTERLOCK_AUDIT_KEY (or INTERLOCK_AUDIT_KEY_FILE)."""
+    local_only("audit archive")
+    # Imported here: `interlock cron exec` in every crontab line loads this module.
+    from interlock.operations import retention
+
+    result = retention.archive_audit(before=before, output=output, actor=CLI_ACTOR)
+    if as_json:
+        typer.echo(json.dumps({"records": result.records, "first_seq": result.first_seq,
+                               "last_seq": result.last_seq,
+                               "file": str(result.file) if result.file else None,
+                               "file_sha256": result.file_sha256,
+                               "anchor_id": result.anchor_id}))
+    elif result.records:
+        typer.echo(f"archived records {result.first_seq}..{result.last_seq} "
+                   f"({result.records}) to {result.file} (sha256 {result.file_sha256}); "
+                   f"anchor {result.anchor_id} signed")
+    else:
+        typer.echo(f"nothing to archive: no record before {before.isoformat()} is left")

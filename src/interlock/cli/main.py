@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from interlock.adapters.registry import default_registry
+from interlock.cli import retention as retention_commands
 from interlock.cli import runs as run_commands
 from interlock.cli.audit import audit_app
 from interlock.cli.common import (
@@ -55,6 +56,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Flow files or dir
 for _command in run_commands.COMMANDS:
     app.command()(_command)
 app.command()(serve)
+app.command(name="purge")(retention_commands.purge)
 
 
 @app.command()

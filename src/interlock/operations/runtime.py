@@ -8,13 +8,15 @@ from interlock.config.env import settings
 from interlock.cron.checks import Monitor
 from interlock.dispatch.periodic import PeriodicJob
 from interlock.events.watch import Watcher
+from interlock.operations.retention import RetentionJob
 from interlock.store.outbox import Dispatcher
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """What every reconciler runs besides its sweep: watching foreign systems named by
-    `after:`, checking cron jobs for late and missed runs, copying foreign audit logs."""
-    return [Watcher(), Monitor(), ForeignLogCopier()]
+    `after:`, checking cron jobs for late and missed runs, copying foreign audit logs,
+    purging what finished before the retention (`INTERLOCK_RETENTION_DAYS`, off at 0)."""
+    return [Watcher(), Monitor(), ForeignLogCopier(), RetentionJob()]
 
 
 def make_dispatcher() -> Dispatcher:
