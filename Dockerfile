@@ -14,10 +14,17 @@ COPY adapters ./adapters
 RUN pip install --no-cache-dir ".[postgres]" && rm -rf /build
 
 # Everything runs as a system user that owns only INTERLOCK_HOME; the code stays root's.
+# Script and robot nodes run as `jobs` (INTERLOCK_RUN_AS, docs/deploy.md): a user with a
+# group and a home of its own, which may search INTERLOCK_HOME (0711) but not list it.
+# `interlock` joins the `jobs` group: attempt folders are 0710 with the job's group, and
+# the API (as `interlock`) reads the logs in them.
 RUN groupadd --system interlock \
     && useradd --system --gid interlock --home-dir /var/lib/interlock --shell /usr/sbin/nologin interlock \
+    && useradd --system --user-group --create-home --home-dir /home/jobs --shell /usr/sbin/nologin jobs \
+    && usermod --append --groups jobs interlock \
     && mkdir -p /var/lib/interlock \
-    && chown interlock:interlock /var/lib/interlock
+    && chown interlock:interlock /var/lib/interlock \
+    && chmod 0711 /var/lib/interlock
 WORKDIR /var/lib/interlock
 USER interlock
 

@@ -19,6 +19,9 @@ pytest_plugins = ["fixtures_airflow", "fixtures_dagster", "fixtures_oidc"]
 PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[1]
+# The suite runs as root, and a root worker refuses to run scripts as root unless told to
+# (docs/deploy.md, "Least privilege"); tests/test_run_as.py covers the other users.
+os.environ.setdefault("INTERLOCK_RUN_AS", "root")
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, home: Path, url: str) -> None:

@@ -58,8 +58,15 @@ def merge_into(path: Path, values: dict[str, Any]) -> None:
     """Merge ``values`` into the JSON object in ``path``; readers never see half a file."""
     current = _read(path)
     current.update(values)
+    text = json.dumps(current, indent=2, ensure_ascii=False)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(current, indent=2, ensure_ascii=False), encoding="utf-8")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except PermissionError:
+        # Run as another user (`run_as`), the robot owns the file but not its directory;
+        # Interlock reads the file only after the robot has ended.
+        path.write_text(text, encoding="utf-8")
+        return
     os.replace(tmp, path)
 
 

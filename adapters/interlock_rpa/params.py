@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from interlock_script.params import ProcessParams
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 # Robot variable names as a JSON variables file defines them: `${NAME}` in the robot.
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]*")
@@ -27,6 +27,16 @@ class RpaParams(ProcessParams):
     variable_files: list[str] = Field(
         default_factory=list, description="Robot variable files (relative to `cwd`).")
     rpa: bool = Field(default=True, description="Run in RPA mode (`--rpa`), else `--norpa`.")
+
+    @field_validator("tasks", "include", "exclude")  # paths: `interlock.adapters.paths`
+    @classmethod
+    def _no_nul(cls, value: str | list[str], info: ValidationInfo) -> str | list[str]:
+        """A NUL byte cannot be a command-line argument: refused here, by name."""
+        for word in [value] if isinstance(value, str) else value:
+            if "\0" in word:
+                raise ValueError(f"`{info.field_name}` contains a NUL byte, which no command "
+                                 "line can carry")
+        return value
 
     @field_validator("variables")
     @classmethod

@@ -30,6 +30,8 @@ from interlock_script.params import ScriptParams
 from interlock_script.prepare import build_spec
 from interlock_script.procs import pid_alive, read_pid_file, signal_group
 from interlock_script.records import RunResult, now_iso
+from interlock_script.sealed import Sealed
+from interlock_script.secret_env import only_in_env, refuse_system_secrets, split_env
 from interlock_script.status import runner_status
 
 KIND = "script"
@@ -41,6 +43,7 @@ class ScriptAdapter(Adapter):
     kind: ClassVar[str] = KIND
     params_model: ClassVar[type[BaseModel]] = ScriptParams
     poll_interval: ClassVar[tuple[float, float]] = (0.1, 1.0)
+    system_has_url: ClassVar[bool] = False  # script/<name> systems only say who runs (run_as)
 
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
         paths = AttemptPaths(settings().attempts_dir / dir_name_for(key))
@@ -50,9 +53,9 @@ class ScriptAdapter(Adapter):
         with _locked(paths.lock):
             if paths.spawned.exists():
                 return handle  # an earlier submit with this key got this far: adopt it
-            self._prepare(job, paths)
+            sealed = self._prepare(job, paths)
             write_atomically(paths.spawned, now_iso() + "\n")
-            return _launch(handle, paths)
+            return _launch(handle, paths, sealed)
 
     def poll(self, handles: Sequence[Handle]) -> list[Observation]:
         return [observe(h) for h in handles]
@@ -86,15 +89,20 @@ class ScriptAdapter(Adapter):
         return handle.url or (directory.as_uri() if directory.is_absolute() else None)
 
     @staticmethod
-    def _prepare(job: JobSpec, paths: AttemptPaths) -> None:
+    def _prepare(job: JobSpec, paths: AttemptPaths) -> Sealed:
+        """Write what the runner needs to disk, except secrets: those are returned sealed."""
         try:
             params = ScriptParams.model_validate(job.params)
         except ValidationError as e:
             raise Rejected(f"invalid `with:` for uses: script: {e}") from None
-        spec = build_spec(params, job, paths.script)
+        only_in_env(job.params, job.secrets, KIND)
+        refuse_system_secrets(params.inherit_env)
+        plain, sealed = split_env(params.env, job.secrets)
+        spec = build_spec(params.model_copy(update={"env": plain}), job, paths.script)
         if params.script is not None:
             write_atomically(paths.script, params.script, mode=0o700)
         spec.save(paths.spec)
+        return sealed
 
 
 @contextmanager
@@ -107,15 +115,17 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _launch(handle: Handle, paths: AttemptPaths) -> Handle | Observation:
+def _launch(handle: Handle, paths: AttemptPaths, sealed: Sealed) -> Handle | Observation:
     """Start the runner. It forks and its first process exits at once, so we reap that
-    here and no worker is ever the parent of a runner (no zombies, no stray waits)."""
+    here and no worker is ever the parent of a runner (no zombies, no stray waits).
+    Secrets reach it through its stdin, read before it forks: never a file, never argv."""
     with paths.runner_err.open("ab") as err:
         launcher = subprocess.Popen([sys.executable, "-m", RUNNER_MODULE, str(paths.dir)],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=err, start_new_session=True, close_fds=True)
     try:
-        code = launcher.wait(LAUNCH_TIMEOUT_S)
+        launcher.communicate(sealed.encode(), timeout=LAUNCH_TIMEOUT_S)
+        code = launcher.returncode
     except subprocess.TimeoutExpired:
         launcher.kill()
         launcher.wait()

@@ -19,6 +19,9 @@ class ProcessParams(BaseModel):
     inherit_env: list[str] = Field(
         default_factory=list, description="Names copied from the worker's environment.")
     cwd: str | None = None
+    system: str | None = Field(
+        default=None, description="A `script/<name>` system of the systems file; its `run_as` "
+        "is the OS user the command runs as (docs/deploy.md).")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -61,6 +64,19 @@ class ScriptParams(ProcessParams):
     def _command_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
         if value is not None and not (value.strip() if isinstance(value, str) else value):
             raise ValueError("`command` is empty")
+        words = [value] if isinstance(value, str) else value or []
+        for i, word in enumerate(words):
+            if "\0" in word:
+                where = "`command`" if isinstance(value, str) else f"`command[{i}]`"
+                raise ValueError(f"{where} contains a NUL byte, which no command line can "
+                                 "carry: a value with one cannot be passed as an argument")
+        return value
+
+    @field_validator("interpreter")
+    @classmethod
+    def _interpreter_text(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("`interpreter` contains a NUL byte")
         return value
 
     @model_validator(mode="after")

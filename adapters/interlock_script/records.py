@@ -28,6 +28,7 @@ class RunSpec:
     inherit_env: list[str] = field(default_factory=list)
     timeout_s: float | None = None
     log_max_bytes: int = 1_000_000
+    run_as: str | None = None       # the OS user the command runs as; None: the runner's own
 
     def save(self, path: Path) -> None:
         write_atomically(path, json.dumps(asdict(self), indent=2))

@@ -18,16 +18,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from interlock_script.caplog import CappedLog
 from interlock_script.environment import build_env
+from interlock_script.identity import Identity
 from interlock_script.layout import AttemptPaths
 from interlock_script.procs import detach, group_alive, signal_group, write_pid_file
 from interlock_script.records import RunResult, RunSpec, now_iso
+from interlock_script.sealed import Sealed, receive
 
 TICK_S = 0.05          # how often the supervisor looks at the child, the clock and a cancel
 KILL_GRACE_S = 5.0     # between SIGTERM and SIGKILL to the command's group
@@ -74,23 +76,54 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m interlock_script.runner ATTEMPT_DIR", file=sys.stderr)
         return 2
     paths = AttemptPaths(Path(args[0]).resolve())
+    sealed = receive(sys.stdin.buffer)  # before detaching: the launcher's pipe ends with it
     detach()
     stop = StopRequest(paths.cancel_requested)
     for sig in STOP_SIGNALS:  # before the pid is published, so no SIGTERM finds us unprepared
         signal.signal(sig, stop)
     write_pid_file(paths.runner_pid, os.getpid())
-    run(RunSpec.load(paths.spec), paths, stop).save(paths.result)
+    run(RunSpec.load(paths.spec), paths, stop, sealed).save(paths.result)
     return 0
 
 
-def run(spec: RunSpec, paths: AttemptPaths, stop: StopRequest) -> RunResult:
+def run(spec: RunSpec, paths: AttemptPaths, stop: StopRequest,
+        sealed: Sealed | None = None) -> RunResult:
+    sealed = sealed or Sealed()
     paths.outputs.touch()
-    log = CappedLog(paths.log, spec.log_max_bytes)
+    # The secret env joins the spec in memory only: spec.json on disk never held it.
+    spec = replace(spec, env={**spec.env, **sealed.env})
+    masker = sealed.masker()
+    log = CappedLog(paths.log, spec.log_max_bytes, masker=masker)
     try:
         outcome = execute(spec, paths, stop, log)
     finally:
         log.close()
+    if masker is not None:
+        mask_files(paths, masker)
+        outcome = replace(outcome, error=masker.text(outcome.error) if outcome.error else None)
     return outcome.result(log.dropped)
+
+
+def mask_files(paths: AttemptPaths, masker: Any) -> None:
+    """The command may have written a secret into any file of its attempt (its outputs, a
+    robot's output.xml): each keeps it masked, before result.json says the attempt ended.
+    Symlinks are neither read nor written through: a command run as another user could
+    plant one to make the runner read or overwrite a file of its own choosing."""
+    for path in sorted(p for p in paths.dir.rglob("*") if p.is_file() and not p.is_symlink()):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        with open(fd, "rb") as f:
+            data = f.read()
+        if (clean := masker.data(data)) == data:
+            continue
+        tmp = path.with_name(f".{path.name}.masked")
+        tmp.unlink(missing_ok=True)  # removes a planted symlink itself, never its target
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(fd, "wb") as f:
+            f.write(clean)
+        os.replace(tmp, path)
 
 
 def execute(spec: RunSpec, paths: AttemptPaths, stop: StopRequest, log: CappedLog) -> Outcome:
@@ -99,8 +132,8 @@ def execute(spec: RunSpec, paths: AttemptPaths, stop: StopRequest, log: CappedLo
     started_at = now_iso()
     try:
         proc = spawn(spec, paths)
-    except OSError as e:
-        message = f"cannot start {spec.argv[0]!r}: {e.strerror or e}"
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte the checks let through
+        message = f"cannot start {spec.argv[0]!r}: {getattr(e, 'strerror', None) or e}"
         log.write(f"interlock: {message}\n".encode())
         return Outcome(started_at=started_at, error=message)
     write_pid_file(paths.child_pid, proc.pid)
@@ -117,11 +150,16 @@ def execute(spec: RunSpec, paths: AttemptPaths, stop: StopRequest, log: CappedLo
 
 def spawn(spec: RunSpec, paths: AttemptPaths) -> subprocess.Popen[bytes]:
     env = build_env(spec, os.environ, str(paths.outputs))
+    user = Identity.lookup(spec.run_as) if spec.run_as else None  # UnknownUser is an OSError
+    if user is not None:  # `run_as`: the user gets its own files of the attempt, no more
+        user.hand_over(paths.dir)
+        env.update(user.login_env(spec.env))
     # A new session makes the command the leader of its own group: one killpg stops
     # it and everything it started.
     return subprocess.Popen(spec.argv, cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, close_fds=True)
+                            start_new_session=True, close_fds=True,
+                            **(user.popen_kwargs() if user else {}))
 
 
 def pump_output(stream: IO[bytes], log: CappedLog) -> None:

@@ -20,6 +20,7 @@ A system's name is ``<kind>/<name>``; the kind is the adapter (`uses:`) that tal
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ from interlock.config.yamlpos import load_located
 from interlock.errors import InterlockError, Problem, SpecError
 
 SYSTEM_NAME = r"^[a-z][a-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
+OS_USER = r"^[A-Za-z_][A-Za-z0-9._-]{0,31}\$?$"  # a `run_as` user name, as useradd takes it
+RUN_AS_NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"  # a flow namespace
+RUN_AS_KEY = "run_as"  # top level: namespace -> OS user of its script and robot nodes
 MIN_SECRET_BYTES = 16  # an HMAC key shorter than this is refused (signing.MIN_SECRET_BYTES)
 # Header names whose value is a credential: written only as a secret reference.
 SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "password", "cookie", "session",
@@ -120,6 +124,7 @@ class System(BaseModel):
     events_secret: SecretRef | None = None
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
+    run_as: str | None = Field(default=None, pattern=OS_USER)  # OS user of script/robot nodes
 
     @field_validator("events_secret")
     @classmethod
@@ -155,8 +160,20 @@ class System(BaseModel):
 class Systems:
     """The registered systems, by name."""
 
-    def __init__(self, systems: dict[str, System], source: str = "<systems>"):
+    def __init__(self, systems: dict[str, System], source: str = "<systems>",
+                 run_as: dict[str, str] | None = None):
         self._systems, self.source = systems, source
+        self._run_as = dict(run_as or {})
+
+    def namespace_run_as(self, namespace: str) -> tuple[str, str] | None:
+        """(key, user) of the top-level `run_as:` entry for ``namespace``: itself, else its
+        nearest dotted parent (`finance` covers `finance.eu`); None if none covers it."""
+        parts = namespace.split(".")
+        for n in range(len(parts), 0, -1):
+            key = ".".join(parts[:n])
+            if key in self._run_as:
+                return key, self._run_as[key]
+        return None
 
     def get(self, name: str, *, kind: str | None = None) -> System:
         system = self._systems.get(name)
@@ -177,6 +194,16 @@ class Systems:
     def __contains__(self, name: object) -> bool:
         return name in self._systems
 
+    def secret_env_names(self) -> frozenset[str]:
+        """Every environment variable this file names as a secret (`{env: NAME}`): no node
+        may copy one into a script's environment (`inherit_env`)."""
+        refs: list[SecretRef] = []
+        for system in self._systems.values():
+            refs += [system.auth.password] if system.auth else []
+            refs += [system.events_secret] if system.events_secret else []
+            refs += [v for v in system.headers.values() if isinstance(v, SecretRef)]
+        return frozenset(r.env for r in refs if r.env)
+
     def __len__(self) -> int:
         return len(self._systems)
 
@@ -196,9 +223,33 @@ def parse_systems(text: str, source: str) -> Systems:
             systems[str(name)] = System.model_validate({**(body or {}), "name": name})
         except (ValidationError, TypeError) as exc:
             problems += _problems(doc, str(name), exc)
+    run_as, more = _run_as_map(doc)
+    problems += more
     if problems:
         raise SpecError(problems)
-    return Systems(systems, source)
+    return Systems(systems, source, run_as)
+
+
+def _run_as_map(doc: Any) -> tuple[dict[str, str], list[Problem]]:
+    """The top-level `run_as:` mapping, namespace -> OS user; each bad entry located."""
+    raw = doc.value.get(RUN_AS_KEY) if isinstance(doc.value, dict) else None
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, dict):
+        return {}, [doc.at((RUN_AS_KEY,), "`run_as` is a mapping of namespace -> OS user, "
+                                          "e.g. `finance: payroll`")]
+    found: dict[str, str] = {}
+    problems: list[Problem] = []
+    for namespace, user in raw.items():
+        if not re.fullmatch(RUN_AS_NAMESPACE, str(namespace)):
+            problems.append(doc.at((RUN_AS_KEY, namespace), f"run_as: {str(namespace)!r} is "
+                                   "not a namespace (dotted names of letters, digits, _ and -)"))
+        elif not isinstance(user, str) or not re.fullmatch(OS_USER, user):
+            problems.append(doc.at((RUN_AS_KEY, namespace), f"run_as of namespace {namespace}: "
+                                   f"{user!r} is not an OS user name"))
+        else:
+            found[str(namespace)] = user
+    return found, problems
 
 
 def _literal_credentials(doc: Any, name: str, body: Any) -> list[Problem]:
