@@ -70,6 +70,8 @@ def engine(sqlite_store: str) -> Iterator[EmbeddedDispatcher]:
 @pytest.fixture
 def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RpaAdapter]:
     monkeypatch.setenv("INTERLOCK_HOME", str(tmp_path / "home"))
+    # `cwd` must be inside a work root: the worker's directory and this test's folder.
+    monkeypatch.setenv("INTERLOCK_WORK_ROOTS", f"{Path.cwd()}{os.pathsep}{tmp_path}")
     interlock.config.env.settings.cache_clear()
     yield RpaAdapter()
     interlock.config.env.settings.cache_clear()
@@ -382,7 +384,7 @@ def test_rejects_bad_params_before_running(adapter: RpaAdapter, tmp_path: Path) 
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(Rejected, match="has no .robot files"):
-        adapter.submit(job({"robot": str(empty)}), key="run-rpa.empty.1")
+        adapter.submit(job({"robot": str(empty), "cwd": str(tmp_path)}), key="run-rpa.empty.1")
     with pytest.raises(Rejected, match="variable file nope.yaml: no such file"):
         adapter.submit(job({"robot": str(ROBOTS / "passing.robot"),
                             "variable_files": ["nope.yaml"]}), key="run-rpa.vars.1")

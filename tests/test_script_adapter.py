@@ -40,6 +40,8 @@ PY = sys.executable
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("INTERLOCK_HOME", str(home))
+    # `cwd` must be inside a work root: the worker's directory and this test's folder.
+    monkeypatch.setenv("INTERLOCK_WORK_ROOTS", f"{Path.cwd()}{os.pathsep}{tmp_path}")
     interlock.config.env.settings.cache_clear()
     yield home
     interlock.config.env.settings.cache_clear()

@@ -158,3 +158,42 @@ defs = dg.Definitions(
           customers_assets_job],
     sensors=interlock_sensors(),  # none unless the harness sets INTERLOCK_EVENTS_URL
 )
+
+
+# --- interlock_hostile_job (tests/test_hostile_values.py) -------------------------------------
+# ``hostile_emit`` yields an ``Output`` whose text metadata ``p_<name>`` are hostile values
+# (shell metacharacters, option and ``../`` injection, template syntax, a NUL byte): the
+# test's ``PAYLOADS``, copied here as a foreign system sends its own values.
+
+HOSTILE_PAYLOADS = {
+    "semicolon": "2026-01-01; id > pwned-semicolon; id",
+    "subst": "$(id > pwned-subst)",
+    "backtick": "`id > pwned-backtick`",
+    "newline": "2026-01-01\nid > pwned-newline\nid",
+    "and": "x && id > pwned-and",
+    "pipe": "x | tee pwned-pipe",
+    "squote": "' ; id > pwned-squote; echo '",
+    "dquote": '" ; id > pwned-dquote; echo "',
+    "option": "--outputdir=pwned-outdir",
+    "dash_c": "-c",
+    "dotdot": "../../outside-vars.yaml",
+    "jinja": "{{ 7 * 7 }}",
+    "robot_eval": "${{ __import__('os').system('id > pwned-robot-eval') }}",
+    "secret": "{{ secret('HOSTILE_TEST_SECRET') }}",
+    "nul": "x\x00; id > pwned-nul",
+}
+
+
+@dg.op(out=dg.Out(dict))
+def hostile_emit(context: dg.OpExecutionContext):
+    metadata = {f"p_{name}": dg.MetadataValue.text(value)
+                for name, value in HOSTILE_PAYLOADS.items()}
+    yield dg.Output({"emitted": len(metadata)}, metadata=metadata)
+
+
+@dg.job
+def interlock_hostile_job() -> None:
+    hostile_emit()
+
+
+defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[interlock_hostile_job]))

@@ -43,6 +43,18 @@ class Settings:
     #   origins (https://console.example.com) allowed to send mutating requests cross-site
     token: str | None = field(default=None, repr=False)  # INTERLOCK_TOKEN: the CLI's API
     #   token; when set, the CLI goes through the API at INTERLOCK_API_URL (remote mode)
+    run_as: str | None = None  # INTERLOCK_RUN_AS: the OS user script and robot nodes run as
+    #   when neither their system nor their namespace names one; a root worker with none
+    #   refuses to run them as root unless this is `root` (docs/deploy.md)
+    work_roots: tuple[Path, ...] = ()  # INTERLOCK_WORK_ROOTS: os.pathsep-separated folders
+    #   a local process's `cwd` must be inside; () = the worker's current directory
+    retention_days: float = 0.0  # INTERLOCK_RETENTION_DAYS: the reconciler purges finished runs
+    #   older than this (`interlock purge`); 0 = keep everything
+    audit_key: str | None = field(default=None, repr=False)  # INTERLOCK_AUDIT_KEY: HMAC key
+    #   signing audit archive anchors (at least 16 bytes)
+    audit_key_file: Path | None = None  # INTERLOCK_AUDIT_KEY_FILE: ... or a file holding it
+    secrets_backend: str = "env"  # INTERLOCK_SECRETS_BACKEND: where `secret('NAME')` resolves
+    secrets_dir: Path | None = None  # INTERLOCK_SECRETS_DIR: the `file` backend's folder
 
     @property
     def attempts_dir(self) -> Path:
@@ -85,6 +97,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         allowed_origins=tuple(o.strip() for o in env.get("INTERLOCK_ALLOWED_ORIGINS", "")
                               .split(",") if o.strip()),
         token=env.get("INTERLOCK_TOKEN", "").strip() or None,
+        run_as=env.get("INTERLOCK_RUN_AS", "").strip() or None,
+        work_roots=tuple(Path(p) for p in env.get("INTERLOCK_WORK_ROOTS", "")
+                         .split(os.pathsep) if p.strip()),
+        retention_days=float(env.get("INTERLOCK_RETENTION_DAYS") or 0),
+        audit_key=env.get("INTERLOCK_AUDIT_KEY") or None,
+        audit_key_file=_path(env.get("INTERLOCK_AUDIT_KEY_FILE")),
+        secrets_backend=env.get("INTERLOCK_SECRETS_BACKEND", "").strip() or "env",
+        secrets_dir=_path(env.get("INTERLOCK_SECRETS_DIR")),
     )
 
 

@@ -12,11 +12,16 @@ from pydantic import ValidationError
 from interlock.adapters.contract import Adapter, RetryMode
 from interlock.config.yamlpos import Located
 from interlock.errors import ExpressionError, Problem
+from interlock.spec.commands import code_item, program_name
 from interlock.spec.expressions import (
     INLINE_SCRIPT_KEY,
+    INTERPRETER_KEY,
+    SECRET_FUNCTION,
+    SHELL_COMMAND_KEY,
     condition_template,
     has_expression,
     references,
+    secret_name,
     strings_in,
 )
 from interlock.spec.graph import ancestor_sets, find_cycle
@@ -129,12 +134,7 @@ def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
                        upstream: frozenset[str] | None,
                        inputs: dict[str, Any]) -> Iterator[Problem]:
     params = node.get("with", {})
-    inline = params.get(INLINE_SCRIPT_KEY) if isinstance(params, dict) else None
-    if isinstance(inline, str) and has_expression(inline):
-        yield doc.at(("nodes", nid, "with", INLINE_SCRIPT_KEY),
-                     f"node `{nid}`: `{{{{ }}}}` in an inline script would paste values into "
-                     "code; pass them through `env:` (e.g. `env: {DAY: \"{{ inputs.day }}\"}` "
-                     "and `$DAY` in the script)")
+    yield from _check_code(doc, nid, params if isinstance(params, dict) else {})
     templates = strings_in(params, ("with",))
     if isinstance(node.get("if"), str):
         templates.append((("if",), condition_template(node["if"])))
@@ -145,7 +145,9 @@ def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
         except ExpressionError as exc:
             yield doc.at(where, f"node `{nid}`: {exc}")
             continue
-        for name in sorted(refs.unknown_names):
+        if SECRET_FUNCTION in refs.unknown_names:
+            yield from _check_secret(doc, where, nid, text)
+        for name in sorted(refs.unknown_names - {SECRET_FUNCTION}):
             yield doc.at(where, f"node `{nid}`: unknown name `{name}` in expression; "
                                 "use `inputs.<name>`, `nodes.<id>.outputs.<key>` or `run.id`")
         for ref in sorted(refs.nodes - upstream if upstream is not None else ()):
@@ -155,3 +157,40 @@ def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
         for name in sorted(refs.inputs - set(inputs)):
             yield doc.at(where, f"node `{nid}`: expression refers to input `{name}`, which the "
                                 "flow does not declare under `inputs:`")
+
+
+def _check_secret(doc: Located, where: tuple[Any, ...], nid: str, text: str) -> Iterator[Problem]:
+    """A secret is a whole value under `with:`, and never a command line: pasted into a
+    command it would be visible to every user of the host (`ps`, /proc/<pid>/cmdline)."""
+    example = "pass it through the environment: `env: {TOKEN: \"{{ secret('TOKEN') }}\"}`"
+    if where[2] != "with" or secret_name(text) is None:
+        yield doc.at(where, f"node `{nid}`: `secret()` must be the whole value of a `with:` "
+                            f"key, as `\"{{{{ secret('NAME') }}}}\"` alone; {example}")
+    elif where[3] in (SHELL_COMMAND_KEY, INLINE_SCRIPT_KEY):
+        yield doc.at(where, f"node `{nid}`: a secret cannot be part of `{where[3]}`; {example}")
+
+
+def _check_code(doc: Located, nid: str, params: dict[str, Any]) -> Iterator[Problem]:
+    """Values never pasted into code: an inline script, an interpreter's words, the code
+    item of an argv `command` that runs an interpreter (a shell's is quoted instead)."""
+    via_env = ("pass them through `env:` (e.g. `env: {DAY: \"{{ inputs.day }}\"}` and "
+               "`$DAY` in the script)")
+    inline = params.get(INLINE_SCRIPT_KEY)
+    if isinstance(inline, str) and has_expression(inline):
+        yield doc.at(("nodes", nid, "with", INLINE_SCRIPT_KEY),
+                     f"node `{nid}`: `{{{{ }}}}` in an inline script would paste values into "
+                     f"code; {via_env}")
+    interpreter = params.get(INTERPRETER_KEY)
+    if isinstance(interpreter, str) and has_expression(interpreter):
+        yield doc.at(("nodes", nid, "with", INTERPRETER_KEY),
+                     f"node `{nid}`: `interpreter` is split into words, so a value could add "
+                     f"options or commands; write it literally and {via_env}")
+    command = params.get(SHELL_COMMAND_KEY)
+    code = code_item(command) if isinstance(command, list) else None
+    if code is not None and not code[1] and isinstance(command[code[0]], str) \
+            and has_expression(command[code[0]]):
+        program = program_name(str(command[0]))
+        yield doc.at(("nodes", nid, "with", SHELL_COMMAND_KEY, code[0]),
+                     f"node `{nid}`: this item is {program} code, and `{{{{ }}}}` in it would "
+                     "paste values into that code; pass them through `env:` (e.g. `env: "
+                     "{DAY: \"{{ inputs.day }}\"}`) and read the variable in the code")

@@ -10,6 +10,12 @@ Shell command lines: a string `command:` in a node's `with:` is run by a shell, 
 the command's shape (`; id`, `$(...)`, backticks, newlines stay literal text). Values are
 not rendered into inline `script:` bodies at all (`spec.checks` refuses it): pass them
 through `env:`.
+
+Secrets: `{{ secret('NAME') }}` is a reference, not a value. It must be a whole value in
+`with:` (never part of a command line or of another expression); rendering keeps it as
+written, so run records hold only the reference, and the worker resolves it at submit
+(`interlock.secrets`). Where it sits is read from the flow, never from rendered values, so
+an input that spells a reference resolves nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +31,18 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from interlock.errors import ExpressionError
+from interlock.spec.commands import code_item
 
 # Names an expression may use at its top level.
 CONTEXT_NAMES = frozenset({"inputs", "nodes", "run"})
 
 SHELL_COMMAND_KEY = "command"  # `with.command` as a string is a shell command line
 INLINE_SCRIPT_KEY = "script"   # `with.script` is an inline program: no expressions in it
+INTERPRETER_KEY = "interpreter"  # `with.interpreter` is split into words: no expressions
+SECRET_FUNCTION = "secret"     # `{{ secret('NAME') }}`: a reference the worker resolves
+SECRET_NAME = r"[A-Za-z_][A-Za-z0-9_.\-/]{0,127}"
+_SECRET_REF = re.compile(r"^\{\{\s*" + SECRET_FUNCTION + r"\(\s*(?P<q>['\"])(?P<name>"
+                         + SECRET_NAME + r")(?P=q)\s*\)\s*\}\}$")
 
 
 def shell_word(value: Any) -> str:
@@ -64,10 +76,22 @@ def _compile_expression(expr: str) -> Any:
         raise ExpressionError(f"cannot parse expression {expr.strip()!r}: {exc}") from exc
 
 
+def secret_name(text: str) -> str | None:
+    """NAME when ``text`` is exactly `{{ secret('NAME') }}`, else None."""
+    match = _SECRET_REF.match(text.strip())
+    return match["name"] if match else None
+
+
+def secret_paths(params: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """(path, NAME) of every secret reference in a node's `with:`."""
+    return [(path, name) for path, text in strings_in(params)
+            if (name := secret_name(text)) is not None]
+
+
 def render_string(text: str, context: dict[str, Any], *, shell: bool = False) -> Any:
     """``shell``: the text is a shell command line; each `{{ }}` becomes one quoted word."""
-    if not has_expression(text):
-        return text
+    if not has_expression(text) or secret_name(text) is not None:
+        return text  # a secret reference stays a reference until the worker resolves it
     single = None if shell else _SINGLE.match(text)
     try:
         if shell:
@@ -91,10 +115,21 @@ def render_string(text: str, context: dict[str, Any], *, shell: bool = False) ->
 
 
 def render_params(params: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """A node's `with:` rendered; a string `command` as a shell command line."""
-    return {key: render_string(value, context, shell=True)
-            if key == SHELL_COMMAND_KEY and isinstance(value, str) else render(value, context)
-            for key, value in params.items()}
+    """A node's `with:` rendered; a string `command` as a shell command line, and so is the
+    script item of an argv `command` that starts a shell (`[sh, -c, SCRIPT]`)."""
+    rendered = {}
+    for key, value in params.items():
+        if key == SHELL_COMMAND_KEY and isinstance(value, str):
+            rendered[key] = render_string(value, context, shell=True)
+        elif key == SHELL_COMMAND_KEY and isinstance(value, list):
+            code = code_item(value)
+            shell_at = code[0] if code is not None and code[1] else None
+            rendered[key] = [render_string(v, context, shell=True)
+                             if i == shell_at and isinstance(v, str) else render(v, context)
+                             for i, v in enumerate(value)]
+        else:
+            rendered[key] = render(value, context)
+    return rendered
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:

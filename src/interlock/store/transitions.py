@@ -27,6 +27,8 @@ from interlock.store.tables import (
     rowcount,
 )
 
+NUL_SHOWN = "\ufffd"
+
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
                   actor: str, reason: str | None = None, origin: str = audit.LOCAL_ORIGIN,
@@ -34,6 +36,7 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     """Run changes are also audited (hash-chained), in the same transaction; node and
     attempt changes are kept in `state_events` only."""
     transition(expected, to)
+    reason, values = storable(reason), storable(values)
     at = clock.now()
     result = session.execute(
         update(RUNS).where(Run.id == run_id, Run.state == expected.value)
@@ -55,6 +58,7 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
     if (skip_cause is None) is (to is NodeState.SKIPPED):
         raise ValueError(f"node `{node_id}`: a skip cause goes with SKIPPED and only with it "
                          f"(to {to.value}, skip_cause {skip_cause})")
+    reason, values = storable(reason), storable(values)
     at = clock.now()
     result = session.execute(
         update(NODE_RUNS)
@@ -69,6 +73,7 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
 def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState, to: NodeState,
                       actor: str, reason: str | None = None, **values: Any) -> bool:
     transition(expected, to)
+    reason, values = storable(reason), storable(values)
     at = clock.now()
     result = session.execute(
         update(ATTEMPTS).where(Attempt.id == attempt.id, Attempt.state == expected.value)
@@ -76,6 +81,18 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
     return _record(session, rowcount(result), run_id=attempt.run_id, entity=Entity.ATTEMPT,
                    node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
                    actor=actor, reason=reason, at=at)
+
+
+def storable(value: Any) -> Any:
+    """Text as every store can keep it: PostgreSQL refuses NUL in text columns, and an
+    error quoting a hostile value would roll back the transition that records it, forever.
+    NUL becomes U+FFFD in a text (or each text column of a mapping of column values); JSON
+    columns keep it, escaped."""
+    if isinstance(value, str):
+        return value.replace("\0", NUL_SHOWN) if "\0" in value else value
+    if isinstance(value, dict):
+        return {k: storable(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 def _record(session: Session, rowcount: int, *, run_id: str, entity: Entity, node_id: str | None,
