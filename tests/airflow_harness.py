@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "tests" / "airflow" / "dags"
 PLUGINS_FOLDER = REPO / "adapters" / "interlock_airflow" / "airflow_plugin"
 
-UNPAUSED_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow")
+UNPAUSED_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow",
+                 "interlock_secret")
 TEST_DAGS = (*UNPAUSED_DAGS, "interlock_daily")  # interlock_daily (@daily) stays paused
 TEST_TAG = "interlock-test"
 TERMINAL_STATES = frozenset({"success", "failed"})
