@@ -2,7 +2,7 @@
 
 One constant for every door: request bodies (`interlock.api.limits`), run inputs
 (`spec.inputs`), flow and systems files (`config.yamlpos`) and what the audit trail keeps
-(`store.audit`), so a value one door accepts is never refused when it is read back.
+(`store.facts`), so a value one door accepts is never refused when it is read back.
 """
 
 from __future__ import annotations
@@ -28,21 +28,3 @@ def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
-
-
-def clipped(value: Any, limit: int = MAX_JSON_DEPTH) -> Any:
-    """``value`` with whatever nests past ``limit`` replaced by a short note (for records
-    that must be written whatever they hold, such as the audit trail)."""
-    if not too_deep(value, limit):
-        return value
-    return _clip(value, limit)
-
-
-def _clip(value: Any, left: int) -> Any:
-    if not isinstance(value, (dict, list, tuple)):
-        return value
-    if left <= 0:
-        return f"<nested deeper than {MAX_JSON_DEPTH} levels: dropped>"
-    if isinstance(value, dict):
-        return {k: _clip(v, left - 1) for k, v in value.items()}
-    return [_clip(v, left - 1) for v in value]
