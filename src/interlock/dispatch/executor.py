@@ -166,7 +166,8 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
 
     def record(session: Session) -> None:
         nonlocal reported
-        seen = masked(obs, node_masker(session, attempt))
+        flow = _flow_of(session, attempt)  # cached per revision: masking and datasets share it
+        seen = masked(obs, node_masker(flow, attempt.node_id))
         moved = set_attempt_state(
             session, attempt=attempt, expected=expected, to=seen.state, actor=ACTOR,
             reason=seen.remote_status, handle=asdict(seen.handle),
@@ -175,7 +176,6 @@ def finish(attempt: Attempt, obs: Observation, *, expected: NodeState, dispatche
             remote_status=seen.remote_status[:200],
             finished_at=clock.now(), next_poll_at=None, **values)
         if moved and seen.state is NodeState.SUCCEEDED:
-            flow = _flow_of(session, attempt)
             reported = datasets.schedule(session, attempt, flow.nodes[attempt.node_id].produces)
             emitted.record_attempt(session, attempt, flow)  # after the state: it re-reads it
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from sqlalchemy.orm import Session
-
 from interlock.adapters.contract import Handle, Observation
 from interlock.adapters.masking import Masker
 from interlock.secrets import masker_for
-from interlock.store.flows import flow_of_run
-from interlock.store.tables import Attempt, Run
+from interlock.spec.models import Flow
 
 Result = TypeVar("Result", Handle, Observation)
 
@@ -35,10 +32,7 @@ def masked(result: Result, mask: Masker) -> Result:
                    else result.log_excerpt)
 
 
-def node_masker(session: Session, attempt: Attempt) -> Masker:
-    """The masker for what the attempt's job reports (nothing to mask for most nodes)."""
-    run = session.get(Run, attempt.run_id)
-    if run is None:
-        return Masker(())
-    node = flow_of_run(session, run).nodes.get(attempt.node_id)
+def node_masker(flow: Flow, node_id: str) -> Masker:
+    """The masker for what a node's job reports (nothing to mask for most nodes)."""
+    node = flow.nodes.get(node_id)
     return masker_for(node.with_) if node is not None else Masker(())
