@@ -21,6 +21,7 @@ from interlock.states import (
     RUN_CANCELLABLE,
     RUN_TERMINAL,
     RUN_TRANSITIONS,
+    ApprovalState,
     NodeState,
     RunState,
     can_transition,
@@ -36,6 +37,14 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.PENDING, N.SKIPPED),
     (N.PENDING, N.FAILED),
     (N.PENDING, N.CANCELLED),
+    (N.PENDING, N.APPROVAL_WAIT),
+
+    (N.APPROVAL_WAIT, N.QUEUED),
+    (N.APPROVAL_WAIT, N.SUCCEEDED),
+    (N.APPROVAL_WAIT, N.FAILED),
+    (N.APPROVAL_WAIT, N.SKIPPED),
+    (N.APPROVAL_WAIT, N.TIMED_OUT),
+    (N.APPROVAL_WAIT, N.CANCELLED),
 
     (N.QUEUED, N.RUNNING),
     (N.QUEUED, N.SUCCEEDED),
@@ -55,6 +64,7 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.RETRY_WAIT, N.QUEUED),
     (N.RETRY_WAIT, N.CANCELLED),
     (N.RETRY_WAIT, N.FAILED),
+    (N.RETRY_WAIT, N.APPROVAL_WAIT),
 
     # SUCCEEDED: nothing.
     (N.FAILED, N.PENDING),
@@ -186,11 +196,13 @@ def test_mixed_kinds_refused_even_where_the_same_value_pair_is_allowed() -> None
 def test_node_groups_are_what_they_say() -> None:
     assert NODE_TERMINAL == {N.SUCCEEDED, N.FAILED, N.TIMED_OUT, N.LOST, N.SKIPPED, N.CANCELLED}
     assert NODE_IN_FLIGHT == {N.QUEUED, N.RUNNING}
-    assert NODE_CANCELLABLE == {N.PENDING, N.QUEUED, N.RUNNING, N.RETRY_WAIT}
+    assert NODE_CANCELLABLE == {N.PENDING, N.QUEUED, N.RUNNING, N.RETRY_WAIT, N.APPROVAL_WAIT}
     assert NODE_FAILURES == {N.FAILED, N.TIMED_OUT, N.LOST, N.CANCELLED}
     assert ATTEMPT_RETRYABLE == {N.FAILED, N.TIMED_OUT, N.LOST}
-    # Every state is exactly one of: terminal, in flight, pending, waiting to retry.
-    assert NODE_TERMINAL | NODE_IN_FLIGHT | {N.PENDING, N.RETRY_WAIT} == set(NodeState)
+    # Every state is exactly one of: terminal, in flight, pending, waiting to retry or for
+    # an approval.
+    assert NODE_TERMINAL | NODE_IN_FLIGHT | {N.PENDING, N.RETRY_WAIT, N.APPROVAL_WAIT} \
+        == set(NodeState)
     assert not NODE_TERMINAL & NODE_IN_FLIGHT
     assert not NODE_TERMINAL & NODE_CANCELLABLE
     assert NODE_FAILURES <= NODE_TERMINAL
@@ -244,3 +256,24 @@ def test_run_groups_and_terminal_run_states() -> None:
         assert not can_transition(state, R.CANCELLING)
     # CANCELLING only finishes as CANCELLED.
     assert RUN_TRANSITIONS[R.CANCELLING] == {R.CANCELLED}
+
+
+A = ApprovalState
+EXPECTED_APPROVAL_PAIRS: frozenset[tuple[ApprovalState, ApprovalState]] = frozenset({
+    (A.PENDING, A.APPROVED),
+    (A.PENDING, A.REJECTED),
+    (A.PENDING, A.TIMED_OUT),
+    (A.PENDING, A.CANCELLED),
+    (A.PENDING, A.VOID),
+    (A.PENDING, A.ANSWERED),
+    (A.APPROVED, A.PENDING),  # an approver lost the role before submit
+})
+
+
+def test_approval_pairs_match_the_table() -> None:
+    for a, b in itertools.product(ApprovalState, repeat=2):
+        assert can_transition(a, b) is ((a, b) in EXPECTED_APPROVAL_PAIRS), (a, b)
+        if (a, b) not in EXPECTED_APPROVAL_PAIRS:
+            with pytest.raises(IllegalTransition, match="approval state"):
+                transition(a, b)
+    assert not can_transition(A.PENDING, N.PENDING)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ class NodeState(StrEnum):
     QUEUED = "queued"          # an attempt was decided and handed to dispatch; no handle yet
     RUNNING = "running"        # submitted: the remote system holds it under an external handle
     RETRY_WAIT = "retry_wait"  # an attempt failed; the next one starts after the backoff
+    APPROVAL_WAIT = "approval_wait"  # its approval gate waits for people; nothing submitted
     SUCCEEDED = "succeeded"    # the remote system reported success
     FAILED = "failed"          # the remote system reported failure (or refused the job)
     TIMED_OUT = "timed_out"    # Interlock stopped it after `timeout`
@@ -35,21 +36,36 @@ class RunState(StrEnum):
     CANCELLED = "cancelled"    # cancelled before it finished
 
 
+class ApprovalState(StrEnum):
+    """An approval request's state: one compare-and-set decides, so a vote, the timer and a
+    cancel racing give exactly one outcome."""
+
+    PENDING = "pending"      # waiting for votes
+    APPROVED = "approved"    # the rules are met (reopened if an approver lost the role)
+    REJECTED = "rejected"    # a rejecting option was chosen
+    TIMED_OUT = "timed_out"  # nobody decided in time: the gate's `on_timeout` applies
+    CANCELLED = "cancelled"  # the run was cancelled while it waited
+    VOID = "void"            # what it covered changed (a retry with other values): asked again
+    ANSWERED = "answered"    # a foreign request answered in its own system (not through us)
+
+
 class SkipCause(StrEnum):
     """Why a node is SKIPPED (persisted as `node_runs.skip_cause`; the reason is only prose).
 
-    `retry` re-opens UPSTREAM skips and leaves CONDITION skips alone.
+    `retry` re-opens UPSTREAM and REJECTED skips (it asks again) and leaves CONDITION skips
+    alone.
     """
 
     CONDITION = "condition"    # its own `if:` was false
     UPSTREAM = "upstream"      # `trigger_rule: all_success` and an upstream node did not succeed
+    REJECTED = "rejected"      # its approval was rejected and the gate says `on_reject: skip`
 
 
 NODE_TERMINAL = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIMED_OUT,
                            NodeState.LOST, NodeState.SKIPPED, NodeState.CANCELLED})
 NODE_IN_FLIGHT = frozenset({NodeState.QUEUED, NodeState.RUNNING})
 NODE_CANCELLABLE = frozenset({NodeState.PENDING, NodeState.QUEUED, NodeState.RUNNING,
-                              NodeState.RETRY_WAIT})
+                              NodeState.RETRY_WAIT, NodeState.APPROVAL_WAIT})
 # Failed in the broad sense: the work ran and did not succeed (`after: failed` matches these).
 NODE_FAILED = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
 # Attempt outcomes that the retry policy may try again.
@@ -58,6 +74,10 @@ ATTEMPT_RETRYABLE = NODE_FAILED
 NODE_ENDED = NODE_FAILED | {NodeState.SUCCEEDED}
 # Terminal states that make a run fail and that `retry` re-opens.
 NODE_FAILURES = NODE_FAILED | {NodeState.CANCELLED}
+
+APPROVAL_OPEN = frozenset({ApprovalState.PENDING})
+APPROVAL_DECIDED = frozenset({ApprovalState.APPROVED, ApprovalState.REJECTED,
+                              ApprovalState.TIMED_OUT, ApprovalState.ANSWERED})
 
 RUN_TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
 RUN_CANCELLABLE = frozenset({RunState.PENDING, RunState.RUNNING})
@@ -77,13 +97,18 @@ _N = NodeState
 _R = RunState
 
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
-    _N.PENDING: frozenset({_N.QUEUED, _N.SKIPPED, _N.FAILED, _N.CANCELLED}),
+    _N.PENDING: frozenset({_N.QUEUED, _N.SKIPPED, _N.FAILED, _N.CANCELLED, _N.APPROVAL_WAIT}),
+    # Out of APPROVAL_WAIT by the decision: submitted, a decision node settled, rejected
+    # (failed or skipped), timed out, or cancelled with the run.
+    _N.APPROVAL_WAIT: frozenset({_N.QUEUED, _N.SUCCEEDED, _N.FAILED, _N.SKIPPED,
+                                 _N.TIMED_OUT, _N.CANCELLED}),
     # QUEUED -> SUCCEEDED/FAILED: an adapter may finish (or refuse) the job within submit.
     _N.QUEUED: frozenset({_N.RUNNING, _N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST,
                           _N.CANCELLED, _N.RETRY_WAIT}),
     _N.RUNNING: frozenset({_N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST, _N.CANCELLED,
                            _N.RETRY_WAIT}),
-    _N.RETRY_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.FAILED}),
+    # -> APPROVAL_WAIT: the retry's values differ from what was approved: asked again.
+    _N.RETRY_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.FAILED, _N.APPROVAL_WAIT}),
     _N.SUCCEEDED: frozenset(),
     # A manual `retry` re-opens what did not succeed; nothing else leaves a terminal state.
     _N.FAILED: frozenset({_N.PENDING}),
@@ -104,14 +129,32 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 }
 
 
-def can_transition(current: NodeState | RunState, target: NodeState | RunState) -> bool:
-    if type(current) is not type(target) or not isinstance(current, NodeState | RunState):
+_A = ApprovalState
+
+APPROVAL_TRANSITIONS: dict[ApprovalState, frozenset[ApprovalState]] = {
+    _A.PENDING: frozenset({_A.APPROVED, _A.REJECTED, _A.TIMED_OUT, _A.CANCELLED, _A.VOID,
+                           _A.ANSWERED}),
+    # Checked again at submit: an approver who lost the role no longer counts.
+    _A.APPROVED: frozenset({_A.PENDING}),
+    _A.REJECTED: frozenset(),
+    _A.TIMED_OUT: frozenset(),
+    _A.CANCELLED: frozenset(),
+    _A.VOID: frozenset(),
+    _A.ANSWERED: frozenset(),
+}
+
+_TABLES: dict[type, dict] = {NodeState: NODE_TRANSITIONS, RunState: RUN_TRANSITIONS,
+                             ApprovalState: APPROVAL_TRANSITIONS}
+
+
+def can_transition(current: NodeState | RunState | ApprovalState,
+                   target: NodeState | RunState | ApprovalState) -> bool:
+    if type(current) is not type(target) or type(current) not in _TABLES:
         return False
-    table = NODE_TRANSITIONS if isinstance(current, NodeState) else RUN_TRANSITIONS
-    return target in table[current]  # type: ignore[index]
+    return target in _TABLES[type(current)][current]
 
 
-S = TypeVar("S", NodeState, RunState)
+S = TypeVar("S", NodeState, RunState, ApprovalState)
 
 
 def transition(current: S, target: S) -> S:
@@ -120,6 +163,6 @@ def transition(current: S, target: S) -> S:
     The only door for a state change: the store calls it before every compare-and-set.
     """
     if not can_transition(current, target):
-        kind = "node" if isinstance(current, NodeState) else "run"
+        kind = {NodeState: "node", RunState: "run", ApprovalState: "approval"}[type(current)]
         raise IllegalTransition(f"{kind} state cannot go from {current!s} to {target!s}")
     return target

@@ -43,6 +43,7 @@ class Principal:
     name: str
     kind: PrincipalKind
     bindings: tuple[Binding, ...]
+    groups: tuple[str, ...] = ()  # the identity provider's groups, or a token's (approvals)
 
     @property
     def actor(self) -> str:
@@ -57,6 +58,10 @@ class Principal:
                        for b in self.bindings)
         return any(permission in ROLES[b.role] and matches(b.pattern, namespace)
                    for b in self.bindings)
+
+    def roles_on(self, namespace: str) -> frozenset[Role]:
+        """The roles bound on ``namespace`` (what an approval rule's `role:` asks for)."""
+        return frozenset(b.role for b in self.bindings if matches(b.pattern, namespace))
 
     def sees(self, namespace: str) -> bool:
         """Whether the namespace exists for this principal at all (any role on it)."""

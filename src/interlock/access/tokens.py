@@ -32,6 +32,7 @@ from interlock.store.tables import ApiToken
 SCHEME = "ilk"
 _TOKEN = re.compile(r"^ilk_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_GROUP = _NAME
 LAST_USE_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
@@ -49,6 +50,7 @@ class TokenInfo(BaseModel):
     prefix: str
     role: Role
     namespace: str
+    groups: tuple[str, ...] = ()
     created_by: str
     created_at: datetime
     expires_at: datetime | None
@@ -68,18 +70,21 @@ def mint() -> str:
 
 def create(session: Session, *, name: str, role: Role, namespace: str, created_by: str,
            kind: PrincipalKind = PrincipalKind.USER, expires_in: timedelta | None = None,
-           token: str | None = None) -> tuple[str, TokenInfo]:
+           token: str | None = None, groups: tuple[str, ...] = ()) -> tuple[str, TokenInfo]:
     """A new token; returns it (the only time it is seen) and what lists show. ``token``
     provisions a value made elsewhere (it must have our shape)."""
     if not _NAME.match(name):
         raise TokenError(f"token name {name!r}: use 1-100 letters, digits, `_.@-`")
     check_pattern(namespace)
+    if bad := [g for g in groups if not _GROUP.match(g)]:
+        raise TokenError(f"group names {bad}: use 1-100 letters, digits, `_.@-`")
     token = token or mint()
     if not (shape := _TOKEN.match(token)):
         raise TokenError("a provisioned token must read ilk_<8 letters or digits>_<43 chars>")
     now = clock.now()
     row = ApiToken(name=name, kind=kind.value, prefix=shape.group(1), digest=digest(token),
-                   role=role.value, namespace=namespace, created_by=created_by[:200],
+                   role=role.value, namespace=namespace, groups=list(groups),
+                   created_by=created_by[:200],
                    created_at=now, expires_at=now + expires_in if expires_in else None)
     session.add(row)
     try:
@@ -103,8 +108,24 @@ def authenticate(session: Session, token: str) -> tuple[Principal, datetime | No
         raise Unauthenticated(f"token {row.prefix} expired")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USE_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return principal_of(row), row.expires_at
+
+
+def principal_of(row: ApiToken) -> Principal:
     return Principal(name=row.name, kind=PrincipalKind(row.kind),
-                     bindings=(Binding(Role(row.role), row.namespace),)), row.expires_at
+                     bindings=(Binding(Role(row.role), row.namespace),),
+                     groups=tuple(row.groups or ()))
+
+
+def current(session: Session, name: str) -> Principal | None:
+    """The principal of token ``name`` as it stands now (None once revoked or expired):
+    how a vote is checked again before the approved work is submitted."""
+    row = session.scalars(select(ApiToken).where(ApiToken.name == name)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= clock.now():
+        return None
+    return principal_of(row)
 
 
 def revoke(session: Session, name: str) -> TokenInfo:
@@ -122,6 +143,7 @@ def list_tokens(session: Session) -> list[TokenInfo]:
 
 def _info(row: ApiToken) -> TokenInfo:
     return TokenInfo(name=row.name, kind=PrincipalKind(row.kind), prefix=row.prefix,
-                     role=Role(row.role), namespace=row.namespace, created_by=row.created_by,
+                     role=Role(row.role), namespace=row.namespace,
+                     groups=tuple(row.groups or ()), created_by=row.created_by,
                      created_at=row.created_at, expires_at=row.expires_at,
                      last_used_at=row.last_used_at, revoked_at=row.revoked_at)

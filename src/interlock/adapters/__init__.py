@@ -16,6 +16,7 @@ from interlock.adapters import openlineage, paths, signing
 from interlock.adapters.contract import (
     Adapter,
     ForeignAction,
+    ForeignApproval,
     ForeignEvent,
     Handle,
     JobSpec,
@@ -35,12 +36,13 @@ from interlock.config.env import settings
 from interlock.config.files import cached_file, load_yaml
 from interlock.config.mappings import StatusMapping, mapping_file, mappings_dir
 from interlock.config.systems import SecretError, System, UnknownSystem, load_systems
-from interlock.errors import AdapterError, InterlockError, Problem, Rejected, Transient
+from interlock.errors import AdapterError, Conflict, InterlockError, Problem, Rejected, Transient
 from interlock.states import NODE_TERMINAL, NodeState
 
 __all__ = [
-    "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "CronJob", "CronJobsError",
-    "ForeignAction", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
+    "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "Conflict", "CronJob",
+    "CronJobsError",
+    "ForeignAction", "ForeignApproval", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
     "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "cron_macros",

@@ -125,6 +125,30 @@ class ForeignAction:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ForeignApproval:
+    """A human-in-the-loop request in a foreign system (Airflow's HITL `hitlDetails`): what
+    Interlock's inbox shows, and what it answers through `Adapter.answer_approval`."""
+
+    ref: str                         # unique within the system; `answer_approval` takes it back
+    job_id: str                      # e.g. the DAG id
+    external_id: str                 # the foreign run's id
+    task: str                        # the waiting part of the run, e.g. the task id
+    subject: str
+    body: str | None
+    options: tuple[str, ...]
+    created_at: datetime
+    multiple: bool = False           # several options may be chosen at once
+    defaults: tuple[str, ...] = ()   # what the foreign system applies on its own timeout
+    params: dict[str, Any] = field(default_factory=dict)  # the form's fields and defaults
+    assigned: tuple[str, ...] = ()   # foreign users allowed to answer there; () means anyone
+    responded: bool = False
+    chosen: tuple[str, ...] = ()
+    params_input: dict[str, Any] = field(default_factory=dict)
+    responded_by: str | None = None  # the foreign user who answered (None: not yet, or unknown)
+    responded_at: datetime | None = None
+
+
 class Adapter(ABC):
     kind: ClassVar[str]                       # the `uses:` value
     params_model: ClassVar[type[BaseModel]] = NoParams
@@ -192,6 +216,27 @@ class Adapter(ABC):
         """The system's own audit log after entry ``after_id`` (written at ``after_time``),
         oldest first, at most ``limit``; [] when the system keeps none."""
         return []
+
+    def foreign_approvals(self, system: str) -> list[ForeignApproval]:
+        """The system's human-in-the-loop requests still waiting for an answer; [] when the
+        system has none (Transient when it cannot be reached)."""
+        return []
+
+    def foreign_approval(self, system: str, ref: str) -> ForeignApproval | None:
+        """One request by ``ref``, answered or not (None once the system forgot it): how a
+        request answered in the system's own UI is seen closing."""
+        return None
+
+    def answer_approval(self, system: str, ref: str, *, chosen: Sequence[str],
+                        params_input: dict[str, Any]) -> ForeignApproval:
+        """Answer request ``ref`` with ``chosen`` options as Interlock's service account;
+        `Conflict` when it was already answered, `Rejected` when the system refuses."""
+        raise Rejected(f"`uses: {self.kind}` systems have no approval requests")
+
+    @classmethod
+    def has_approvals(cls) -> bool:
+        """Whether `foreign_approvals` is implemented (its systems feed the inbox)."""
+        return cls.foreign_approvals is not Adapter.foreign_approvals
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         """Read a pushed event (already authenticated); Rejected if it is malformed."""

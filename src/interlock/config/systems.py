@@ -114,6 +114,19 @@ class PasswordAuth(BaseModel):
     password: SecretRef
 
 
+class ForeignApprovals(BaseModel):
+    """How Interlock's inbox treats a system's own approval requests (Airflow's HITL): the
+    namespace whose permissions apply and the quorum rules (`interlock.spec.approvals`
+    `QuorumRule`s, checked when the inbox reads them) met before Interlock answers."""
+
+    model_config = ConfigDict(extra="forbid")
+    namespace: str = Field(default="default", max_length=200,
+                           pattern=r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$")
+    rules: list[dict[str, Any]] = Field(default_factory=lambda: [{"role": "approver"}],
+                                        min_length=1, max_length=10)
+    reject_options: list[str] = Field(default_factory=lambda: ["Reject"], max_length=20)
+
+
 class System(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SYSTEM_NAME)
@@ -125,6 +138,7 @@ class System(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
     run_as: str | None = Field(default=None, pattern=OS_USER)  # OS user of script/robot nodes
+    approvals: ForeignApprovals | None = None  # its human-in-the-loop requests in our inbox
 
     @field_validator("events_secret")
     @classmethod

@@ -13,16 +13,20 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.engine.planner import (
+from interlock.approvals import gates as approval_gates
+from interlock.engine.decisions import (
     CancelAttempt,
+    CloseApproval,
     CloseAttempt,
     Decision,
+    NudgeApproval,
+    OpenApproval,
     Plan,
     SetNode,
     SetRun,
     Submit,
-    plan,
 )
+from interlock.engine.planner import plan
 from interlock.errors import InterlockError
 from interlock.states import RUN_TERMINAL, NodeState, RunState
 from interlock.store import outbox
@@ -60,6 +64,8 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
                 if first is not None:
                     first(session)
                 loaded = load(session, run_id, run=run)
+                if loaded.approvals and approval_gates.recheck(session, loaded):
+                    loaded = load(session, run_id, run=run)  # a request was reopened
                 outbox.complete_all(session, run_id, [Work(TaskKind.ADVANCE, run_id),
                                                       *([done] if done else [])])
                 result = plan(loaded.graph, loaded.view(), clock.now())
@@ -108,6 +114,12 @@ class _Applier:
                 self._close_attempt(decision)
             case CancelAttempt():
                 self._cancel_attempt(decision)
+            case OpenApproval():
+                approval_gates.open_request(self.session, self.loaded, decision)
+            case CloseApproval():
+                self._check(approval_gates.close_request(self.session, self.loaded, decision))
+            case NudgeApproval():
+                approval_gates.nudge_request(self.session, self.loaded, decision)
 
     def _set_run(self, d: SetRun) -> None:
         finished_at = clock.now() if d.to in RUN_TERMINAL else None

@@ -8,13 +8,24 @@ that marks A succeeded).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
+from interlock.engine import gates
+from interlock.engine.decisions import (
+    CancelAttempt,
+    CloseApproval,
+    CloseAttempt,
+    Decision,
+    Plan,
+    SetNode,
+    SetRun,
+    Submit,
+    context,
+)
 from interlock.engine.snapshot import AttemptView, NodeView, RunView
 from interlock.errors import ExpressionError
-from interlock.spec.expressions import evaluate_condition, render_params
+from interlock.spec.expressions import evaluate_condition
 from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Node, TriggerRule
 from interlock.states import (
@@ -27,62 +38,6 @@ from interlock.states import (
     RunState,
     SkipCause,
 )
-
-
-@dataclass(frozen=True)
-class Submit:
-    """Start attempt ``attempt`` of a node with its rendered parameters (node -> QUEUED)."""
-
-    node_id: str
-    attempt: int
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SetNode:
-    node_id: str
-    to: NodeState
-    reason: str
-    error: str | None = None
-    outputs: dict[str, Any] | None = None
-    retry_at: datetime | None = None
-    skip_cause: SkipCause | None = None  # set when ``to`` is SKIPPED: what `retry` decides by
-
-
-@dataclass(frozen=True)
-class CloseAttempt:
-    """Settle an attempt the remote side did not settle (timed out, or cancelled)."""
-
-    node_id: str
-    attempt: int
-    to: NodeState
-    reason: str
-
-
-@dataclass(frozen=True)
-class CancelAttempt:
-    """Ask the foreign system to stop an attempt's job."""
-
-    node_id: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class SetRun:
-    to: RunState
-    reason: str
-
-
-Decision = Submit | SetNode | CloseAttempt | CancelAttempt | SetRun
-
-
-@dataclass
-class Plan:
-    decisions: list[Decision] = field(default_factory=list)
-    wake_at: datetime | None = None  # when the planner must look again with no event
-
-    def wake(self, at: datetime) -> None:
-        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
 
 
 def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
@@ -109,6 +64,9 @@ def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
 
 def _apply(view: NodeView, decision: Decision) -> NodeView:
     """The node as it will be once ``decision`` lands (so later nodes see it this pass)."""
+    if isinstance(decision, CloseApproval) and view.approval is not None:
+        return replace(view, approval=replace(view.approval, state=decision.to,
+                                              reason=decision.reason))
     if isinstance(decision, SetNode):
         return replace(view, state=decision.to, retry_at=decision.retry_at,
                        outputs=decision.outputs if decision.outputs is not None else view.outputs)
@@ -132,7 +90,7 @@ def _cancel_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], nod
         return [SetNode(node_id, current.state, f"attempt {current.number} {current.state.value}",
                         error=current.error,
                         outputs=current.outputs if current.state is NodeState.SUCCEEDED else None)]
-    return [SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
+    return [*gates.cancel(node_id, view), SetNode(node_id, NodeState.CANCELLED, "run cancelled")]
 
 
 def _advance_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: str,
@@ -140,19 +98,21 @@ def _advance_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], no
     view = nodes[node_id]
     node = graph.node(node_id)
     if view.state is NodeState.PENDING:
-        return _start(graph, run, nodes, node_id, node, now)
+        return _start(graph, run, nodes, node_id, node, now, result)
     if view.state in NODE_IN_FLIGHT:
         return _settle(node_id, node, view, now, result)
     if view.state is NodeState.RETRY_WAIT:
         if view.retry_at is not None and view.retry_at > now:
             result.wake(view.retry_at)
             return []
-        return _submit(run, nodes, node_id, node, view_attempts_next(view))
+        return _submit(run, nodes, node_id, node, view_attempts_next(view), now, result)
+    if view.state is NodeState.APPROVAL_WAIT:
+        return gates.waiting(run, nodes, node_id, node, view_attempts_next(view), now, result)
     return []
 
 
 def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: str,
-           node: Node, now: datetime) -> list[Decision]:
+           node: Node, now: datetime, result: Plan) -> list[Decision]:
     upstream = {u: nodes[u].state for u in node.needs}
     if any(state not in NODE_TERMINAL for state in upstream.values()):
         return []
@@ -171,7 +131,7 @@ def _start(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], node_id: 
         if not go:
             return [SetNode(node_id, NodeState.SKIPPED, "`if:` is false",
                             skip_cause=SkipCause.CONDITION)]
-    return _submit(run, nodes, node_id, node, view_attempts_next(nodes[node_id]))
+    return _submit(run, nodes, node_id, node, view_attempts_next(nodes[node_id]), now, result)
 
 
 def view_attempts_next(view: NodeView) -> int:
@@ -180,12 +140,9 @@ def view_attempts_next(view: NodeView) -> int:
 
 
 def _submit(run: RunView, nodes: dict[str, NodeView], node_id: str, node: Node,
-            attempt: int) -> list[Decision]:
-    try:
-        params = render_params(node.with_, context(run, nodes))
-    except ExpressionError as exc:
-        return [SetNode(node_id, NodeState.FAILED, "`with:` failed to render", error=str(exc))]
-    return [Submit(node_id, attempt, params)]
+            attempt: int, now: datetime, result: Plan) -> list[Decision]:
+    """Render `with:` and submit, unless an approval gate has to let it through first."""
+    return gates.release_or_ask(run, nodes, node_id, node, attempt, now, result)
 
 
 def _settle(node_id: str, node: Node, view: NodeView, now: datetime,
@@ -239,13 +196,3 @@ def _finish(run: RunView, nodes: dict[str, NodeView], cancelling: bool, result: 
         result.decisions.append(SetRun(RunState.FAILED, "failed: " + ", ".join(failed)))
     else:
         result.decisions.append(SetRun(RunState.SUCCEEDED, "every node succeeded or was skipped"))
-
-
-def context(run: RunView, nodes: dict[str, NodeView]) -> dict[str, Any]:
-    """What `{{ }}` expressions see."""
-    return {
-        "inputs": run.inputs,
-        "run": {"id": run.run_id, "trace_id": run.trace_id},
-        "nodes": {nid: {"outputs": v.outputs, "state": v.state.value}
-                  for nid, v in nodes.items() if v.state in NODE_TERMINAL},
-    }

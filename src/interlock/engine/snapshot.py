@@ -6,7 +6,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from interlock.states import NodeState, RunState
+from interlock.states import ApprovalState, NodeState, RunState
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """A gated node's latest approval request, as the planner needs it."""
+
+    request_id: str
+    state: ApprovalState
+    payload_hash: str
+    created_at: datetime
+    deadline: datetime | None = None
+    escalate_at: datetime | None = None
+    escalated: bool = False
+    next_remind_at: datetime | None = None
+    option: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    decided_by: tuple[str, ...] = ()
+    reason: str | None = None
+
+    def decision(self) -> dict[str, Any]:
+        """What downstream nodes see as `nodes.<id>.approval` (and a decision node's outputs)."""
+        return {"option": self.option, "inputs": self.inputs, "by": list(self.decided_by)}
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,7 @@ class NodeView:
     retry_at: datetime | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     retry_base: int = 0   # attempts made before the current round (a manual retry starts one)
+    approval: ApprovalView | None = None  # the latest request of its gate, if it has one
 
     @property
     def current(self) -> AttemptView | None:

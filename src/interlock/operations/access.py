@@ -125,7 +125,8 @@ def _oidc_principal(credential: str) -> Principal:
         raise Unauthenticated(str(exc)) from None
     bindings = load_bindings(settings().oidc_bindings_file).for_identity(
         identity.subject, identity.groups)
-    return Principal(name=identity.subject, kind=PrincipalKind.OIDC, bindings=bindings)
+    return Principal(name=identity.subject, kind=PrincipalKind.OIDC, bindings=bindings,
+                     groups=identity.groups)
 
 
 def create_token(*, name: str, role: Role, namespace: str, expires_in: timedelta | None,

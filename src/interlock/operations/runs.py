@@ -78,7 +78,8 @@ def register(source: str, *, file: str = "<api>", actor: str = "api",
         guard.check(flow.namespace, what=f"namespace `{flow.namespace}`")
     with session_scope() as session:
         record_flow(session, flow)  # its nodes' produces:/consumes: as declared lineage
-        revision = flow_store.register_flow(session, flow=flow, source=source)
+        revision = flow_store.register_flow(session, flow=flow, source=source,
+                                            author=actor)
         audit.record(session, actor=actor, action=audit.Action.FLOW_REGISTERED,
                      target=f"flows/{flow.ref}", origin=origin,
                      after={"revision": revision.revision, "digest": revision.digest,

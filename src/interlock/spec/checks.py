@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from interlock.adapters.contract import Adapter, RetryMode
 from interlock.config.yamlpos import Located
 from interlock.errors import ExpressionError, Problem
+from interlock.spec.approvals import DECISION_KIND
 from interlock.spec.commands import code_item, program_name
 from interlock.spec.expressions import (
     INLINE_SCRIPT_KEY,
@@ -83,7 +84,7 @@ def _check_ids_and_needs(doc: Located, nodes: dict[str, Any],
 def _check_uses(doc: Located, nid: str, node: dict[str, Any],
                 adapters: AdapterLookup) -> list[Problem]:
     uses = node.get("uses")
-    if not isinstance(uses, str):
+    if not isinstance(uses, str) or uses == DECISION_KIND:  # a decision has no adapter
         return []
     adapter = adapters(uses)
     if isinstance(adapter, str):
@@ -136,6 +137,10 @@ def _check_expressions(doc: Located, nid: str, node: dict[str, Any],
     params = node.get("with", {})
     yield from _check_code(doc, nid, params if isinstance(params, dict) else {})
     templates = strings_in(params, ("with",))
+    gate = node.get("approval")
+    if isinstance(gate, dict):  # its subject and body render from the same context
+        templates += [(("approval", key), gate[key]) for key in ("subject", "body")
+                      if isinstance(gate.get(key), str)]
     if isinstance(node.get("if"), str):
         templates.append((("if",), condition_template(node["if"])))
     for path, text in templates:

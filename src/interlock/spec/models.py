@@ -13,28 +13,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    WithJsonSchema,
     model_validator,
 )
 
 from interlock.adapters.contract import RetryMode
 from interlock.config.cron_macros import MACROS
-from interlock.config.durations import parse_duration
 from interlock.config.systems import SecretRef
+from interlock.spec.approvals import DECISION_KIND, ApprovalGate
+from interlock.spec.fields import Duration, Strict
+from interlock.spec.fields import InputSpec as InputSpec  # re-exported
+from interlock.spec.fields import InputType as InputType  # re-exported
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$",
-                    "description": "e.g. 500ms, 30s, 5m, 1h30m, 2d"}),
-]
 
 
 def _check_cron(expr: str) -> str:
@@ -58,26 +51,6 @@ def _check_timezone(name: str) -> str:
 
 CronExpr = Annotated[str, AfterValidator(_check_cron)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class InputType(StrEnum):
-    STRING = "string"
-    INTEGER = "integer"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    OBJECT = "object"
-    ARRAY = "array"
-
-
-class InputSpec(Strict):
-    type: InputType = InputType.STRING
-    required: bool = False
-    default: Any = None
-    description: str = ""
 
 
 class Retry(Strict):
@@ -115,6 +88,24 @@ class Node(Strict):
     produces: list[Dataset] = Field(default_factory=list)
     consumes: list[Dataset] = Field(default_factory=list)
     description: str = ""
+    approval: ApprovalGate | None = Field(default=None, description=(
+        "a human decision before the node is submitted (`uses: approval`: the decision is "
+        "the node)"))
+
+    @model_validator(mode="after")
+    def _decision_has_gate(self) -> Node:
+        if self.uses == DECISION_KIND and self.approval is None:
+            raise ValueError("`uses: approval` needs `approval:` (at least `subject:` and "
+                             "`rules:`)")
+        return self
+
+    @property
+    def gated(self) -> bool:
+        return self.approval is not None
+
+    @property
+    def decision_only(self) -> bool:
+        return self.uses == DECISION_KIND
 
 
 class CatchUp(StrEnum):

@@ -47,6 +47,11 @@ class Action(StrEnum):
     TOKEN_CREATED = "token.created"     # an API token was made (its prefix, never the token)
     TOKEN_REVOKED = "token.revoked"
     ACCESS_DENIED = "access.denied"     # an authenticated caller was refused a mutation
+    APPROVAL_REQUESTED = "approval.requested"  # a gate asked people (with its payload hash)
+    APPROVAL_VOTED = "approval.voted"   # a person voted (the rules they count toward)
+    APPROVAL_STATE = "approval.state"   # decided, timed out, cancelled, void, reopened
+    APPROVAL_ESCALATED = "approval.escalated"  # its escalation rules may decide now
+    APPROVAL_REMINDED = "approval.reminded"
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,

@@ -13,8 +13,10 @@ from interlock.spec.models import Flow
 from interlock.store.tables import FlowRevision, Run
 
 
-def register_flow(session: Session, *, flow: Flow, source: str) -> FlowRevision:
-    """The revision for ``source``: the existing one if unchanged, else a new one."""
+def register_flow(session: Session, *, flow: Flow, source: str,
+                  author: str | None = None) -> FlowRevision:
+    """The revision for ``source``: the existing one if unchanged (its first author stays),
+    else a new one by ``author`` (who may then not approve its gates)."""
     digest = hashlib.sha256(source.encode()).hexdigest()
     found = session.scalars(select(FlowRevision).where(
         FlowRevision.namespace == flow.namespace, FlowRevision.flow_id == flow.id,
@@ -26,7 +28,7 @@ def register_flow(session: Session, *, flow: Flow, source: str) -> FlowRevision:
     revision = FlowRevision(namespace=flow.namespace, flow_id=flow.id, revision=latest + 1,
                             digest=digest, source=source,
                             spec=flow.model_dump(mode="json", by_alias=True),
-                            created_at=clock.now())
+                            created_at=clock.now(), created_by=author)
     session.add(revision)
     session.flush()
     return revision

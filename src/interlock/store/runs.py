@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from interlock import clock
-from interlock.engine.snapshot import AttemptView, NodeView, RunView
+from interlock.engine.snapshot import ApprovalView, AttemptView, NodeView, RunView
 from interlock.errors import Conflict, NotFound
 from interlock.spec.graph import FlowGraph
 from interlock.spec.models import Flow
@@ -21,13 +21,23 @@ from interlock.states import (
     NODE_FAILURES,
     RUN_CANCELLABLE,
     RUN_RETRYABLE,
+    ApprovalState,
     NodeState,
     RunState,
     SkipCause,
 )
+from interlock.store import approvals as approval_store
 from interlock.store import audit, facts, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
-from interlock.store.tables import Attempt, FlowRevision, NodeRun, Run, StateEvent, TaskKind
+from interlock.store.tables import (
+    ApprovalRequest,
+    Attempt,
+    FlowRevision,
+    NodeRun,
+    Run,
+    StateEvent,
+    TaskKind,
+)
 from interlock.store.transitions import set_node_state, set_run_state
 
 
@@ -39,6 +49,7 @@ class Loaded:
     flow: Flow
     nodes: dict[str, NodeRun]
     attempts: dict[str, list[Attempt]]  # by node id, oldest first
+    approvals: dict[str, ApprovalRequest] = field(default_factory=dict)  # newest, by node
 
     @cached_property
     def graph(self) -> FlowGraph:
@@ -47,17 +58,31 @@ class Loaded:
     def view(self) -> RunView:
         return RunView(run_id=self.run.id, state=RunState(self.run.state), inputs=self.run.inputs,
                        trace_id=self.run.trace_id,
-                       nodes={nid: _node_view(n, self.attempts.get(nid, []))
+                       nodes={nid: _node_view(n, self.attempts.get(nid, []),
+                                              self.approvals.get(nid))
                               for nid, n in self.nodes.items()})
 
 
-def _node_view(node: NodeRun, attempts: list[Attempt]) -> NodeView:
+def _node_view(node: NodeRun, attempts: list[Attempt],
+               request: ApprovalRequest | None) -> NodeView:
     return NodeView(state=NodeState(node.state), retry_at=node.retry_at, outputs=node.outputs,
-                    retry_base=node.retry_base,
+                    retry_base=node.retry_base, approval=_approval_view(request),
                     attempts=tuple(AttemptView(number=a.number, state=NodeState(a.state),
                                                created_at=a.created_at, finished_at=a.finished_at,
                                                outputs=a.outputs, error=a.error)
                                    for a in attempts))
+
+
+def _approval_view(row: ApprovalRequest | None) -> ApprovalView | None:
+    if row is None:
+        return None
+    return ApprovalView(request_id=row.id, state=ApprovalState(row.state),
+                        payload_hash=row.payload_hash, created_at=row.created_at,
+                        deadline=row.deadline, escalate_at=row.escalate_at,
+                        escalated=row.escalated_at is not None,
+                        next_remind_at=row.next_remind_at, option=row.option,
+                        inputs=row.decision_inputs, decided_by=tuple(row.decided_by),
+                        reason=row.reason)
 
 
 def new_id() -> str:
@@ -107,7 +132,10 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
                              .order_by(Attempt.node_id, Attempt.number)
                              .execution_options(**fresh)):
         attempts.setdefault(a.node_id, []).append(a)
-    return Loaded(run=run, flow=flow_of_run(session, run), nodes=nodes, attempts=attempts)
+    flow = flow_of_run(session, run)
+    gated = any(node.gated for node in flow.nodes.values())  # no query for ungated flows
+    return Loaded(run=run, flow=flow, nodes=nodes, attempts=attempts,
+                  approvals=approval_store.latest_by_node(session, run_id) if gated else {})
 
 
 def lock_run(session: Session, run_id: str) -> Run:
@@ -159,10 +187,13 @@ def request_retry(session: Session, *, run_id: str, actor: str,
     return reopened
 
 
+REOPENED_SKIPS = frozenset({SkipCause.UPSTREAM.value, SkipCause.REJECTED.value})
+
+
 def _reopened_by_retry(node: NodeRun) -> bool:
     """Failed, or skipped because an upstream node did not succeed; a node skipped by its own
     `if:` stays skipped (decided by the persisted cause, never by the reason's prose)."""
-    return NodeState(node.state) in NODE_FAILURES or node.skip_cause == SkipCause.UPSTREAM.value
+    return NodeState(node.state) in NODE_FAILURES or node.skip_cause in REOPENED_SKIPS
 
 
 @dataclass(frozen=True)

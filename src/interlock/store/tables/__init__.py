@@ -4,6 +4,7 @@ the source of truth. Importing this package registers every table on `Base.metad
 from interlock.store.base import Base, rowcount
 from interlock.store.tables import lineage
 from interlock.store.tables.access import ApiToken
+from interlock.store.tables.approvals import ApprovalOrigin, ApprovalRequest, ApprovalVote
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
 from interlock.store.tables.launches import LaunchClaim
@@ -23,7 +24,8 @@ from interlock.store.tables.runs import (
     TaskKind,
 )
 
-__all__ = ["ATTEMPTS", "ApiToken", "Attempt", "AuditHead", "AuditRecord", "Base", "CronCheck",
+__all__ = ["ATTEMPTS", "ApiToken", "ApprovalOrigin", "ApprovalRequest", "ApprovalVote",
+           "Attempt", "AuditHead", "AuditRecord", "Base", "CronCheck",
            "Entity", "ExternalRun", "FlowRevision", "LaunchClaim", "NODE_RUNS", "NodeRun",
            "OUTBOX", "Outbox", "RUNS", "Run", "ScheduleCursor", "StateEvent", "TaskKind",
            "TriggerFiring", "lineage", "rowcount"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from interlock.store.base import Base
@@ -20,6 +20,7 @@ class ApiToken(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the whole token
     role: Mapped[str] = mapped_column(String(32))           # access.permissions.Role
     namespace: Mapped[str] = mapped_column(String(200))     # a namespace pattern
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)  # approval rules' `group:`
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]

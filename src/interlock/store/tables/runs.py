@@ -57,6 +57,7 @@ class FlowRevision(Base):
     source: Mapped[str] = mapped_column(Text)
     spec: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(200))  # its author (separation)
 
 
 class Run(Base):

@@ -1,0 +1,65 @@
+"""Who a voter is to the rules, now: their roles on the namespace and their groups, and who
+may not approve a request at all (separation of duties).
+
+At vote time the caller's own principal answers. Before the approved work is submitted the
+store answers again (`voter_now`): a revoked or expired token, or a role taken away, no
+longer counts. An OIDC identity is checked against the bindings file with the groups it had
+when voting: a group removed at the identity provider is seen at that person's next login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from interlock.access import tokens
+from interlock.access.bindings import load_bindings
+from interlock.access.principals import Principal, PrincipalKind
+from interlock.approvals.quorum import Voter
+from interlock.config.env import settings
+from interlock.store.tables import FlowRevision, Run
+
+# Principals whose rights do not live in the store: the CLI on the store's machine (it holds
+# the database anyway) and local development. They keep what they had.
+_UNCHANGING = frozenset({PrincipalKind.LOCAL, PrincipalKind.DEVELOPER})
+TOKEN_KINDS = frozenset({PrincipalKind.USER, PrincipalKind.SERVICE})
+
+
+def voter_of(principal: Principal, namespace: str) -> Voter:
+    return Voter(actor=principal.actor, groups=frozenset(principal.groups),
+                 roles=frozenset(r.value for r in principal.roles_on(namespace)))
+
+
+def voter_now(session: Session, actor: str, groups: Sequence[str],
+              namespace: str) -> Voter | None:
+    """The voter ``actor`` as the store and the bindings file see them now; None when they
+    can no longer act at all."""
+    kind_name, _, name = actor.partition(":")
+    try:
+        kind = PrincipalKind(kind_name)
+    except ValueError:
+        return None
+    if kind in _UNCHANGING:
+        return Voter(actor=actor, groups=frozenset(groups), roles=frozenset({"admin"}))
+    if kind in TOKEN_KINDS:
+        principal = tokens.current(session, name)
+        return None if principal is None or principal.kind is not kind \
+            else voter_of(principal, namespace)
+    bindings = load_bindings(settings().oidc_bindings_file).for_identity(name, groups)
+    return voter_of(Principal(name=name, kind=kind, bindings=bindings, groups=tuple(groups)),
+                    namespace)
+
+
+def excluded(run: Run, revision: FlowRevision | None) -> dict[str, str]:
+    """Who may not approve a gate of ``run``, and why: whoever started it (a person, or the
+    agent that asked) and the author of the flow revision it runs."""
+    out: dict[str, str] = {}
+    trigger = run.trigger or {}
+    for key, why in (("by", "started the run"), ("agent", "the agent that asked")):
+        who = trigger.get(key)
+        if isinstance(who, str) and who:
+            out[who] = why
+    if revision is not None and revision.created_by:
+        out.setdefault(revision.created_by, "wrote the flow revision")
+    return out
