@@ -44,6 +44,14 @@ FAIL = dedent(f"""
     nodes:
       boom: {{uses: script, with: {{command: ["false"]}}}}
 """).lstrip()
+GATE = dedent(f"""
+    id: gate
+    namespace: {NS}
+    nodes:
+      pay:
+        uses: noop
+        approval: {{subject: pay, rules: [{{role: approver, count: 2}}]}}
+""").lstrip()
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", f"{API}/events/{{kind}}"),
           ("POST", f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}")}
 
@@ -157,6 +165,15 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", f"{API}/lineage/impact", {"params": {"nodeId": "job:prod:ingest"}})),
     ("GET", f"{API}/lineage/datasets/{{dataset}}"): Case(Permission.LINEAGE_READ, lambda i: (
         "GET", f"{API}/lineage/datasets/s3%3A%2F%2Fb/orders/history", {})),
+    ("GET", f"{API}/approvals"): Case(Permission.APPROVALS_READ, lambda i: (
+        "GET", f"{API}/approvals", {}), other=200),
+    ("GET", f"{API}/approvals/{{request_id}}"): Case(Permission.APPROVALS_READ, lambda i: (
+        "GET", f"{API}/approvals/{i['request']}", {})),
+    # Two approvers are needed, so the one allowed vote leaves the request open.
+    ("POST", f"{API}/approvals/{{request_id}}/votes"): Case(
+        Permission.APPROVALS_APPROVE, lambda i: (
+            "POST", f"{API}/approvals/{i['request']}/votes",
+            {"json": {"option": "approve", "comment": "matrix"}})),
     ("POST", f"{API}/tokens"): Case(Permission.TOKENS_ADMIN, lambda i: (
         "POST", f"{API}/tokens", {"json": {"name": f"made-{time.monotonic_ns()}",
                                            "role": "viewer", "namespace": NS}}), ok=(201,)),
@@ -194,7 +211,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         admin = bearer(name="matrix-admin")
         bearer(Role.VIEWER, NS, name="revocable")  # for the matrix's revoke
         ids: dict[str, Any] = {"event": _event()}
-        for source in (PAY, SLOW, FAIL):
+        for source in (PAY, SLOW, FAIL, GATE):
             assert c.post(f"{API}/flows", json={"source": source}, headers=admin).status_code \
                 == 201
         for key, flow in (("done", "pay"), ("failed", "fail")):
@@ -202,11 +219,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
                               headers=admin).json()["id"]
             wait_run(ids[key])
         assert c.post(f"{API}/lineage", json=ids["event"], headers=admin).status_code == 201
+        gated = c.post(f"{API}/runs", json={"namespace": NS, "flow_id": "gate"},
+                       headers=admin).json()["id"]
+        ids["request"] = _request_of(c, gated, admin)
         yield c, ids
     dispatcher.close()
     dispose_all()
     settings.cache_clear()
     mp.undo()
+
+
+def _request_of(client: TestClient, run_id: str, headers: dict[str, str]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = client.get(f"{API}/approvals", params={"run_id": run_id}, headers=headers)
+        if found.json():
+            return str(found.json()[0]["id"])
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} asked for no approval")
 
 
 def _slow_run(client: TestClient, ids: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from interlock.approvals.votes import VoteRefused
 from interlock.errors import Conflict, NotFound, SpecError
 from interlock.spec.inputs import InputError
 
@@ -35,6 +36,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={
             "detail": f"the flow has {len(exc.problems)} problem(s)",
             "problems": [p.__dict__ for p in exc.problems]})
+
+    @app.exception_handler(VoteRefused)
+    async def _vote(_: Request, exc: VoteRefused) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(InputError)
     async def _inputs(_: Request, exc: InputError) -> JSONResponse:

@@ -9,7 +9,17 @@ from fastapi import FastAPI
 
 from interlock import __version__
 from interlock.api import errors, limits, security
-from interlock.api.routes import audit, cron, events, flows, health, lineage, runs, webhooks
+from interlock.api.routes import (
+    approvals,
+    audit,
+    cron,
+    events,
+    flows,
+    health,
+    lineage,
+    runs,
+    webhooks,
+)
 from interlock.api.routes.dashboards import router as dashboards_router
 from interlock.api.routes.metrics import router as metrics_router
 from interlock.api.routes.tokens import router as tokens_router
@@ -42,6 +52,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
                        on_refused=events.audit_refused(API_PREFIX + events.router.prefix))
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(flows.router, prefix=API_PREFIX)
+    app.include_router(approvals.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(cron.router, prefix=API_PREFIX)

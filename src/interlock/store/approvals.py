@@ -7,6 +7,7 @@ is an audit record (who, why, the payload hash it was about) in the same transac
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from interlock.store.tables.approvals import APPROVAL_REQUESTS
 from interlock.store.transitions import storable
 
 MAX_COMMENT = 4000
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 
 
 def new_request(session: Session, *, actor: str, audit_origin: str = audit.LOCAL_ORIGIN,
@@ -74,6 +76,9 @@ def set_state(session: Session, row: ApprovalRequest, *, expected: ApprovalState
 
 
 def get(session: Session, request_id: str, *, lock: bool = False) -> ApprovalRequest | None:
+    """The request, or None (also for an id that is not one of ours: never sent to SQL)."""
+    if not REQUEST_ID.fullmatch(request_id):
+        return None
     query = select(ApprovalRequest).where(ApprovalRequest.id == request_id) \
         .execution_options(populate_existing=True)
     if lock and session.get_bind().dialect.name == "postgresql":
