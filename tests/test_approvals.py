@@ -317,3 +317,75 @@ def test_validate_refuses_a_decision_without_a_gate_and_bad_rules(tmp_path: Path
         with pytest.raises(SpecError) as caught:
             parse_flow(f"id: f\n{body}\n", "f.yaml")
         assert message in str(caught.value.problems), body
+
+
+def _void_flow(tmp_path: Path) -> str:
+    flag_a, flag_b = tmp_path / "a.flag", tmp_path / "b.flag"
+    return f"""
+id: void
+namespace: {NS}
+nodes:
+  a:
+    uses: script
+    with: {{command: ["sh", "-c", "test -f {flag_a} || {{ touch {flag_a}; exit 1; }}"]}}
+  b:
+    uses: script
+    needs: [a]
+    trigger_rule: all_done
+    with:
+      command: ["sh", "-c", "test -f {flag_b} || {{ touch {flag_b}; exit 1; }}",
+                "{{{{ nodes.a.state }}}}"]
+    approval: {{subject: "a was {{{{ nodes.a.state }}}}", rules: [{{role: approver}}]}}
+"""
+
+
+def test_an_approval_is_void_when_a_retry_would_submit_other_values(
+        embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
+    run_id = start(embedded, _void_flow(tmp_path))
+    first = request_of(run_id)
+    assert first["subject"] == "a was failed"
+    vote(first["id"], person("vera"), dispatcher=embedded)
+    assert wait_run(run_id).state is RunState.FAILED  # a failed the first time, b too
+    assert sorted(ops.retry_run(run_id, dispatcher=embedded)) == ["a", "b"]
+    second = request_of(run_id)  # a succeeded now: b's values changed, so it asks again
+    assert second["id"] != first["id"] and second["subject"] == "a was succeeded"
+    old = approval_ops.get_request(first["id"])
+    assert old["state"] == "void" and "changed" in old["reason"]
+    assert old["payload_hash"] != second["payload_hash"]
+    node = {n.id: n for n in ops.get_run(run_id).nodes}["b"]
+    assert node.state is NodeState.APPROVAL_WAIT
+    vote(second["id"], person("vik"), dispatcher=embedded)
+    assert wait_run(run_id).state is RunState.SUCCEEDED
+
+
+ESCALATING = f"""
+id: escalating
+namespace: {NS}
+nodes:
+  go:
+    uses: noop
+    approval:
+      subject: escalate me
+      remind_every: 150ms
+      rules: [{{group: compliance}}]
+      escalate: {{after: 400ms, rules: [{{group: heads}}]}}
+"""
+
+
+def test_reminders_then_escalation_lets_the_other_rules_decide(
+        embedded: EmbeddedDispatcher) -> None:
+    run_id = start(embedded, ESCALATING)
+    asked = request_of(run_id)
+    head = person("hana", "heads")
+    with pytest.raises(Forbidden, match="not among the people"):
+        vote(asked["id"], head, dispatcher=embedded)
+    deadline = time.monotonic() + 20
+    while "approval.escalated" not in [r.action for r in audit_of(asked["id"])]:
+        assert time.monotonic() < deadline, "never escalated"
+        time.sleep(0.05)
+    actions = [r.action for r in audit_of(asked["id"])]
+    assert actions.count("approval.reminded") >= 1
+    assert approval_ops.get_request(asked["id"])["escalated"] is True
+    decided = vote(asked["id"], head, dispatcher=embedded)
+    assert decided["state"] == "approved"
+    assert wait_run(run_id).state is RunState.SUCCEEDED

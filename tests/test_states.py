@@ -267,6 +267,7 @@ EXPECTED_APPROVAL_PAIRS: frozenset[tuple[ApprovalState, ApprovalState]] = frozen
     (A.PENDING, A.VOID),
     (A.PENDING, A.ANSWERED),
     (A.APPROVED, A.PENDING),  # an approver lost the role before submit
+    (A.APPROVED, A.VOID),     # a retry would submit other values than were approved
 })
 
 

@@ -134,8 +134,9 @@ _A = ApprovalState
 APPROVAL_TRANSITIONS: dict[ApprovalState, frozenset[ApprovalState]] = {
     _A.PENDING: frozenset({_A.APPROVED, _A.REJECTED, _A.TIMED_OUT, _A.CANCELLED, _A.VOID,
                            _A.ANSWERED}),
-    # Checked again at submit: an approver who lost the role no longer counts.
-    _A.APPROVED: frozenset({_A.PENDING}),
+    # Checked again at submit: an approver who lost the role no longer counts (PENDING);
+    # the node would now be submitted with other values than were approved (VOID).
+    _A.APPROVED: frozenset({_A.PENDING, _A.VOID}),
     _A.REJECTED: frozenset(),
     _A.TIMED_OUT: frozenset(),
     _A.CANCELLED: frozenset(),

@@ -46,7 +46,7 @@ def open_request(session: Session, loaded: Loaded, decision: OpenApproval) -> Ap
 
 def close_request(session: Session, loaded: Loaded, decision: CloseApproval) -> bool:
     row = loaded.approvals[decision.node_id]
-    changed = store.set_state(session, row, expected=ApprovalState.PENDING, to=decision.to,
+    changed = store.set_state(session, row, expected=decision.expected, to=decision.to,
                               actor=ACTOR, reason=decision.reason)
     if changed:
         notices.decided(session, row)

@@ -71,12 +71,14 @@ class OpenApproval:
 
 @dataclass(frozen=True)
 class CloseApproval:
-    """End a pending request without a vote: timed out, cancelled with the run, or void."""
+    """End a request without a vote: timed out, cancelled with the run, or void (it covered
+    other values than the node would now be submitted with)."""
 
     node_id: str
     request_id: str
     to: ApprovalState
     reason: str
+    expected: ApprovalState = ApprovalState.PENDING  # APPROVED when a stale approval is void
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from interlock.spec.models import Node
 from interlock.states import ApprovalState, NodeState, SkipCause
 
 _A = ApprovalState
+_VOIDABLE = frozenset({_A.PENDING, _A.APPROVED})
 
 
 def release_or_ask(run: RunView, nodes: dict[str, NodeView], node_id: str, node: Node,
@@ -54,9 +55,10 @@ def release_or_ask(run: RunView, nodes: dict[str, NodeView], node_id: str, node:
         if request.state is _A.PENDING:
             return _waiting(node_id, gate, view, request, now, result)
     decisions: list[Decision] = []
-    if request is not None and request.state is _A.PENDING:  # it covered other values
+    if request is not None and request.state in _VOIDABLE:  # it covered other values
         decisions.append(CloseApproval(node_id, request.request_id, _A.VOID,
-                                       "what it covered changed; asked again"))
+                                       "what it covered changed; asked again",
+                                       expected=request.state))
     deadline = now + timedelta(seconds=gate.timeout) if gate.timeout else None
     escalate_at = now + timedelta(seconds=gate.escalate.after) if gate.escalate else None
     remind_at = now + timedelta(seconds=gate.remind_every) if gate.remind_every else None
