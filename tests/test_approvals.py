@@ -389,3 +389,26 @@ def test_reminders_then_escalation_lets_the_other_rules_decide(
     decided = vote(asked["id"], head, dispatcher=embedded)
     assert decided["state"] == "approved"
     assert wait_run(run_id).state is RunState.SUCCEEDED
+
+
+def test_the_compliance_example_needs_compliance_and_risk(embedded: EmbeddedDispatcher) -> None:
+    source = (Path(__file__).parents[1] / "examples/compliance/flow.yaml").read_text()
+    flow, _ = ops.register(source, actor="user:author")
+    starter = person("sam", "compliance", role=Role.OPERATOR)
+    run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, dispatcher=embedded,
+                           actor=starter.actor,
+                           inputs={"beneficiary": "Jane Roe", "iban": "FR7630006000011234567890189",
+                                   "amount": 25000})
+    asked = request_of(run_id)
+    assert asked["subject"] == "Release 25000 EUR to Jane Roe"
+    shown = approval_ops.get_request(asked["id"])
+    assert "0 hit(s)" in shown["body"] and shown["payload"]["env"]["AMOUNT"] == 25000
+    with pytest.raises(Forbidden, match="started the run"):
+        vote(asked["id"], starter, dispatcher=embedded)
+    vote(asked["id"], person("cleo", "compliance"), dispatcher=embedded)
+    vote(asked["id"], person("rob", "risk"), dispatcher=embedded)
+    detail = wait_run(run_id)
+    assert detail.state is RunState.SUCCEEDED
+    confirm = {n.id: n for n in detail.nodes}["confirm"]
+    assert confirm.outputs["approved_by"] == ["user:cleo", "user:rob"]
+    assert confirm.outputs["reference"].startswith("PAY-")
