@@ -22,6 +22,7 @@ from typing import Any
 
 import harness_process
 import httpx
+import jwt
 from harness_process import (
     free_port,
     stop_session,
@@ -42,7 +43,7 @@ DAGS_FOLDER = REPO / "tests" / "airflow" / "dags"
 PLUGINS_FOLDER = REPO / "adapters" / "interlock_airflow" / "airflow_plugin"
 
 UNPAUSED_DAGS = ("interlock_ok", "interlock_fail", "interlock_flaky", "interlock_slow",
-                 "interlock_secret")
+                 "interlock_secret", "interlock_approval")
 TEST_DAGS = (*UNPAUSED_DAGS, "interlock_daily")  # interlock_daily (@daily) stays paused
 TEST_TAG = "interlock-test"
 TERMINAL_STATES = frozenset({"success", "failed"})
@@ -100,7 +101,7 @@ class AirflowServer:
         # With users, auth is on: {name: password}, all admins; without, everyone is admin.
         self.users = dict(users or {})
         # Signs the API's tokens; change it before a restart to make old tokens invalid.
-        self.jwt_secret = secrets.token_hex(16)
+        self.jwt_secret = secrets.token_hex(32)  # 64 bytes: what HS512 asks of a key
 
     # --- properties -----------------------------------------------------------------------
 
@@ -266,6 +267,22 @@ class AirflowServer:
         if json is not None:
             kwargs["json"] = json
         return self._client.request(method, path, **kwargs)
+
+    def token_for(self, username: str, role: str = "ADMIN") -> str:
+        """A bearer token of Airflow user ``username``, to act as a second person (e.g. one
+        answering a human-in-the-loop request in Airflow's UI). With auth on, the user logs
+        in; with everyone admin, logins all yield "Anonymous", so the token is signed the way
+        Airflow signs its own (HS512 with ``[api_auth] jwt_secret``, audience
+        ``apache-airflow``): the API takes a bearer token over its all-admins default."""
+        if self.users:
+            response = httpx.post(f"{self.url}/auth/token", timeout=30.0, trust_env=False,
+                                  json={"username": username, "password": self.users[username]})
+            response.raise_for_status()
+            return str(response.json()["access_token"])
+        now = int(time.time())
+        claims = {"sub": username, "role": role, "teams": None, "aud": "apache-airflow",
+                  "jti": secrets.token_hex(16), "iat": now, "nbf": now, "exp": now + 3600}
+        return jwt.encode(claims, self.jwt_secret, algorithm="HS512")
 
     def _auth_headers(self) -> dict[str, str]:
         if not self.users:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from interlock.adapters import (
     Adapter,
     ForeignAction,
+    ForeignApproval,
     ForeignEvent,
     Handle,
     JobSpec,
@@ -21,7 +22,7 @@ from interlock.adapters import (
     registered,
 )
 from interlock.adapters.openlineage import parent_run_facet
-from interlock_airflow import actions, discover, events, observe, runs, tasks
+from interlock_airflow import actions, discover, events, hitl, observe, runs, tasks
 from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.links import failed_task, run_url, with_task
 from interlock_airflow.params import AirflowParams, LogScope
@@ -132,3 +133,13 @@ class AirflowAdapter(Adapter):
                         after_time: datetime | None, limit: int) -> list[ForeignAction]:
         return actions.since(session(system), after_id=after_id, after_time=after_time,
                              limit=limit)
+
+    def foreign_approvals(self, system: str) -> list[ForeignApproval]:
+        return hitl.pending(session(system))
+
+    def foreign_approval(self, system: str, ref: str) -> ForeignApproval | None:
+        return hitl.get(session(system), ref)
+
+    def answer_approval(self, system: str, ref: str, *, chosen: Sequence[str],
+                        params_input: dict[str, Any]) -> ForeignApproval:
+        return hitl.answer(session(system), ref, chosen=chosen, params_input=params_input)

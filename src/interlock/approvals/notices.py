@@ -28,6 +28,8 @@ def _send(session: Session, event: str, row: ApprovalRequest) -> None:
         from interlock import notify
     except ImportError:
         return
+    if not hasattr(notify, "enqueue"):
+        return
     notify.enqueue(session, event=notify.NotifyEvent(event), namespace=row.namespace,
                    subject=row.subject, payload=_facts(row), link=row.link)
 

@@ -56,6 +56,8 @@ class Settings:
     audit_key_file: Path | None = None  # INTERLOCK_AUDIT_KEY_FILE: ... or a file holding it
     secrets_backend: str = "env"  # INTERLOCK_SECRETS_BACKEND: where `secret('NAME')` resolves
     secrets_dir: Path | None = None  # INTERLOCK_SECRETS_DIR: the `file` backend's folder
+    notify_file: Path | None = None  # INTERLOCK_NOTIFY_FILE: webhooks told of approvals
+    #   (`docs/notifications.md`); None = notify nobody
 
     @property
     def attempts_dir(self) -> Path:
@@ -107,6 +109,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         audit_key_file=_path(env.get("INTERLOCK_AUDIT_KEY_FILE")),
         secrets_backend=env.get("INTERLOCK_SECRETS_BACKEND", "").strip() or "env",
         secrets_dir=_path(env.get("INTERLOCK_SECRETS_DIR")),
+        notify_file=_path(env.get("INTERLOCK_NOTIFY_FILE")),
     )
 
 

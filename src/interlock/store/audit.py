@@ -52,6 +52,7 @@ class Action(StrEnum):
     APPROVAL_STATE = "approval.state"   # decided, timed out, cancelled, void, reopened
     APPROVAL_ESCALATED = "approval.escalated"  # its escalation rules may decide now
     APPROVAL_REMINDED = "approval.reminded"
+    NOTIFY_FAILED = "notify.failed"     # a webhook notification given up after its last try
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
