@@ -412,3 +412,11 @@ def test_the_compliance_example_needs_compliance_and_risk(embedded: EmbeddedDisp
     confirm = {n.id: n for n in detail.nodes}["confirm"]
     assert confirm.outputs["approved_by"] == ["user:cleo", "user:rob"]
     assert confirm.outputs["reference"].startswith("PAY-")
+
+
+def test_a_rule_naming_an_unknown_role_is_refused_at_registration(sqlite_store: str) -> None:
+    from interlock.errors import SpecError
+
+    source = "id: f\nnodes:\n  a: {uses: noop, approval: {rules: [{role: approvers}]}}\n"
+    with pytest.raises(SpecError, match="`approvers` is not a role; use one of admin"):
+        ops.register(source)

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session
 
 from interlock.access import tokens
 from interlock.access.bindings import load_bindings
+from interlock.access.permissions import Role
 from interlock.access.principals import Principal, PrincipalKind
 from interlock.approvals.quorum import Voter
 from interlock.config.env import settings
+from interlock.errors import Problem
+from interlock.spec.models import Flow
 from interlock.store.tables import FlowRevision, Run
 
 # Principals whose rights do not live in the store: the CLI on the store's machine (it holds
@@ -49,6 +52,23 @@ def voter_now(session: Session, actor: str, groups: Sequence[str],
     bindings = load_bindings(settings().oidc_bindings_file).for_identity(name, groups)
     return voter_of(Principal(name=name, kind=kind, bindings=bindings, groups=tuple(groups)),
                     namespace)
+
+
+def unknown_roles(flow: Flow, file: str) -> list[Problem]:
+    """Rules naming a role that does not exist (the flow model cannot know the roles: they
+    are access's); checked when a flow is registered."""
+    known = {r.value for r in Role}
+    problems = []
+    for node_id, node in flow.nodes.items():
+        gate = node.approval
+        rules = [*(gate.rules if gate else ()), *(gate.escalate.rules if gate and gate.escalate
+                                                  else ())]
+        for rule in rules:
+            if rule.role is not None and rule.role not in known:
+                problems.append(Problem(file, 0, 0, (
+                    f"node `{node_id}`: approval rule role `{rule.role}` is not a role; use "
+                    f"one of {', '.join(sorted(known))}, or `group:` for a team")))
+    return problems
 
 
 def excluded(run: Run, revision: FlowRevision | None) -> dict[str, str]:

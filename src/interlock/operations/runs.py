@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from interlock.access.permissions import Permission
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
-from interlock.errors import NotFound, Rejected
+from interlock.approvals import people
+from interlock.errors import NotFound, Rejected, SpecError
 from interlock.lineage.declared import record_flow
 from interlock.secrets import masker_for
 from interlock.spec.inputs import check_inputs
@@ -74,6 +75,8 @@ def register(source: str, *, file: str = "<api>", actor: str = "api",
              guard: Guard | None = None) -> tuple[Flow, FlowRevisionPublic]:
     """Validate and store a flow's source; an unchanged source keeps its revision."""
     flow = parse_flow(source, file)
+    if problems := people.unknown_roles(flow, file):
+        raise SpecError(problems)
     if guard is not None:
         guard.check(flow.namespace, what=f"namespace `{flow.namespace}`")
     with session_scope() as session:
