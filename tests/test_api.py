@@ -112,6 +112,7 @@ def test_healthz(client: TestClient) -> None:
 def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) -> None:
     spec = ok(client.get("/openapi.json"), 200)
     from interlock.api.routes import (
+        approvals,
         audit,
         cron,
         dashboards,
@@ -124,7 +125,8 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
         webhooks,
     )
     routers = (runs.router, flows.router, events.router, webhooks.router, cron.router,
-               trace.router, audit.router, dashboards.router, lineage.router, tokens.router)
+               trace.router, audit.router, dashboards.router, lineage.router, tokens.router,
+               approvals.router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     # OpenAPI writes a `{name:path}` parameter as `{name}`
     expected = {(API + r.path.replace(":path}", "}"), m.lower()) for r in routes for m in r.methods}
