@@ -420,3 +420,36 @@ def test_a_rule_naming_an_unknown_role_is_refused_at_registration(sqlite_store: 
     source = "id: f\nnodes:\n  a: {uses: noop, approval: {rules: [{role: approvers}]}}\n"
     with pytest.raises(SpecError, match="`approvers` is not a role; use one of admin"):
         ops.register(source)
+
+
+IMPACTED = f"""
+id: pay-ledger
+namespace: {NS}
+nodes:
+  pay:
+    uses: noop
+    produces: [{{namespace: "postgres://ledger", name: payments}}]
+    approval: {{subject: pay, rules: [{{role: approver}}]}}
+"""
+DOWNSTREAM = f"""
+id: reconcile
+namespace: bank.finance
+nodes:
+  match:
+    uses: noop
+    consumes: [{{namespace: "postgres://ledger", name: payments}}]
+    produces: [{{namespace: "s3://reports", name: daily-reconciliation}}]
+"""
+
+
+def test_the_request_shows_what_the_decision_touches_downstream(
+        embedded: EmbeddedDispatcher) -> None:
+    ops.register(DOWNSTREAM, actor="user:author")
+    run_id = start(embedded, IMPACTED)
+    shown = approval_ops.get_request(request_of(run_id)["id"])
+    impact = shown["impact"]
+    assert impact is not None
+    datasets = {(d["namespace"], d["name"]) for d in impact["datasets"]}
+    assert datasets == {("postgres://ledger", "payments"),
+                        ("s3://reports", "daily-reconciliation")}
+    assert "bank.finance/reconcile" in impact["flows"]
