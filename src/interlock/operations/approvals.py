@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from interlock.access.permissions import Permission
 from interlock.access.principals import Principal
 from interlock.adapters.registry import AdapterRegistry, default_registry
@@ -22,7 +24,7 @@ from interlock.store import approvals as store
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, Work
-from interlock.store.tables import ApprovalOrigin, ApprovalVote, TaskKind
+from interlock.store.tables import ApprovalOrigin, ApprovalRequest, ApprovalVote, TaskKind
 
 MAX_LIST = 500
 
@@ -38,13 +40,19 @@ def list_requests(*, filters: store.RequestFilter, limit: int = 50,
         return [evidence.summary(r) for r in rows]
 
 
+def _visible(session: Session, request_id: str, guard: Guard | None) -> ApprovalRequest:
+    """The request, if it exists and the guard lets the caller see its namespace."""
+    row = store.get(session, request_id)
+    if row is None:
+        raise NotFound(f"approval request `{request_id}` does not exist")
+    if guard is not None:
+        guard.check(row.namespace, what=f"approval request `{request_id}`")
+    return row
+
+
 def get_request(request_id: str, *, guard: Guard | None = None) -> dict[str, Any]:
     with session_scope() as session:
-        row = store.get(session, request_id)
-        if row is None:
-            raise NotFound(f"approval request `{request_id}` does not exist")
-        if guard is not None:
-            guard.check(row.namespace, what=f"approval request `{request_id}`")
+        row = _visible(session, request_id, guard)
         shown = evidence.detail(session, row)
     if guard is not None and not guard.allows(Permission.OUTPUTS_READ, row.namespace):
         # Upstream outputs may hold data; the payload being approved is always shown.
@@ -58,11 +66,7 @@ def vote(request_id: str, *, principal: Principal, option: str, inputs: dict[str
     """Record ``principal``'s vote; when it decides, the run is planned at once (the gated
     node is submitted) or the foreign system is answered."""
     with session_scope() as session:
-        row = store.get(session, request_id)
-        if row is None:
-            raise NotFound(f"approval request `{request_id}` does not exist")
-        if guard is not None:
-            guard.check(row.namespace, what=f"approval request `{request_id}`")
+        row = _visible(session, request_id, guard)
         outcome = votes.cast(session, request_id=request_id, principal=principal,
                              option=option, inputs=inputs, comment=comment, origin=origin,
                              inputs_are_strings=inputs_are_strings)
