@@ -8,6 +8,7 @@ from interlock.config.env import settings
 from interlock.cron.checks import Monitor
 from interlock.dispatch.periodic import PeriodicJob
 from interlock.events.watch import Watcher
+from interlock.notify import NotificationSender
 from interlock.operations.approvals import ForeignInbox
 from interlock.operations.retention import RetentionJob
 from interlock.store.outbox import Dispatcher
@@ -16,8 +17,10 @@ from interlock.store.outbox import Dispatcher
 def periodic_jobs() -> list[PeriodicJob]:
     """What every reconciler runs besides its sweep: watching foreign systems named by
     `after:`, checking cron jobs for late and missed runs, copying foreign audit logs,
-    purging what finished before the retention (`INTERLOCK_RETENTION_DAYS`, off at 0)."""
-    return [Watcher(), Monitor(), ForeignLogCopier(), RetentionJob(), ForeignInbox()]
+    purging what finished before the retention (`INTERLOCK_RETENTION_DAYS`, off at 0),
+    sending webhook notifications (`INTERLOCK_NOTIFY_FILE`)."""
+    return [Watcher(), Monitor(), ForeignLogCopier(), RetentionJob(), ForeignInbox(),
+            NotificationSender()]
 
 
 def make_dispatcher() -> Dispatcher:
