@@ -8,11 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from interlock import notify
+from interlock.notify import NotifyEvent
 from interlock.store.tables import ApprovalRequest
-
-# TEMPORARY while interlock.notify is being written: the event names it will take.
-REQUESTED, REMINDER, ESCALATED, DECIDED = ("approval.requested", "approval.reminder",
-                                           "approval.escalated", "approval.decided")
 
 
 def _facts(row: ApprovalRequest) -> dict[str, Any]:
@@ -23,24 +21,19 @@ def _facts(row: ApprovalRequest) -> dict[str, Any]:
             "deadline": row.deadline.isoformat() if row.deadline else None}
 
 
-def _send(session: Session, event: str, row: ApprovalRequest) -> None:
-    try:
-        from interlock import notify
-    except ImportError:
-        return
-    if not hasattr(notify, "enqueue"):
-        return
-    notify.enqueue(session, event=notify.NotifyEvent(event), namespace=row.namespace,
-                   subject=row.subject, payload=_facts(row), link=row.link)
+def _send(session: Session, event: NotifyEvent, row: ApprovalRequest) -> None:
+    notify.enqueue(session, event=event, namespace=row.namespace, subject=row.subject,
+                   payload=_facts(row), link=row.link)
 
 
 def requested(session: Session, row: ApprovalRequest) -> None:
-    _send(session, REQUESTED, row)
+    _send(session, NotifyEvent.APPROVAL_REQUESTED, row)
 
 
 def decided(session: Session, row: ApprovalRequest) -> None:
-    _send(session, DECIDED, row)
+    _send(session, NotifyEvent.APPROVAL_DECIDED, row)
 
 
 def nudged(session: Session, row: ApprovalRequest, *, escalated: bool) -> None:
-    _send(session, ESCALATED if escalated else REMINDER, row)
+    _send(session, NotifyEvent.APPROVAL_ESCALATED if escalated
+          else NotifyEvent.APPROVAL_REMINDER, row)
