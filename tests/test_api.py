@@ -228,7 +228,7 @@ def test_start_run_and_poll_until_it_succeeds(client: TestClient) -> None:
     assert created["state"] in {"pending", "running", "succeeded"}  # it may be quick
     assert created["inputs"] == {"n": 7, "label": "sq"}  # default filled in
     assert [n["id"] for n in created["nodes"]] == ["a", "b"]
-    assert created["trigger"] == {"type": "api"}
+    assert created["trigger"] == {"type": "api", "by": "user:tester"}  # who started it
     done = wait(client, created["id"])
     assert done["state"] == "succeeded"
     assert done["finished_at"] is not None and done["created_at"].endswith("Z")

@@ -431,14 +431,14 @@ nodes:
     produces: [{{namespace: "postgres://ledger", name: payments}}]
     approval: {{subject: pay, rules: [{{role: approver}}]}}
 """
-DOWNSTREAM = f"""
+DOWNSTREAM = """
 id: reconcile
 namespace: bank.finance
 nodes:
   match:
     uses: noop
-    consumes: [{{namespace: "postgres://ledger", name: payments}}]
-    produces: [{{namespace: "s3://reports", name: daily-reconciliation}}]
+    consumes: [{namespace: "postgres://ledger", name: payments}]
+    produces: [{namespace: "s3://reports", name: daily-reconciliation}]
 """
 
 
@@ -453,3 +453,14 @@ def test_the_request_shows_what_the_decision_touches_downstream(
     assert datasets == {("postgres://ledger", "payments"),
                         ("s3://reports", "daily-reconciliation")}
     assert "bank.finance/reconcile" in impact["flows"]
+
+
+def test_the_local_cli_that_started_a_run_cannot_approve_it_locally(
+        embedded: EmbeddedDispatcher) -> None:
+    from interlock.operations.access import local_principal
+
+    me = local_principal()
+    run_id = start(embedded, DECISION, by=f"cli:{me.name}")
+    asked = request_of(run_id)
+    with pytest.raises(Forbidden, match="started the run"):
+        vote(asked["id"], me, option="approve", dispatcher=embedded, limit=1)

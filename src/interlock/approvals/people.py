@@ -27,6 +27,7 @@ from interlock.store.tables import FlowRevision, Run
 # the database anyway) and local development. They keep what they had.
 _UNCHANGING = frozenset({PrincipalKind.LOCAL, PrincipalKind.DEVELOPER})
 TOKEN_KINDS = frozenset({PrincipalKind.USER, PrincipalKind.SERVICE})
+CLI_KIND = "cli"  # the audit actor of the local CLI (`interlock.cli.common.CLI_ACTOR`)
 
 
 def voter_of(principal: Principal, namespace: str) -> Voter:
@@ -79,7 +80,17 @@ def excluded(run: Run, revision: FlowRevision | None) -> dict[str, str]:
     for key, why in (("by", "started the run"), ("agent", "the agent that asked")):
         who = trigger.get(key)
         if isinstance(who, str) and who:
-            out[who] = why
+            out.update(dict.fromkeys(same_person(who), why))
     if revision is not None and revision.created_by:
-        out.setdefault(revision.created_by, "wrote the flow revision")
+        for who in same_person(revision.created_by):
+            out.setdefault(who, "wrote the flow revision")
     return out
+
+
+def same_person(actor: str) -> list[str]:
+    """Every actor name ``actor`` goes by: the local CLI records what it does as
+    `cli:<login>` and votes as the principal `local:<login>`, one person either way."""
+    kind, _, name = actor.partition(":")
+    if kind == CLI_KIND and name:
+        return [actor, f"{PrincipalKind.LOCAL.value}:{name}"]
+    return [actor]

@@ -10,22 +10,27 @@ either way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic_core import to_jsonable_python
 
 from interlock.access.permissions import Role
 from interlock.access.principals import PrincipalKind
 from interlock.access.tokens import TokenError, TokenInfo
+from interlock.approvals.votes import VoteRefused
 from interlock.audit import query as audit_query
 from interlock.audit.query import AuditFilter, AuditVerdict
 from interlock.cli.common import CLI_ACTOR
 from interlock.config.env import settings
 from interlock.operations import access as access_ops
+from interlock.operations import approvals as approval_ops
 from interlock.operations import runs as ops
 from interlock.operations.runtime import make_dispatcher
 from interlock.store import audit
+from interlock.store.approvals import RequestFilter
 from interlock.store.outbox import Dispatcher
 from interlock.store.runs import RunFilter
 from interlock.store.views import LogPublic, RunDetail, RunPage
@@ -60,9 +65,19 @@ class Backend(Protocol):
     def audit_export(self, filters: AuditFilter) -> Iterator[str]: ...
 
     def create_token(self, *, name: str, role: Role, namespace: str,
-                     expires_in: timedelta | None, service: bool) -> tuple[str, TokenInfo]: ...
+                     expires_in: timedelta | None, service: bool,
+                     groups: Sequence[str] = ()) -> tuple[str, TokenInfo]: ...
 
     def list_tokens(self) -> list[TokenInfo]: ...
+
+    # Approvals answer the API's JSON (plain data, times as ISO strings) either way.
+    def list_approvals(self, filters: RequestFilter, *, mine: bool,
+                       limit: int) -> list[dict[str, Any]]: ...
+
+    def get_approval(self, request_id: str) -> dict[str, Any]: ...
+
+    def vote(self, request_id: str, *, option: str, inputs: dict[str, str],
+             comment: str) -> dict[str, Any]: ...
 
     def revoke_token(self, name: str) -> TokenInfo: ...
 
@@ -119,13 +134,14 @@ class LocalBackend:
         return audit_query.export_lines(filters)
 
     def create_token(self, *, name: str, role: Role, namespace: str,
-                     expires_in: timedelta | None, service: bool) -> tuple[str, TokenInfo]:
+                     expires_in: timedelta | None, service: bool,
+                     groups: Sequence[str] = ()) -> tuple[str, TokenInfo]:
         kind = PrincipalKind.SERVICE if service else PrincipalKind.USER
         try:
             return access_ops.create_token(name=name, role=role, namespace=namespace,
                                            expires_in=expires_in, kind=kind,
                                            by=access_ops.local_principal(),
-                                           origin=audit.LOCAL_ORIGIN)
+                                           origin=audit.LOCAL_ORIGIN, groups=groups)
         except TokenError as exc:  # a bad name: the caller's input
             raise ValueError(str(exc)) from None
 
@@ -135,6 +151,26 @@ class LocalBackend:
     def revoke_token(self, name: str) -> TokenInfo:
         return access_ops.revoke_token(name, by=access_ops.local_principal(),
                                        origin=audit.LOCAL_ORIGIN)
+
+    def list_approvals(self, filters: RequestFilter, *, mine: bool,
+                       limit: int) -> list[dict[str, Any]]:
+        found = approval_ops.list_requests(
+            filters=filters, limit=limit, mine=access_ops.local_principal() if mine else None)
+        return to_jsonable_python(found)  # type: ignore[no-any-return]
+
+    def get_approval(self, request_id: str) -> dict[str, Any]:
+        return to_jsonable_python(  # type: ignore[no-any-return]
+            approval_ops.get_request(request_id))
+
+    def vote(self, request_id: str, *, option: str, inputs: dict[str, str],
+             comment: str) -> dict[str, Any]:
+        try:
+            return approval_ops.vote(request_id, principal=access_ops.local_principal(),
+                                     option=option, inputs=dict(inputs), comment=comment,
+                                     dispatcher=self.dispatcher, origin=audit.LOCAL_ORIGIN,
+                                     inputs_are_strings=True)
+        except VoteRefused as exc:  # an unknown option: the caller's input, as the API says
+            raise ValueError(str(exc)) from None
 
     def close(self) -> None:
         close = getattr(self._dispatcher, "close", None)

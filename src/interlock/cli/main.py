@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from interlock.adapters.registry import default_registry
+from interlock.cli import approvals as approval_commands
 from interlock.cli import retention as retention_commands
 from interlock.cli import runs as run_commands
 from interlock.cli.audit import audit_app
@@ -84,6 +85,9 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
 app.command(name="trace")(guarded(_trace))
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(approval_commands.approvals_app, name="approvals")
+app.command(name="approve")(approval_commands.approve)
+app.command(name="reject")(approval_commands.reject)
 app.add_typer(admin_app, name="admin")
 
 

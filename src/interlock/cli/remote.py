@@ -8,7 +8,7 @@ The token is only ever in the request header: no message, error or repr holds it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -20,6 +20,7 @@ from interlock.access.permissions import Role
 from interlock.access.tokens import TokenInfo
 from interlock.audit.query import AuditFilter, AuditVerdict
 from interlock.errors import Conflict, InterlockError, NotFound, Problem, SpecError
+from interlock.store.approvals import RequestFilter
 from interlock.store.runs import RunFilter
 from interlock.store.views import FlowRevisionPublic, LogPublic, RunDetail, RunPage
 from interlock.trace.model import RunTrace
@@ -113,9 +114,11 @@ class RemoteBackend:
     # --- tokens -------------------------------------------------------------------------
 
     def create_token(self, *, name: str, role: Role, namespace: str,
-                     expires_in: timedelta | None, service: bool) -> tuple[str, TokenInfo]:
+                     expires_in: timedelta | None, service: bool,
+                     groups: Sequence[str] = ()) -> tuple[str, TokenInfo]:
         body = self._json(self._call("POST", "/tokens", json={
             "name": name, "role": role.value, "namespace": namespace, "service": service,
+            "groups": list(groups),
             "expires_in_s": expires_in.total_seconds() if expires_in else None}))
         token = body.pop("token", None) if isinstance(body, dict) else None
         if not isinstance(token, str):
@@ -128,6 +131,32 @@ class RemoteBackend:
     def revoke_token(self, name: str) -> TokenInfo:
         body = self._json(self._call("POST", f"/tokens/{_seg(name)}/revoke"))
         return self._adapt(_TOKEN_INFO, body, "a token")
+
+    # --- approvals ----------------------------------------------------------------------
+
+    def list_approvals(self, filters: RequestFilter, *, mine: bool,
+                       limit: int) -> list[dict[str, Any]]:
+        state = filters.states[0].value if len(filters.states) == 1 else None
+        params = _present({"state": state, "namespace": filters.namespace,
+                           "flow": filters.flow, "run_id": filters.run_id,
+                           "origin": filters.origin.value if filters.origin else None,
+                           "mine": mine or None, "limit": limit})
+        found = self._json(self._call("GET", "/approvals", params=params))
+        if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+            raise RemoteError(f"the API at {self.where} answered something that is not a "
+                              "list of approval requests")
+        return found
+
+    def get_approval(self, request_id: str) -> dict[str, Any]:
+        return self._object(self._call("GET", f"/approvals/{_seg(request_id)}"),
+                            "an approval request")
+
+    def vote(self, request_id: str, *, option: str, inputs: dict[str, str],
+             comment: str) -> dict[str, Any]:
+        response = self._call("POST", f"/approvals/{_seg(request_id)}/votes", json={
+            "option": option, "inputs": inputs, "comment": comment,
+            "inputs_are_strings": True})
+        return self._object(response, "a vote's outcome")
 
     def close(self) -> None:
         self._http.close()
@@ -162,6 +191,12 @@ class RemoteBackend:
             return response.json()
         except ValueError:
             raise RemoteError(f"the API at {self.where} did not answer JSON") from None
+
+    def _object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise RemoteError(f"the API at {self.where} answered something that is not {what}")
+        return body
 
     def _unreachable(self, exc: httpx.HTTPError) -> RemoteError:
         return RemoteError(f"cannot use the API at {self.where}: {type(exc).__name__}: "

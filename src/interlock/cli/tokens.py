@@ -59,20 +59,25 @@ def create(name: Annotated[str, typer.Option("--name", help="Unique; letters, di
                "--expires", help="A duration (90d, 12h) or `never`.")] = "90d",
            service: Annotated[bool, typer.Option(
                "--service", help="A service account's token, not a person's.")] = False,
+           group: Annotated[list[str], typer.Option(
+               "--group", help="A group approval rules count the holder in (repeatable).")
+           ] = [],  # noqa: B006
            as_json: JsonOpt = False) -> None:
     """Make a token and print it once (stdout); what it grants goes to stderr."""
     expires_in = _expiry(expires)
     with open_backend() as backend:
         token, info = backend.create_token(name=name, role=role, namespace=namespace,
-                                           expires_in=expires_in, service=service)
+                                           expires_in=expires_in, service=service,
+                                           groups=group)
     if as_json:
         typer.echo(json.dumps({"token": token, **_public(info)}))
         return
     typer.echo(token)
     until = f"expires {info.expires_at.isoformat()}" if info.expires_at else "never expires"
+    groups = f", groups {', '.join(info.groups)}" if info.groups else ""
     err.print(f"token {info.name} ({info.kind.value}, prefix {info.prefix}): role "
-              f"{info.role.value} on {info.namespace}, {until}. It is shown only now: keep it "
-              "in a secret store.", highlight=False, markup=False, soft_wrap=True)
+              f"{info.role.value} on {info.namespace}{groups}, {until}. It is shown only now: "
+              "keep it in a secret store.", highlight=False, markup=False, soft_wrap=True)
 
 
 @tokens_app.command("list")
@@ -85,11 +90,12 @@ def list_(as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps([_public(i) for i in infos]))
         return
     table = Table(title="tokens", title_justify="left")
-    for column in ("name", "kind", "prefix", "role", "namespace", "created", "expires",
-                   "last used", "revoked"):
+    for column in ("name", "kind", "prefix", "role", "namespace", "groups", "created",
+                   "expires", "last used", "revoked"):
         table.add_column(column)
     for i in infos:
         table.add_row(i.name, i.kind.value, i.prefix, i.role.value, i.namespace,
+                      ", ".join(i.groups),
                       _when(i.created_at), _when(i.expires_at) or NEVER,
                       _when(i.last_used_at), _when(i.revoked_at))
     out.print(table)

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from interlock.store.db import session_scope
 log = logging.getLogger(__name__)
 BEARER = "bearer"
 MAX_CREDENTIAL = 8192  # bytes of an Authorization header we look at
+MAX_GROUPS = 20        # groups of one token: what approval rules' `group:` count
 
 
 def local_principal() -> Principal:
@@ -130,14 +132,20 @@ def _oidc_principal(credential: str) -> Principal:
 
 
 def create_token(*, name: str, role: Role, namespace: str, expires_in: timedelta | None,
-                 kind: PrincipalKind, by: Principal, origin: str) -> tuple[str, tokens.TokenInfo]:
+                 kind: PrincipalKind, by: Principal, origin: str,
+                 groups: Sequence[str] = ()) -> tuple[str, tokens.TokenInfo]:
+    """A new token; ``groups`` are what approval rules with `group:` count it in."""
+    unique = tuple(dict.fromkeys(groups))  # a group named twice is one group
+    if len(unique) > MAX_GROUPS:
+        raise tokens.TokenError(f"{len(unique)} groups: a token holds at most {MAX_GROUPS}")
     with session_scope() as session:
         token, info = tokens.create(session, name=name, role=role, namespace=namespace,
-                                    created_by=by.actor, kind=kind, expires_in=expires_in)
+                                    created_by=by.actor, kind=kind, expires_in=expires_in,
+                                    groups=unique)
         audit.record(session, actor=by.actor, action=audit.Action.TOKEN_CREATED,
                      target=f"tokens/{name}", origin=origin,
                      after={"prefix": info.prefix, "role": role.value, "namespace": namespace,
-                            "kind": kind.value,
+                            "kind": kind.value, "groups": list(unique),
                             "expires_at": info.expires_at.isoformat() if info.expires_at
                             else None})
     return token, info

@@ -43,7 +43,8 @@ def start_run(body: RunCreate, dispatcher: DispatcherDep,
     run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
                            revision=body.revision, dispatcher=dispatcher, actor=access.actor,
                            inputs_are_strings=body.inputs_are_strings,
-                           origin=access.origin, trigger={"type": TriggerType.API},
+                           origin=access.origin, trigger={"type": TriggerType.API,
+                                                                  "by": access.actor},
                            guard=access)
     return ops.get_run(run_id, guard=access.with_permission(Permission.RUNS_READ))
 

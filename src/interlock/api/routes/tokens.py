@@ -17,6 +17,7 @@ from interlock.config.durations import MAX_SECONDS
 from interlock.operations import access as access_ops
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+MAX_GROUP = 100  # characters of a group name (as the token store allows)
 
 
 class TokenCreate(BaseModel):
@@ -26,6 +27,9 @@ class TokenCreate(BaseModel):
     expires_in_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS,
                                        description="seconds until it expires; none: never")
     service: bool = Field(default=False, description="a service account's, not a person's")
+    groups: list[Annotated[str, Field(min_length=1, max_length=MAX_GROUP)]] = Field(
+        default_factory=list, max_length=access_ops.MAX_GROUPS,
+        description="what approval rules with `group:` count the token holder in")
 
 
 class TokenCreated(TokenInfo):
@@ -40,7 +44,7 @@ def create_token(body: TokenCreate,
     try:
         token, info = access_ops.create_token(
             name=body.name, role=body.role, namespace=body.namespace, expires_in=expires,
-            kind=kind, by=access.principal, origin=access.origin)
+            kind=kind, by=access.principal, origin=access.origin, groups=body.groups)
     except TokenError as exc:  # a bad name: the request's fault
         raise ValueError(str(exc)) from None
     return TokenCreated(**info.model_dump(), token=token)
