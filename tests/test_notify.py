@@ -391,7 +391,7 @@ def test_a_missing_secret_is_a_failed_try_naming_the_variable(
     assert deliver_due() == notify.Round(retried=1)
     assert receiver.requests == []  # never sent unsigned
     assert rows()[0].last_error == ("webhook desk: environment variable NOTIFY_SECRET is "
-                                    "not set; the notify file refers to it")
+                                    "not set; it holds a secret the notify file refers to")
 
 
 def test_a_url_reference_that_resolves_to_a_file_url_is_not_fetched(
@@ -435,8 +435,8 @@ def test_a_webhook_removed_from_the_file_is_given_up(store_url: str, tmp_path: P
      "a `format: json` webhook needs `secret:`"),
     ("webhooks:\n  - name: a\n    url: https://x.example/\n    format: json\n"
      "    secret: sEcReT-4f9a1c2e7b3d5a6c\n",
-     "webhook a: `secret`: write a reference, `{env: NAME}` or `{file: PATH}`, never the "
-     "secret itself in the notify file"),
+     "webhook a: `secret`: a secret is a reference, `{env: NAME}` or `{file: PATH}`; never "
+     "write the secret itself in the notify file"),
     ("webhooks:\n  - name: a\n    url: https://x.example/\n    format: xml\n",
      "webhook a: `format`: Input should be 'json' or 'slack'"),
     ("webhooks:\n  - name: a\n    url: https://x.example/\n    format: slack\n"
@@ -447,7 +447,7 @@ def test_a_webhook_removed_from_the_file_is_given_up(store_url: str, tmp_path: P
      "  - name: a\n    url: https://y.example/\n    format: slack\n",
      ":5:5: webhook a: the name is used twice"),
     ("webhooks:\n  - name: a\n    url: {env: A, file: /b}\n    format: slack\n",
-     ":3:5: webhook a: `url`: a secret reference is exactly one of `{env: NAME}` or "),
+     ":3:5: webhook a: `url`: a secret reference is `{env: NAME}` or `{file: PATH}`; "),
     ("webhooks:\n  - name: a\n    url: 42\n    format: slack\n",
      "webhook a: `url`: Input should be a valid string"),
     ("hooks: []\n", "a mapping with one key, `webhooks:`"),

@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -62,34 +62,38 @@ class SecretRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     env: str | None = None
     file: Path | None = None
+    # What its messages call the file it is written in and the thing it belongs to (a
+    # subclass for another file changes these, not the rules).
+    SOURCE: ClassVar[str] = "the systems file"
+    OWNER: ClassVar[str] = "system"
 
     @model_validator(mode="before")
     @classmethod
     def _not_literal(cls, value: Any) -> Any:
         if isinstance(value, str):
             raise ValueError("a secret is a reference, `{env: NAME}` or `{file: PATH}`; never "
-                             "write the secret itself in the systems file")
+                             f"write the secret itself in {cls.SOURCE}")
         return value
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("a secret reference is `{env: NAME}` or `{file: PATH}`; never "
-                             "write the secret itself in the systems file")
+                             f"write the secret itself in {self.SOURCE}")
         return self
 
     def resolve(self, *, system: str) -> str:
         if self.env is not None:
             value = os.environ.get(self.env)
             if not value:
-                raise SecretError(f"system {system}: environment variable {self.env} is not "
-                                  "set; it holds a secret the systems file refers to")
+                raise SecretError(f"{self.OWNER} {system}: environment variable {self.env} is "
+                                  f"not set; it holds a secret {self.SOURCE} refers to")
             return value
         assert self.file is not None
         try:
             return self.file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SecretError(f"system {system}: cannot read secret file {self.file}: "
+            raise SecretError(f"{self.OWNER} {system}: cannot read secret file {self.file}: "
                               f"{exc.strerror}") from None
 
 

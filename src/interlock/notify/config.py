@@ -19,10 +19,9 @@ stored. The file is parsed again when it changes; every problem is reported with
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,7 +34,7 @@ from pydantic import (
 )
 
 from interlock.config import env, files
-from interlock.config.systems import SecretError, SecretRef
+from interlock.config.systems import SecretRef
 from interlock.config.yamlpos import load_located
 from interlock.errors import Problem, SpecError
 from interlock.spec.namespaces import check_pattern, matches
@@ -70,35 +69,8 @@ class NotifyConfigError(SpecError):
 class WebhookSecret(SecretRef):
     """A `SecretRef` whose texts speak of the notify file."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _not_literal(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            raise ValueError("write a reference, `{env: NAME}` or `{file: PATH}`, never the "
-                             "secret itself in the notify file")
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> WebhookSecret:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret reference is exactly one of `{env: NAME}` or "
-                             "`{file: PATH}`")
-        return self
-
-    def resolve(self, *, system: str) -> str:
-        """The value now; SecretError naming the webhook and where the value should be."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise SecretError(f"webhook {system}: environment variable {self.env} is not "
-                                  "set; the notify file refers to it")
-            return value
-        assert self.file is not None
-        try:
-            return self.file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"webhook {system}: cannot read secret file {self.file}: "
-                              f"{exc.strerror}") from None
+    SOURCE: ClassVar[str] = "the notify file"
+    OWNER: ClassVar[str] = "webhook"
 
 
 def check_web_url(url: str) -> str:
