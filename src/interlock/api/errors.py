@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from interlock.approvals.votes import VoteRefused
 from interlock.errors import Conflict, NotFound, SpecError
+from interlock.policies.points import PolicyRefused
 from interlock.spec.inputs import InputError
 
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
@@ -36,6 +37,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={
             "detail": f"the flow has {len(exc.problems)} problem(s)",
             "problems": [p.__dict__ for p in exc.problems]})
+
+    @app.exception_handler(PolicyRefused)
+    async def _policy(_: Request, exc: PolicyRefused) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": str(exc),
+            "problems": [{"policy": d.policy, "rule": d.rule, "subject": d.subject,
+                          "message": d.message} for d in exc.decisions]})
 
     @app.exception_handler(VoteRefused)
     async def _vote(_: Request, exc: VoteRefused) -> JSONResponse:

@@ -31,8 +31,8 @@ from interlock.cli.trace import trace as _trace
 from interlock.config.env import settings
 from interlock.errors import InterlockError
 from interlock.operations import imports
+from interlock.operations import policies as policy_ops
 from interlock.operations.runtime import make_dispatcher
-from interlock.spec.loader import validate_paths
 
 app = typer.Typer(help="Interlock: one flow graph above the schedulers you already run.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -42,8 +42,9 @@ CLI_ENTRY_POINTS = "interlock.cli"
 @app.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="Flow files or directories.")],
              as_json: JsonOpt = False) -> None:
-    """Check flows; print every problem as file:line:col: message (exit 2 if any)."""
-    problems = validate_paths(paths)
+    """Check flows, and the policies covering them; print every problem as
+    file:line:col: message (exit 2 if any)."""
+    problems = policy_ops.validate(paths)
     if as_json:
         out.print_json(json.dumps([p.__dict__ for p in problems]))
     else:

@@ -24,6 +24,7 @@ class Settings:
     lease_s: float              # INTERLOCK_LEASE_SECONDS: unfinished work is re-sent after this
     watch_s: float              # INTERLOCK_WATCH_SECONDS: how often foreign runs are listed
     approvals_sync_s: float     # INTERLOCK_APPROVALS_SYNC_SECONDS: foreign requests listed
+    policies_dir: Path          # INTERLOCK_POLICIES: the folder of policy files
     cron_check_s: float         # INTERLOCK_CRON_CHECK_SECONDS: late/missed cron checks; 0 = off
     systems_file: Path          # INTERLOCK_SYSTEMS: the registered systems
     mappings_dir: Path | None   # INTERLOCK_MAPPINGS: status and entity mappings; None = default
@@ -82,6 +83,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lease_s=float(env.get("INTERLOCK_LEASE_SECONDS", "15")),
         watch_s=float(env.get("INTERLOCK_WATCH_SECONDS", "15")),
         approvals_sync_s=float(env.get("INTERLOCK_APPROVALS_SYNC_SECONDS", "5")),
+        policies_dir=_path(env.get("INTERLOCK_POLICIES")) or Path("policies"),
         cron_check_s=float(env.get("INTERLOCK_CRON_CHECK_SECONDS", "15")),
         systems_file=Path(env.get("INTERLOCK_SYSTEMS") or "systems.yaml"),
         mappings_dir=_path(env.get("INTERLOCK_MAPPINGS")),

@@ -143,6 +143,7 @@ class System(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific settings
     run_as: str | None = Field(default=None, pattern=OS_USER)  # OS user of script/robot nodes
     approvals: ForeignApprovals | None = None  # its human-in-the-loop requests in our inbox
+    labels: dict[str, str] = Field(default_factory=dict, max_length=50)  # what policies see
 
     @field_validator("events_secret")
     @classmethod

@@ -17,6 +17,9 @@ from interlock.adapters.registry import default_registry
 from interlock.approvals import people
 from interlock.errors import NotFound, Rejected, SpecError
 from interlock.lineage.declared import record_flow
+from interlock.policies import points as policy_points
+from interlock.policies.model import Point
+from interlock.policies.points import PolicyRefused
 from interlock.secrets import masker_for
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
@@ -79,7 +82,13 @@ def register(source: str, *, file: str = "<api>", actor: str = "api",
         raise SpecError(problems)
     if guard is not None:
         guard.check(flow.namespace, what=f"namespace `{flow.namespace}`")
+    refused, decisions = policy_points.registration_problems(flow, source, file, actor=actor)
+    if refused:
+        with session_scope() as session:  # refusals are decisions too: audited
+            policy_points.record(session, decisions, target=f"flows/{flow.ref}", origin=origin)
+        raise SpecError(refused)
     with session_scope() as session:
+        policy_points.record(session, decisions, target=f"flows/{flow.ref}", origin=origin)
         record_flow(session, flow)  # its nodes' produces:/consumes: as declared lineage
         revision = flow_store.register_flow(session, flow=flow, source=source,
                                             author=actor)
@@ -96,16 +105,28 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
               inputs_are_strings: bool = False, guard: Guard | None = None) -> str:
     if guard is not None:  # before the look-up: an invisible flow is as unknown as a missing one
         guard.check(namespace, what=f"flow `{namespace}/{flow_id}`")
+    refused: PolicyRefused | None = None
     with session_scope() as session:
         rev = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id,
                                       revision=revision)
         flow = flow_store.load_flow_of(rev)
         checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
-        run = run_store.create_run(
-            session, revision=rev, inputs=checked,
-            trigger=trigger or {"type": TriggerType.MANUAL, "by": actor}, actor=actor,
-            origin=origin)
-        run_id = run.id
+        trigger = trigger or {"type": TriggerType.MANUAL, "by": actor}
+        try:
+            decisions = policy_points.check(flow, Point.START, actor=actor,
+                                            run={"inputs": checked, "trigger": trigger})
+        except PolicyRefused as exc:
+            refused = exc
+        else:
+            run = run_store.create_run(session, revision=rev, inputs=checked, trigger=trigger,
+                                       actor=actor, origin=origin)
+            run_id = run.id
+            policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)
+    if refused is not None:  # no run; the refusal is a decision too: audited
+        with session_scope() as session:
+            policy_points.record(session, refused.decisions, target=f"flows/{flow.ref}",
+                                 origin=origin)
+        raise refused
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
     return run_id
 

@@ -48,7 +48,7 @@ def validate_paths(paths: Iterable[str | Path],
                    registry: AdapterRegistry | None = None) -> list[Problem]:
     """Every problem in every file (directories are searched for *.yaml / *.yml)."""
     problems: list[Problem] = []
-    for path in _expand(paths):
+    for path in expand(paths):
         try:
             load_flow(path, registry)
         except SpecError as exc:
@@ -56,7 +56,7 @@ def validate_paths(paths: Iterable[str | Path],
     return problems
 
 
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
+def expand(paths: Iterable[str | Path]) -> list[Path]:
     result: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

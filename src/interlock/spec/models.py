@@ -181,6 +181,8 @@ class Flow(Strict):
     id: str = Field(pattern=SLUG)
     namespace: str = Field(default="default", pattern=NAMESPACE, max_length=200)
     description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict, max_length=50, description=(
+        "e.g. owner, data_class: what policies may require"))
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     triggers: list[Trigger] = Field(default_factory=list)
     nodes: dict[str, Node] = Field(min_length=1)

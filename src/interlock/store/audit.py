@@ -52,6 +52,7 @@ class Action(StrEnum):
     APPROVAL_STATE = "approval.state"   # decided, timed out, cancelled, void, reopened
     APPROVAL_ESCALATED = "approval.escalated"  # its escalation rules may decide now
     APPROVAL_REMINDED = "approval.reminded"
+    POLICY_DECISION = "policy.decision"  # a policy rule applied (allowed or not, any mode)
     NOTIFY_FAILED = "notify.failed"     # a webhook notification given up after its last try
 
 

@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.config.systems import SecretError
-from interlock.errors import InterlockError, NotFound
+from interlock.errors import InterlockError, NotFound, SpecError
+from interlock.policies import points as policy_points
+from interlock.policies.model import Point
+from interlock.policies.points import PolicyRefused
 from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
@@ -189,6 +192,17 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
         log.warning("trigger %s cannot start %s: inputs %s", key, flow.ref, exc.problems)
         return None
     try:
+        decisions = policy_points.check(flow, Point.START, actor=ACTOR,
+                                        run={"inputs": checked, "trigger": context})
+    except (PolicyRefused, SpecError) as exc:  # a broken policy file refuses too
+        if isinstance(exc, PolicyRefused):
+            policy_points.record(session, exc.decisions, target=flow.ref, origin=origin)
+        audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
+                     after={"trigger": facts.bounded(context),
+                            "problems": facts.short(str(exc))}, origin=origin)
+        log.warning("trigger %s cannot start %s: %s", key, flow.ref, exc)
+        return None
+    try:
         with session.begin_nested():
             session.add(TriggerFiring(key=key, namespace=flow.namespace, flow_id=flow.id,
                                       fired_at=clock.now()))
@@ -196,6 +210,7 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
         return None  # fired already
     run = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
                                actor=ACTOR)
+    policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
     session.execute(update(TriggerFiring).where(TriggerFiring.key == key)
                     .values(run_id=run.id))
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
@@ -230,6 +245,8 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
         check_hub_signature(secret, body=body, given=signature)
     inputs = check_inputs(flow.inputs, payload)
     context = {"type": TriggerType.WEBHOOK, "key": key, "origin": origin}
+    decisions = policy_points.check(flow, Point.START, actor=ACTOR,  # 422 when refused
+                                    run={"inputs": inputs, "trigger": context})
     if idempotency_key:
         firing = f"{flow.ref}#webhook:{key}:{idempotency_key}"
         context["idempotency_key"] = idempotency_key
@@ -244,6 +261,7 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
             return earlier, False
     run = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
                                actor=ACTOR)
+    policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
     if idempotency_key:
         session.execute(update(TriggerFiring).where(TriggerFiring.key == firing)
                         .values(run_id=run.id))

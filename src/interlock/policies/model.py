@@ -1,0 +1,60 @@
+"""A policy file: a scope (namespace pattern), a mode, and rules in CEL.
+
+    policy: production-approvals
+    scope: "bank.*"
+    mode: enforce                 # enforce | report | off
+    rules:
+      - name: two-people-on-production
+        when: "'env' in system.labels && system.labels.env == 'production'"
+        check: "node.approval != null && node.approval.people >= 2"
+        message: nodes on production systems need a two-person approval
+        points: [register, start, submit]
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from interlock.spec.namespaces import check_pattern
+
+NAME = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
+MAX_RULES = 100
+MAX_EXPRESSION = 4000
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"  # a violation refuses (registration, start) or fails the node
+    REPORT = "report"    # decisions are audited, nothing is refused: try a policy on traffic
+    OFF = "off"          # not evaluated
+
+
+class Point(StrEnum):
+    REGISTER = "register"  # `interlock validate`, and registering a flow (API, CLI)
+    START = "start"        # a run is created (any trigger)
+    SUBMIT = "submit"      # a node is about to be submitted to its system
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME)
+    when: str = Field(default="true", max_length=MAX_EXPRESSION,
+                      description="CEL: whether the rule applies here")
+    check: str = Field(max_length=MAX_EXPRESSION, description="CEL: what must hold")
+    message: str = Field(max_length=500)
+    points: list[Point] = Field(default_factory=lambda: list(Point), min_length=1)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(pattern=NAME)
+    description: str = Field(default="", max_length=2000)
+    scope: str = Field(default="*", max_length=200)
+    mode: Mode = Mode.ENFORCE
+    rules: list[Rule] = Field(min_length=1, max_length=MAX_RULES)
+
+    @field_validator("scope")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        return check_pattern(value)

@@ -1,0 +1,98 @@
+"""The three places policies are checked: registration (and `interlock validate`), run
+start, and node submit. Each returns the decisions (the caller audits them) and refuses on
+an enforced violation: located problems at registration, `PolicyRefused` (422) at start,
+a failed node at submit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.config.yamlpos import load_located
+from interlock.errors import InterlockError, Problem, SpecError
+from interlock.policies import context as ctx
+from interlock.policies.engine import FLOW_SUBJECT, Decision, decide
+from interlock.policies.load import covering
+from interlock.policies.model import Point
+from interlock.spec.models import Flow
+from interlock.store import audit, facts
+
+ACTOR = "policy"
+
+
+class PolicyRefused(InterlockError):
+    """An enforced rule does not hold; the message names the policy and the rule."""
+
+    def __init__(self, decisions: list[Decision]):
+        self.decisions = decisions
+        super().__init__("; ".join(d.sentence() for d in decisions))
+
+
+def evaluate(flow: Flow, point: Point, *, actor: str, run: dict[str, Any] | None = None,
+             nodes: list[str] | None = None) -> list[Decision]:
+    """Every applicable rule of every policy covering the flow's namespace, over the flow
+    and over each of ``nodes`` (all of them by default; given ``nodes``, only those: a
+    submit is about one node, the flow's own rules were checked at start)."""
+    policies = covering(flow.namespace)
+    if not policies:
+        return []
+    base = ctx.base(flow, point=point.value, now=clock.now(), actor=actor, run=run)
+    subjects: list[tuple[str, dict[str, Any]]] = [(FLOW_SUBJECT, base)] if nodes is None \
+        else []
+    for node_id in flow.nodes if nodes is None else nodes:
+        node = ctx.node_context(node_id, flow.nodes[node_id])
+        subjects.append((f"node:{node_id}", {**base, "node": node,
+                                             "system": ctx.system_context(node["system"])}))
+    return [d for loaded in policies for subject, seen in subjects
+            for d in decide(loaded.policy, loaded.revision, point, subject, seen)]
+
+
+def registration_problems(flow: Flow, source: str, file: str, *,
+                          actor: str) -> tuple[list[Problem], list[Decision]]:
+    """Enforced violations as `file:line:col` problems at the node (or the flow's id)."""
+    decisions = evaluate(flow, Point.REGISTER, actor=actor)
+    refused = [d for d in decisions if d.refuses]
+    if not refused:
+        return [], decisions
+    doc = load_located(source, file)
+    return [doc.at(_path(d.subject), d.sentence()) for d in refused], decisions
+
+
+def _path(subject: str) -> tuple[str, ...]:
+    return ("id",) if subject == FLOW_SUBJECT else ("nodes", subject.split(":", 1)[1])
+
+
+def check(flow: Flow, point: Point, *, actor: str, run: dict[str, Any] | None = None,
+          nodes: list[str] | None = None) -> list[Decision]:
+    """The decisions; PolicyRefused (carrying them) when an enforced rule does not hold."""
+    decisions = evaluate(flow, point, actor=actor, run=run, nodes=nodes)
+    if any(d.refuses for d in decisions):
+        raise PolicyRefused([d for d in decisions if d.refuses])
+    return decisions
+
+
+def at_submit(session: Session, flow: Flow, *, node_id: str, run_id: str, actor: str,
+              run: dict[str, Any]) -> str | None:
+    """The submit point, in the caller's transaction: decisions audited; the refusal's
+    sentence when an enforced rule does not hold (the node then fails with it)."""
+    try:
+        decisions = evaluate(flow, Point.SUBMIT, actor=actor, run=run, nodes=[node_id])
+    except SpecError as exc:  # a broken policy file refuses: a control not read is not a yes
+        return f"the policies cannot be read: {exc}"
+    record(session, decisions, target=f"runs/{run_id}")
+    refused = [d.sentence() for d in decisions if d.refuses]
+    return "; ".join(refused) or None
+
+
+def record(session: Session, decisions: list[Decision], *, target: str,
+           origin: str = audit.LOCAL_ORIGIN) -> None:
+    """Every decision, allowed or not, enforced or report-only, as an audit record."""
+    for d in decisions:
+        audit.record(session, actor=ACTOR, action=audit.Action.POLICY_DECISION, target=target,
+                     origin=origin,
+                     after={"policy": d.policy, "revision": d.revision, "rule": d.rule,
+                            "mode": d.mode.value, "point": d.point.value,
+                            "subject": d.subject, "allowed": d.allowed,
+                            "message": facts.short(d.message), "input_hash": d.input_hash})

@@ -1,0 +1,234 @@
+"""Policies as code, with the example policies of `examples/policies/`, at each of the three
+points (registration, run start, node submit) on SQLite and PostgreSQL; a child namespace
+cannot loosen its parent; report-only decides and refuses nothing; every decision audited."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from interlock import clock
+from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.errors import SpecError
+from interlock.operations import policies as policy_ops
+from interlock.operations import runs as ops
+from interlock.policies import context as ctx
+from interlock.policies.engine import decide
+from interlock.policies.load import PolicyFileError, parse_policy
+from interlock.policies.model import Point
+from interlock.policies.points import PolicyRefused
+from interlock.spec import parse_flow
+from interlock.states import NodeState, RunState
+from interlock.store.db import session_scope
+from interlock.store.tables import AuditRecord
+from tests.helpers import wait_run
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "policies"
+ALL_POINTS = [p.value for p in Point]
+
+
+@pytest.fixture
+def policies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    monkeypatch.setenv("INTERLOCK_POLICIES", str(folder))
+    systems = tmp_path / "systems.yaml"
+    systems.write_text("systems:\n"
+                       "  airflow/bank: {url: 'http://127.0.0.1:9', labels: {env: production}}\n"
+                       "  airflow/lab: {url: 'http://127.0.0.1:9', labels: {env: test}}\n")
+    monkeypatch.setenv("INTERLOCK_SYSTEMS", str(systems))
+    from interlock.config.env import settings
+    settings.cache_clear()
+    return folder
+
+
+@pytest.fixture
+def quiet(store_url: str) -> Any:
+    """The embedded dispatcher without periodic jobs (the systems here are unreachable)."""
+    dispatcher = EmbeddedDispatcher()
+    yield dispatcher
+    dispatcher.close()
+
+
+def install(folder: Path, example: str, *, points: list[str] | None = None,
+            mode: str | None = None, scope: str | None = None) -> None:
+    """An example policy, optionally held to some points, another mode or scope."""
+    doc = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    for rule in doc["rules"]:
+        if points is not None:
+            rule["points"] = points
+    doc.update({k: v for k, v in (("mode", mode), ("scope", scope)) if v is not None})
+    (folder / f"{example}-{doc['scope'].replace('*', 'all')}.yaml").write_text(
+        yaml.safe_dump(doc))
+
+
+def flow(namespace: str = "bank.payments", *, uses: str = "noop", system: str | None = None,
+         timeout: str | None = "1m", labels: str = "{owner: ops, data_class: internal}",
+         approval: str | None = None, fid: str = "pay") -> str:
+    params = f"{{system: {system}}}" if system else "{}"
+    node = f"    uses: {uses}\n    with: {params}\n"
+    node += f"    timeout: {timeout}\n" if timeout else ""
+    node += f"    approval: {approval}\n" if approval else ""
+    return (f"id: {fid}\nnamespace: {namespace}\nlabels: {labels}\n"
+            f"nodes:\n  step:\n{node}")
+
+
+def decisions(action: str = "policy.decision") -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [r.after for r in session.query(AuditRecord).filter(AuditRecord.action == action)
+                .order_by(AuditRecord.seq)]
+
+
+# (example, a flow it refuses, a flow it allows)
+CASES = {
+    "adapters": (flow(system="airflow/lab"), flow(system="airflow/bank")),
+    "production-approval": (flow(system="airflow/bank"),
+                            flow(system="airflow/bank",
+                                 approval="{rules: [{group: a}, {group: b}]}")),
+    "limits": (flow(timeout="2h"), flow(timeout="30m")),
+}
+
+
+def _refuses_at_registration(source: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        ops.register(source, file="flow.yaml", actor="user:author")
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("example", sorted(CASES))
+def test_each_example_at_registration(store_url: str, policies: Path, example: str) -> None:
+    install(policies, example, points=["register"])
+    bad, good = CASES[example]
+    problems = _refuses_at_registration(bad)
+    assert problems and all(re.match(r"flow\.yaml:\d+:\d+: policy `", p) for p in problems)
+    ops.register(good, actor="user:author")
+    refused = [d for d in decisions() if not d["allowed"]]
+    assert refused and all(d["point"] == "register" and len(d["input_hash"]) == 64
+                           and d["revision"] for d in refused)
+
+
+@pytest.mark.parametrize("example", sorted(CASES))
+def test_each_example_at_run_start(quiet: EmbeddedDispatcher, policies: Path,
+                                   example: str) -> None:
+    bad, good = CASES[example]
+    for source in (bad, good.replace("id: pay", "id: fine")):
+        ops.register(source, actor="user:author")  # no policy yet: both register
+    install(policies, example, points=["start"])
+    with pytest.raises(PolicyRefused, match=r"policy `[a-z-]+` rule `[a-z-]+`"):
+        ops.start_run(namespace="bank.payments", flow_id="pay", inputs={}, dispatcher=quiet)
+    run_id = ops.start_run(namespace="bank.payments", flow_id="fine", inputs={},
+                           dispatcher=quiet)
+    assert ops.get_run(run_id).state in {RunState.PENDING, RunState.RUNNING,
+                                         RunState.SUCCEEDED}  # started (a gate may wait)
+
+
+@pytest.mark.parametrize("example", ["adapters", "limits"])
+def test_each_example_at_node_submit(quiet: EmbeddedDispatcher, policies: Path,
+                                     example: str) -> None:
+    bad, _ = CASES[example]
+    ops.register(bad, actor="user:author")
+    install(policies, example, points=["submit"])
+    run_id = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                           dispatcher=quiet, actor="user:starter")
+    detail = wait_run(run_id)
+    assert detail.state is RunState.FAILED and detail.nodes[0].state is NodeState.FAILED
+    assert "policy `" in (detail.nodes[0].error or "")
+    refused = [d for d in decisions() if not d["allowed"]]
+    assert refused and refused[0]["point"] == "submit" and refused[0]["subject"] == "node:step"
+
+
+def test_a_child_namespace_cannot_loosen_its_parent(store_url: str, policies: Path) -> None:
+    install(policies, "limits", scope="bank.*")
+    install(policies, "limits", scope="bank.payments", mode="off")  # the child's own: off
+    assert _refuses_at_registration(flow(timeout="2h"))  # the parent's still holds
+    ops.register(flow(timeout="2h", namespace="retail"), actor="user:author")  # not covered
+
+
+def test_report_only_decides_and_refuses_nothing(quiet: EmbeddedDispatcher,
+                                                 policies: Path) -> None:
+    install(policies, "limits", mode="report")
+    ops.register(flow(timeout="2h"), actor="user:author")
+    run_id = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                           dispatcher=quiet)
+    assert wait_run(run_id).state is RunState.SUCCEEDED
+    refused = [d for d in decisions() if not d["allowed"]]
+    # seen at every point (a start looks at every node, a submit at its own), reported only
+    assert {d["point"] for d in refused} == {"register", "start", "submit"}
+    assert all(d["mode"] == "report" and d["rule"] == "bounded-timeout" for d in refused)
+
+
+def test_the_freeze_holds_production_work_without_an_approval(
+        sqlite_store: str, policies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install(policies, "freeze")
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 24, 9, tzinfo=UTC))
+    ops.register(flow(system="airflow/bank"), actor="user:author")
+    with pytest.raises(PolicyRefused, match="change freeze"):
+        ops.start_run(namespace="bank.payments", flow_id="pay", inputs={}, dispatcher=_Null())
+    ops.register(flow(system="airflow/bank", approval="{rules: [{group: a}]}", fid="gated"),
+                 actor="user:author")
+    ops.register(flow(system="airflow/lab", fid="lab"), actor="user:author")
+    for allowed in ("gated", "lab"):  # behind a gate, or not on production: allowed
+        assert ops.start_run(namespace="bank.payments", flow_id=allowed, inputs={},
+                             dispatcher=_Null())
+    monkeypatch.setattr(clock, "now", lambda: datetime(2027, 1, 5, 9, tzinfo=UTC))
+    assert ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                         dispatcher=_Null())
+
+
+class _Null:
+    def send(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+def test_the_agent_example_bounds_models_and_budgets() -> None:
+    """Agents come with the agent issue; the rule is checked on the node it will see."""
+    loaded = parse_policy((EXAMPLES / "agents.yaml").read_text(), "agents.yaml")
+    base = ctx.base(parse_flow("id: f\nnodes: {a: {uses: noop}}\n"), point="submit",
+                    now=clock.now(), actor="user:x")
+
+    def verdict(params: dict[str, Any]) -> list[bool]:
+        node = {"id": "a", "adapter": "agent", "params": params, "system": ""}
+        return [d.allowed for d in decide(loaded.policy, loaded.revision, Point.SUBMIT,
+                                          "node:a", {**base, "node": node})]
+
+    assert verdict({"model": "local/qwen2.5-7b", "max_cost_usd": 2}) == [True]
+    assert verdict({"model": "gpt-5", "max_cost_usd": 2}) == [False]
+    assert verdict({"model": "local/qwen2.5-7b", "max_cost_usd": 50}) == [False]
+    assert verdict({"model": "local/qwen2.5-7b"}) == [False]  # no budget: refused
+
+
+def test_validate_reports_violations_and_broken_policy_files(policies: Path,
+                                                            tmp_path: Path) -> None:
+    install(policies, "limits")
+    target = tmp_path / "flow.yaml"
+    target.write_text(flow(timeout="2h"))
+    problems = policy_ops.validate([target])
+    assert [p.message for p in problems] == [
+        "policy `node-limits` rule `bounded-timeout` (node:step): every node has a `timeout` "
+        "of at most 1h"]
+    assert problems[0].line == 5  # at the node
+    for text, message in (
+            ("policy: x\nrules: [{name: r, check: 'node.', message: m}]\n", "not CEL"),
+            ("policy: x\nrules: [{name: r, check: 'os.system(1)', message: m}]\n", "reads os"),
+            ("policy: x\nscope: '**'\nrules: [{name: r, check: 'true', message: m}]\n", "scope"),
+            ("policy: x\nmode: maybe\nrules: [{name: r, check: 'true', message: m}]\n", "mode"),
+            ("policy: x\nrules: []\n", "rules")):
+        with pytest.raises(PolicyFileError) as caught:
+            parse_policy(text, "p.yaml")
+        assert message in str(caught.value), text
+    (policies / "broken.yaml").write_text("policy: x\nrules: [{name: r, check: '1 +', "
+                                          "message: m}]\n")
+    assert any("not CEL" in p.message for p in policy_ops.validate([target]))
+
+
+def test_a_rule_that_fails_to_evaluate_refuses(store_url: str, policies: Path) -> None:
+    (policies / "strict.yaml").write_text(
+        "policy: strict\nrules:\n  - name: env-label\n"
+        "    check: \"system.labels.env == 'production'\"\n    message: production only\n")
+    problems = _refuses_at_registration(flow())
+    assert "the rule failed" in problems[0]
