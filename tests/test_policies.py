@@ -159,7 +159,9 @@ def test_report_only_decides_and_refuses_nothing(quiet: EmbeddedDispatcher,
     refused = [d for d in decisions() if not d["allowed"]]
     # seen at every point (a start looks at every node, a submit at its own), reported only
     assert {d["point"] for d in refused} == {"register", "start", "submit"}
-    assert all(d["mode"] == "report" and d["rule"] == "bounded-timeout" for d in refused)
+    assert all(d["mode"] == "report" and d["rules"] == {
+        "bounded-timeout": "every node has a `timeout` of at most 1h", "bounded-retries": True}
+        for d in refused)
 
 
 def test_the_freeze_holds_production_work_without_an_approval(

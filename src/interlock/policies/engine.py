@@ -62,9 +62,23 @@ def compiled(expression: str) -> Any:
     return program
 
 
+@lru_cache(maxsize=4096)
+def _reads_node(when: str, check: str) -> bool:
+    return bool(PER_NODE & (set(compiled(when).variables()) | set(compiled(check).variables())))
+
+
 def per_node(rule: Rule) -> bool:
-    return bool(PER_NODE & set(compiled(rule.when).variables())
-                | PER_NODE & set(compiled(rule.check).variables()))
+    return _reads_node(rule.when, rule.check)
+
+
+class Subject:
+    """What the rules see about one subject (the flow, or one node), converted to CEL once
+    and hashed once, however many rules read it."""
+
+    def __init__(self, name: str, context: dict[str, Any]):
+        self.name = name
+        self.cel = cel.Context(variables=context)
+        self.input_hash = digest(context)
 
 
 def digest(value: Any) -> str:
@@ -72,21 +86,26 @@ def digest(value: Any) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def decide(policy: Policy, revision: str, point: Point, subject: str,
-           context: dict[str, Any]) -> list[Decision]:
-    """The decisions of ``policy``'s rules that apply at ``point`` to this subject."""
+def decide(policy: Policy, revision: str, point: Point, subject: Subject | str,
+           context: dict[str, Any] | None = None) -> list[Decision]:
+    """The decisions of ``policy``'s rules that apply at ``point`` to this subject (a
+    `Subject`, or its name and context)."""
+    if not isinstance(subject, Subject):
+        subject = Subject(subject, context or {})
     made = []
-    node_subject = subject != FLOW_SUBJECT
+    node_subject = subject.name != FLOW_SUBJECT
     for rule in policy.rules:
         if point not in rule.points or per_node(rule) is not node_subject:
             continue
         try:
-            if compiled(rule.when).execute(context) is not True:
+            if compiled(rule.when).execute(subject.cel) is not True:
                 continue
-            allowed, message = compiled(rule.check).execute(context) is True, rule.message
+            allowed = compiled(rule.check).execute(subject.cel) is True
+            message = rule.message
         except Exception as exc:  # noqa: BLE001  (a bad rule must refuse, not crash the run)
             allowed, message = False, f"{rule.message} (the rule failed: {exc})"
         made.append(Decision(policy=policy.policy, revision=revision, rule=rule.name,
-                             mode=policy.mode, point=point, subject=subject, allowed=allowed,
-                             message=message, input_hash=digest(context)))
+                             mode=policy.mode, point=point, subject=subject.name,
+                             allowed=allowed, message=message,
+                             input_hash=subject.input_hash))
     return made

@@ -13,7 +13,7 @@ from interlock import clock
 from interlock.config.yamlpos import load_located
 from interlock.errors import InterlockError, Problem, SpecError
 from interlock.policies import context as ctx
-from interlock.policies.engine import FLOW_SUBJECT, Decision, decide
+from interlock.policies.engine import FLOW_SUBJECT, Decision, Subject, decide
 from interlock.policies.load import covering
 from interlock.policies.model import Point
 from interlock.spec.models import Flow
@@ -45,8 +45,9 @@ def evaluate(flow: Flow, point: Point, *, actor: str, run: dict[str, Any] | None
         node = ctx.node_context(node_id, flow.nodes[node_id])
         subjects.append((f"node:{node_id}", {**base, "node": node,
                                              "system": ctx.system_context(node["system"])}))
-    return [d for loaded in policies for subject, seen in subjects
-            for d in decide(loaded.policy, loaded.revision, point, subject, seen)]
+    prepared = [Subject(name, seen) for name, seen in subjects]
+    return [d for loaded in policies for subject in prepared
+            for d in decide(loaded.policy, loaded.revision, point, subject)]
 
 
 def registration_problems(flow: Flow, source: str, file: str, *,
@@ -88,11 +89,18 @@ def at_submit(session: Session, flow: Flow, *, node_id: str, run_id: str, actor:
 
 def record(session: Session, decisions: list[Decision], *, target: str,
            origin: str = audit.LOCAL_ORIGIN) -> None:
-    """Every decision, allowed or not, enforced or report-only, as an audit record."""
+    """Every decision, allowed or not, enforced or report-only, in the audit trail: one
+    record per policy, point and subject, naming each rule's verdict (and a refusal's
+    message), with the policy's revision and the hash of what the rules saw."""
+    grouped: dict[tuple[str, str, str, str, str, str], list[Decision]] = {}
     for d in decisions:
+        key = (d.policy, d.revision, d.mode.value, d.point.value, d.subject, d.input_hash)
+        grouped.setdefault(key, []).append(d)
+    for (policy, revision, mode, point, subject, input_hash), made in grouped.items():
         audit.record(session, actor=ACTOR, action=audit.Action.POLICY_DECISION, target=target,
                      origin=origin,
-                     after={"policy": d.policy, "revision": d.revision, "rule": d.rule,
-                            "mode": d.mode.value, "point": d.point.value,
-                            "subject": d.subject, "allowed": d.allowed,
-                            "message": facts.short(d.message), "input_hash": d.input_hash})
+                     after={"policy": policy, "revision": revision, "mode": mode,
+                            "point": point, "subject": subject, "input_hash": input_hash,
+                            "allowed": all(d.allowed for d in made),
+                            "rules": {d.rule: True if d.allowed else facts.short(d.message)
+                                      for d in made}})
