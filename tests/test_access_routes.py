@@ -165,6 +165,12 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", f"{API}/lineage/impact", {"params": {"nodeId": "job:prod:ingest"}})),
     ("GET", f"{API}/lineage/datasets/{{dataset}}"): Case(Permission.LINEAGE_READ, lambda i: (
         "GET", f"{API}/lineage/datasets/s3%3A%2F%2Fb/orders/history", {})),
+    ("GET", f"{API}/policies"): Case(Permission.FLOWS_READ, lambda i: (
+        "GET", f"{API}/policies", {"params": {"namespace": NS}})),
+    ("POST", f"{API}/policies/validate"): Case(Permission.FLOWS_READ, lambda i: (
+        "POST", f"{API}/policies/validate",
+        {"json": {"source": "policy: p\nrules: [{name: r, check: 'true', message: m}]\n"}}),
+        other=200),
     ("GET", f"{API}/approvals"): Case(Permission.APPROVALS_READ, lambda i: (
         "GET", f"{API}/approvals", {}), other=200),
     ("GET", f"{API}/approvals/{{request_id}}"): Case(Permission.APPROVALS_READ, lambda i: (

@@ -234,3 +234,33 @@ def test_a_rule_that_fails_to_evaluate_refuses(store_url: str, policies: Path) -
         "    check: \"system.labels.env == 'production'\"\n    message: production only\n")
     problems = _refuses_at_registration(flow())
     assert "the rule failed" in problems[0]
+
+
+def test_the_api_shows_the_policies_in_force_and_checks_a_policy_text(
+        sqlite_store: str, policies: Path) -> None:
+    import warnings
+
+    from helpers import bearer
+
+    from interlock.access.permissions import Role
+    from interlock.api.main import create_app
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    install(policies, "limits", scope="bank.*")
+    install(policies, "adapters", scope="retail", mode="off")
+    with TestClient(create_app(dispatcher=_Null())) as client:  # type: ignore[arg-type]
+        reader = bearer(Role.VIEWER, "bank.*")
+        shown = client.get("/api/v1/policies", params={"namespace": "bank.payments"},
+                           headers=reader).json()
+        assert [(p["policy"], p["mode"], len(p["revision"])) for p in shown] == [
+            ("node-limits", "enforce", 16)]
+        assert client.get("/api/v1/policies", params={"namespace": "retail"},
+                          headers=reader).status_code == 404  # not the caller's namespace
+        checked = client.post("/api/v1/policies/validate", headers=reader, json={
+            "source": "policy: p\nrules: [{name: r, check: 'os.getenv(1)', message: m}]\n",
+            "file": "p.yaml"}).json()
+        assert not checked["valid"] and "reads os" in checked["problems"][0]["message"]
+        huge = client.post("/api/v1/policies/validate", headers=reader,
+                           json={"source": "x" * 300_000})
+        assert huge.status_code == 422

@@ -17,6 +17,7 @@ from interlock.api.routes import (
     flows,
     health,
     lineage,
+    policies,
     runs,
     webhooks,
 )
@@ -53,6 +54,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(flows.router, prefix=API_PREFIX)
     app.include_router(approvals.router, prefix=API_PREFIX)
+    app.include_router(policies.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(cron.router, prefix=API_PREFIX)

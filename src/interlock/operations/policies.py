@@ -10,7 +10,7 @@ from pathlib import Path
 from interlock.config.yamlpos import load_located
 from interlock.errors import Problem, SpecError
 from interlock.policies import points
-from interlock.policies.load import load_policies, parse_policy
+from interlock.policies.load import covering, load_policies, parse_policy
 from interlock.spec.loader import expand, load_flow
 
 VALIDATOR = "cli:validate"
@@ -53,3 +53,21 @@ def _is_policy(text: str) -> bool:
     """(Read with the guarded loader: alias bombs and huge documents are refused there.)"""
     head = load_located(text, "<peek>").value
     return isinstance(head, dict) and POLICY_KEY in head
+
+
+def in_force(namespace: str) -> list[dict[str, object]]:
+    """The policies that hold in ``namespace`` (off ones left out), as the API shows them."""
+    return [{"policy": p.policy.policy, "scope": p.policy.scope, "mode": p.policy.mode.value,
+             "revision": p.revision, "file": Path(p.file).name,
+             "description": p.policy.description,
+             "rules": [r.model_dump(mode="json") for r in p.policy.rules]}
+            for p in covering(namespace)]
+
+
+def check_source(source: str, file: str) -> list[Problem]:
+    """The problems of a policy file's text (none: it would load)."""
+    try:
+        parse_policy(source, file)
+    except SpecError as exc:
+        return exc.problems
+    return []
