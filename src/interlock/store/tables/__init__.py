@@ -8,6 +8,7 @@ from interlock.store.tables.approvals import ApprovalOrigin, ApprovalRequest, Ap
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
 from interlock.store.tables.launches import LaunchClaim
+from interlock.store.tables.limits import ConcurrencyScope
 from interlock.store.tables.notifications import Notification, NotificationState
 from interlock.store.tables.observed import ExternalRun, ScheduleCursor, TriggerFiring
 from interlock.store.tables.runs import (
@@ -26,7 +27,7 @@ from interlock.store.tables.runs import (
 )
 
 __all__ = ["ATTEMPTS", "ApiToken", "ApprovalOrigin", "ApprovalRequest", "ApprovalVote",
-           "Attempt", "AuditHead", "AuditRecord", "Base", "CronCheck",
+           "Attempt", "AuditHead", "AuditRecord", "Base", "ConcurrencyScope", "CronCheck",
            "Entity", "ExternalRun", "FlowRevision", "LaunchClaim", "NODE_RUNS", "NodeRun",
            "Notification", "NotificationState", "OUTBOX", "Outbox", "RUNS", "Run",
            "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage", "rowcount"]

@@ -65,7 +65,8 @@ class Run(Base):
     __table_args__ = (Index("ix_runs_state_created", "state", "created_at"),
                       Index("ix_runs_created", "created_at", "id"),  # dashboards, run pages
                       Index("ix_runs_flow", "namespace", "flow_id", "created_at"),
-                      Index("ix_runs_wake_at", "wake_at"))
+                      Index("ix_runs_wake_at", "wake_at"),
+                      Index("ix_runs_waiting", "waiting_for", "created_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     flow_revision_id: Mapped[int] = mapped_column(ForeignKey("flow_revisions.id"))
@@ -81,10 +82,12 @@ class Run(Base):
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     wake_at: Mapped[datetime | None]     # when the planner must look again with no event
+    waiting_for: Mapped[str | None] = mapped_column(String(300))  # QUEUED: the full scope
 
 
 class NodeRun(Base):
     __tablename__ = "node_runs"
+    __table_args__ = (Index("ix_node_runs_waiting", "waiting_for", "updated_at"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -96,6 +99,7 @@ class NodeRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     skip_cause: Mapped[str | None] = mapped_column(String(16))  # a SkipCause while SKIPPED
+    waiting_for: Mapped[str | None] = mapped_column(String(300))  # SLOT_WAIT: the full scope
     updated_at: Mapped[datetime]
 
 
@@ -103,7 +107,8 @@ class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (UniqueConstraint("run_id", "node_id", "number"),
                       Index("ix_attempts_created", "created_at"),  # per-system dashboards
-                      Index("ix_attempts_poll", "state", "next_poll_at"))
+                      Index("ix_attempts_poll", "state", "next_poll_at"),
+                      Index("ix_attempts_system_state", "system", "state"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
@@ -111,6 +116,7 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # the idempotency key
     uses: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(200))  # `with.system`: its slot's scope
     state: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]]
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
