@@ -38,6 +38,7 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.PENDING, N.FAILED),
     (N.PENDING, N.CANCELLED),
     (N.PENDING, N.APPROVAL_WAIT),
+    (N.PENDING, N.SLOT_WAIT),
 
     (N.APPROVAL_WAIT, N.QUEUED),
     (N.APPROVAL_WAIT, N.SUCCEEDED),
@@ -45,6 +46,12 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.APPROVAL_WAIT, N.SKIPPED),
     (N.APPROVAL_WAIT, N.TIMED_OUT),
     (N.APPROVAL_WAIT, N.CANCELLED),
+    (N.APPROVAL_WAIT, N.SLOT_WAIT),
+
+    (N.SLOT_WAIT, N.QUEUED),
+    (N.SLOT_WAIT, N.CANCELLED),
+    (N.SLOT_WAIT, N.APPROVAL_WAIT),
+    (N.SLOT_WAIT, N.FAILED),
 
     (N.QUEUED, N.RUNNING),
     (N.QUEUED, N.SUCCEEDED),
@@ -65,6 +72,7 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
     (N.RETRY_WAIT, N.CANCELLED),
     (N.RETRY_WAIT, N.FAILED),
     (N.RETRY_WAIT, N.APPROVAL_WAIT),
+    (N.RETRY_WAIT, N.SLOT_WAIT),
 
     # SUCCEEDED: nothing.
     (N.FAILED, N.PENDING),
@@ -77,6 +85,12 @@ EXPECTED_NODE_PAIRS: frozenset[tuple[NodeState, NodeState]] = frozenset({
 EXPECTED_RUN_PAIRS: frozenset[tuple[RunState, RunState]] = frozenset({
     (R.PENDING, R.RUNNING),
     (R.PENDING, R.CANCELLING),
+    (R.PENDING, R.QUEUED),
+    (R.PENDING, R.CANCELLED),
+    (R.PENDING, R.FAILED),
+
+    (R.QUEUED, R.RUNNING),
+    (R.QUEUED, R.CANCELLING),
 
     (R.RUNNING, R.SUCCEEDED),
     (R.RUNNING, R.FAILED),
@@ -196,12 +210,14 @@ def test_mixed_kinds_refused_even_where_the_same_value_pair_is_allowed() -> None
 def test_node_groups_are_what_they_say() -> None:
     assert NODE_TERMINAL == {N.SUCCEEDED, N.FAILED, N.TIMED_OUT, N.LOST, N.SKIPPED, N.CANCELLED}
     assert NODE_IN_FLIGHT == {N.QUEUED, N.RUNNING}
-    assert NODE_CANCELLABLE == {N.PENDING, N.QUEUED, N.RUNNING, N.RETRY_WAIT, N.APPROVAL_WAIT}
+    assert NODE_CANCELLABLE == {N.PENDING, N.QUEUED, N.RUNNING, N.RETRY_WAIT, N.APPROVAL_WAIT,
+                                N.SLOT_WAIT}
     assert NODE_FAILURES == {N.FAILED, N.TIMED_OUT, N.LOST, N.CANCELLED}
     assert ATTEMPT_RETRYABLE == {N.FAILED, N.TIMED_OUT, N.LOST}
-    # Every state is exactly one of: terminal, in flight, pending, waiting to retry or for
-    # an approval.
-    assert NODE_TERMINAL | NODE_IN_FLIGHT | {N.PENDING, N.RETRY_WAIT, N.APPROVAL_WAIT} \
+    # Every state is exactly one of: terminal, in flight, pending, waiting to retry, for
+    # an approval or for a concurrency slot.
+    assert NODE_TERMINAL | NODE_IN_FLIGHT | {N.PENDING, N.RETRY_WAIT, N.APPROVAL_WAIT,
+                                             N.SLOT_WAIT} \
         == set(NodeState)
     assert not NODE_TERMINAL & NODE_IN_FLIGHT
     assert not NODE_TERMINAL & NODE_CANCELLABLE
@@ -246,7 +262,7 @@ def test_in_flight_nodes_can_reach_every_attempt_outcome() -> None:
 
 def test_run_groups_and_terminal_run_states() -> None:
     assert RUN_TERMINAL == {R.SUCCEEDED, R.FAILED, R.CANCELLED}
-    assert RUN_CANCELLABLE == {R.PENDING, R.RUNNING}
+    assert RUN_CANCELLABLE == {R.PENDING, R.QUEUED, R.RUNNING}
     assert RUN_TRANSITIONS[R.SUCCEEDED] == frozenset()
     for state in RUN_TERMINAL - {R.SUCCEEDED}:
         assert RUN_TRANSITIONS[state] == {R.RUNNING}, state  # only `retry`

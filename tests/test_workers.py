@@ -6,10 +6,8 @@ that every run finishes and that each script ran exactly once per node per run.
 
 from __future__ import annotations
 
-import os
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from interlock.config.env import settings
 from interlock.dispatch.celery_app import CeleryDispatcher, make_app
 from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt
-from tests.conftest import REDIS_URL
 from tests.helpers import wait_run, write_flow
-from tests.workers import Worker, WorkerPool, flush_redis_db, kill_leftover_scripts
+from tests.workers import Worker, WorkerPool, worker_pool
 
 pytestmark = pytest.mark.integration
 
@@ -76,28 +72,8 @@ nodes:
 @pytest.fixture
 def pool(store_url: str, tmp_path: Path) -> Iterator[WorkerPool]:
     """Two workers on a test Redis database and queue of their own, sharing the test store."""
-    broker = REDIS_URL.rsplit("/", 1)[0] + "/13"
-    flush_redis_db(broker)
-    env = {**os.environ, "INTERLOCK_BROKER_URL": broker, "INTERLOCK_DATABASE_URL": store_url,
-           "INTERLOCK_HOME": str(tmp_path), "INTERLOCK_QUEUE": f"q-{uuid.uuid4().hex[:8]}",
-           "INTERLOCK_LEASE_SECONDS": "3"}
-    os.environ.update({k: env[k] for k in ("INTERLOCK_BROKER_URL", "INTERLOCK_QUEUE",
-                                           "INTERLOCK_LEASE_SECONDS")})
-    settings.cache_clear()
-    workers = WorkerPool(env=env, logs=tmp_path)
-    try:
-        for _ in range(2):
-            workers.start()
-        for w in workers.workers:
-            w.wait_ready()
+    with worker_pool(store_url, tmp_path) as workers:
         yield workers
-    finally:
-        workers.stop_all()
-        kill_leftover_scripts(tmp_path / "attempts")
-        flush_redis_db(broker)
-        for key in ("INTERLOCK_BROKER_URL", "INTERLOCK_QUEUE", "INTERLOCK_LEASE_SECONDS"):
-            os.environ.pop(key, None)
-        settings.cache_clear()
 
 
 @pytest.fixture

@@ -7,10 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+from interlock.config.env import settings
+from tests.conftest import REDIS_URL
 
 READY_MARK = "ready."
 
@@ -73,6 +79,35 @@ class WorkerPool:
     def stop_all(self) -> None:
         for worker in self.alive():
             worker.kill(signal.SIGTERM)
+
+
+@contextmanager
+def worker_pool(store_url: str, home: Path, count: int = 2,
+                extra_env: dict[str, str] | None = None) -> Iterator[WorkerPool]:
+    """``count`` workers on a test Redis database and a queue of their own, sharing the test
+    store; this process's dispatch settings point at them until the block ends."""
+    broker = REDIS_URL.rsplit("/", 1)[0] + "/13"
+    flush_redis_db(broker)
+    env = {**os.environ, "INTERLOCK_BROKER_URL": broker, "INTERLOCK_DATABASE_URL": store_url,
+           "INTERLOCK_HOME": str(home), "INTERLOCK_QUEUE": f"q-{uuid.uuid4().hex[:8]}",
+           "INTERLOCK_LEASE_SECONDS": "3", **(extra_env or {})}
+    os.environ.update({k: env[k] for k in ("INTERLOCK_BROKER_URL", "INTERLOCK_QUEUE",
+                                           "INTERLOCK_LEASE_SECONDS")})
+    settings.cache_clear()
+    workers = WorkerPool(env=env, logs=home)
+    try:
+        for _ in range(count):
+            workers.start()
+        for w in workers.workers:
+            w.wait_ready()
+        yield workers
+    finally:
+        workers.stop_all()
+        kill_leftover_scripts(home / "attempts")
+        flush_redis_db(broker)
+        for key in ("INTERLOCK_BROKER_URL", "INTERLOCK_QUEUE", "INTERLOCK_LEASE_SECONDS"):
+            os.environ.pop(key, None)
+        settings.cache_clear()
 
 
 def flush_redis_db(url: str) -> None:

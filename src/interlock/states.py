@@ -19,6 +19,7 @@ class NodeState(StrEnum):
     RUNNING = "running"        # submitted: the remote system holds it under an external handle
     RETRY_WAIT = "retry_wait"  # an attempt failed; the next one starts after the backoff
     APPROVAL_WAIT = "approval_wait"  # its approval gate waits for people; nothing submitted
+    SLOT_WAIT = "slot_wait"    # ready, but its system is at its concurrency limit
     SUCCEEDED = "succeeded"    # the remote system reported success
     FAILED = "failed"          # the remote system reported failure (or refused the job)
     TIMED_OUT = "timed_out"    # Interlock stopped it after `timeout`
@@ -29,6 +30,7 @@ class NodeState(StrEnum):
 
 class RunState(StrEnum):
     PENDING = "pending"        # created, not yet planned
+    QUEUED = "queued"          # its flow or namespace is at its concurrency limit
     RUNNING = "running"        # at least one planning pass made
     CANCELLING = "cancelling"  # cancel asked; in-flight attempts are being cancelled
     SUCCEEDED = "succeeded"    # every node succeeded or was skipped by its `if:`
@@ -65,7 +67,8 @@ NODE_TERMINAL = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.TIME
                            NodeState.LOST, NodeState.SKIPPED, NodeState.CANCELLED})
 NODE_IN_FLIGHT = frozenset({NodeState.QUEUED, NodeState.RUNNING})
 NODE_CANCELLABLE = frozenset({NodeState.PENDING, NodeState.QUEUED, NodeState.RUNNING,
-                              NodeState.RETRY_WAIT, NodeState.APPROVAL_WAIT})
+                              NodeState.RETRY_WAIT, NodeState.APPROVAL_WAIT,
+                              NodeState.SLOT_WAIT})
 # Failed in the broad sense: the work ran and did not succeed (`after: failed` matches these).
 NODE_FAILED = frozenset({NodeState.FAILED, NodeState.TIMED_OUT, NodeState.LOST})
 # Attempt outcomes that the retry policy may try again.
@@ -80,7 +83,8 @@ APPROVAL_DECIDED = frozenset({ApprovalState.APPROVED, ApprovalState.REJECTED,
                               ApprovalState.TIMED_OUT, ApprovalState.ANSWERED})
 
 RUN_TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
-RUN_CANCELLABLE = frozenset({RunState.PENDING, RunState.RUNNING})
+RUN_CANCELLABLE = frozenset({RunState.PENDING, RunState.QUEUED, RunState.RUNNING})
+RUN_WAITING = frozenset({RunState.PENDING, RunState.QUEUED})       # not yet admitted
 RUN_RETRYABLE = frozenset({RunState.FAILED, RunState.CANCELLED})   # `retry` re-opens these
 RUN_ACTIVE = frozenset({RunState.RUNNING, RunState.CANCELLING})    # planned, not finished
 
@@ -97,18 +101,23 @@ _N = NodeState
 _R = RunState
 
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
-    _N.PENDING: frozenset({_N.QUEUED, _N.SKIPPED, _N.FAILED, _N.CANCELLED, _N.APPROVAL_WAIT}),
+    _N.PENDING: frozenset({_N.QUEUED, _N.SKIPPED, _N.FAILED, _N.CANCELLED, _N.APPROVAL_WAIT,
+                           _N.SLOT_WAIT}),
     # Out of APPROVAL_WAIT by the decision: submitted, a decision node settled, rejected
     # (failed or skipped), timed out, or cancelled with the run.
     _N.APPROVAL_WAIT: frozenset({_N.QUEUED, _N.SUCCEEDED, _N.FAILED, _N.SKIPPED,
-                                 _N.TIMED_OUT, _N.CANCELLED}),
+                                 _N.TIMED_OUT, _N.CANCELLED, _N.SLOT_WAIT}),
+    # Out of SLOT_WAIT when a slot frees (submitted), with the run (cancelled), or when what
+    # it was approved for changed meanwhile (asked again) or no longer renders (failed).
+    _N.SLOT_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.APPROVAL_WAIT, _N.FAILED}),
     # QUEUED -> SUCCEEDED/FAILED: an adapter may finish (or refuse) the job within submit.
     _N.QUEUED: frozenset({_N.RUNNING, _N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST,
                           _N.CANCELLED, _N.RETRY_WAIT}),
     _N.RUNNING: frozenset({_N.SUCCEEDED, _N.FAILED, _N.TIMED_OUT, _N.LOST, _N.CANCELLED,
                            _N.RETRY_WAIT}),
     # -> APPROVAL_WAIT: the retry's values differ from what was approved: asked again.
-    _N.RETRY_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.FAILED, _N.APPROVAL_WAIT}),
+    _N.RETRY_WAIT: frozenset({_N.QUEUED, _N.CANCELLED, _N.FAILED, _N.APPROVAL_WAIT,
+                              _N.SLOT_WAIT}),
     _N.SUCCEEDED: frozenset(),
     # A manual `retry` re-opens what did not succeed; nothing else leaves a terminal state.
     _N.FAILED: frozenset({_N.PENDING}),
@@ -119,8 +128,10 @@ NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
 }
 
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    # A pending run is first planned (RUNNING) or asked to cancel; it ends only from there.
-    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLING}),
+    # A pending run is first planned (RUNNING), queued for a slot, or asked to cancel; a
+    # concurrency limit with `cancel_new` / `fail_new` ends it at once.
+    _R.PENDING: frozenset({_R.RUNNING, _R.QUEUED, _R.CANCELLING, _R.CANCELLED, _R.FAILED}),
+    _R.QUEUED: frozenset({_R.RUNNING, _R.CANCELLING}),
     _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLING}),
     _R.CANCELLING: frozenset({_R.CANCELLED}),
     _R.SUCCEEDED: frozenset(),

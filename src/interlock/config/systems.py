@@ -144,6 +144,9 @@ class System(BaseModel):
     run_as: str | None = Field(default=None, pattern=OS_USER)  # OS user of script/robot nodes
     approvals: ForeignApprovals | None = None  # its human-in-the-loop requests in our inbox
     labels: dict[str, str] = Field(default_factory=dict, max_length=50)  # what policies see
+    concurrency: int | None = Field(default=None, ge=1, le=100_000, description=(
+        "at most this many attempts in flight on the system, whatever flow started them; "
+        "the others wait in `slot_wait`, oldest first"))
 
     @field_validator("events_secret")
     @classmethod

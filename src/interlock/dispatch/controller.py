@@ -8,12 +8,14 @@ after the commit; the reconciler sends again whatever a dead process did not fin
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.approvals import gates as approval_gates
+from interlock.dispatch.admission import Admission
 from interlock.engine.decisions import (
     CancelAttempt,
     CloseApproval,
@@ -28,7 +30,10 @@ from interlock.engine.decisions import (
 )
 from interlock.engine.planner import plan
 from interlock.errors import InterlockError
-from interlock.states import RUN_TERMINAL, NodeState, RunState
+from interlock.limits.scopes import Scope
+from interlock.policies.context import SYSTEM_KEY
+from interlock.spec.concurrency import Overflow
+from interlock.states import RUN_TERMINAL, RUN_WAITING, NodeState, RunState
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, Work
@@ -40,6 +45,10 @@ from interlock.triggers.firing import after_flow_run
 ACTOR = "planner"
 TRIGGER_ORIGIN = "flow"
 MAX_PASSES = 5
+# A queued run is woken by the pass that frees its slot; this only bounds the cost of a
+# wake-up that never came (a bug, or a limit raised in the file meanwhile).
+QUEUED_RECHECK = timedelta(seconds=60)
+_OVERFLOW_END = {Overflow.CANCEL_NEW: RunState.CANCELLED, Overflow.FAIL_NEW: RunState.FAILED}
 
 
 class StaleSnapshot(InterlockError):
@@ -83,9 +92,13 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
 def _apply(session: Session, loaded: Loaded, result: Plan,
            actor: str) -> tuple[list[Work], RunState]:
     applier = _Applier(session, loaded, actor)
+    applier.admission.lock(result.decisions)
     for decision in result.decisions:
-        applier.apply(decision)
+        if not applier.apply(decision):
+            break  # the run is held by a concurrency limit: the rest of the plan waits too
     wake_at = None if applier.run_state in RUN_TERMINAL else result.wake_at
+    if applier.run_state is RunState.QUEUED:
+        wake_at = clock.now() + QUEUED_RECHECK
     if wake_at != loaded.run.wake_at:
         session.execute(update(RUNS).where(Run.id == loaded.run.id)
                         .values(wake_at=wake_at))
@@ -101,10 +114,20 @@ class _Applier:
         self.run_state = RunState(loaded.run.state)
         self.node_states = {nid: NodeState(n.state) for nid, n in loaded.nodes.items()}
         self.work: list[Work] = []
+        self.admission = Admission(session, loaded)
 
-    def apply(self, decision: Decision) -> None:
+    def apply(self, decision: Decision) -> bool:
+        """Apply ``decision``; False when the run may not start yet (nothing more applies)."""
         match decision:
             case SetRun():
+                if decision.to is RunState.RUNNING and self.run_state in RUN_WAITING:
+                    held = self.admission.held_run()
+                    if held is not None:
+                        self._hold_run(held)
+                        return False
+                    self._set_run(decision)
+                    self._wake(self.admission.wake_after_run())  # slots may be left
+                    return True
                 self._set_run(decision)
             case SetNode():
                 self._set_node(decision)
@@ -120,15 +143,42 @@ class _Applier:
                 self._check(approval_gates.close_request(self.session, self.loaded, decision))
             case NudgeApproval():
                 approval_gates.nudge_request(self.session, self.loaded, decision)
+        return True
 
     def _set_run(self, d: SetRun) -> None:
         finished_at = clock.now() if d.to in RUN_TERMINAL else None
-        self._check(set_run_state(self.session, run_id=self.run_id, expected=self.run_state,
+        was = self.run_state
+        self._check(set_run_state(self.session, run_id=self.run_id, expected=was,
                                   to=d.to, actor=self.actor, reason=d.reason,
-                                  finished_at=finished_at))
+                                  finished_at=finished_at, waiting_for=None))
         self.run_state = d.to
         if d.to in RUN_TERMINAL:
             self._fire_waiting_flows(d.to)
+            if was not in RUN_WAITING:  # it held its flow's and namespace's slots
+                self._wake(self.admission.wake_after_run())
+
+    def _hold_run(self, scope: Scope) -> None:
+        """No slot: queue the run, or end it at once (`cancel_new`, `fail_new`)."""
+        reason = scope.describe()
+        end = _OVERFLOW_END.get(scope.behavior)
+        if end is None:
+            if self.run_state is RunState.PENDING:
+                self._check(set_run_state(self.session, run_id=self.run_id,
+                                          expected=self.run_state, to=RunState.QUEUED,
+                                          actor=self.actor, reason=f"{reason}; queued",
+                                          waiting_for=scope.key))
+                self.run_state = RunState.QUEUED
+            elif self.loaded.run.waiting_for != scope.key:  # now held by another of its scopes
+                self.session.execute(update(RUNS).where(Run.id == self.run_id)
+                                     .values(waiting_for=scope.key))
+            return
+        for node_id in self.node_states:
+            self._set_node(SetNode(node_id, NodeState.CANCELLED, f"run not started: {reason}"))
+        self._set_run(SetRun(end, f"{reason} (`{scope.behavior.value}`)"))
+
+    def _wake(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            self.work.append(outbox.add(self.session, Work(TaskKind.ADVANCE, run_id)))
 
     def _fire_waiting_flows(self, state: RunState) -> None:
         """`after: {flow: ...}` triggers fire in the transaction that finishes the run."""
@@ -140,16 +190,21 @@ class _Applier:
         values: dict[str, object] = {"error": d.error, "retry_at": d.retry_at}
         if d.outputs is not None:
             values["outputs"] = d.outputs
+        was = self.node_states[d.node_id]
         self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
-                                   expected=self.node_states[d.node_id], to=d.to,
-                                   actor=self.actor, reason=d.reason,
-                                   skip_cause=d.skip_cause, **values))
+                                   expected=was, to=d.to, actor=self.actor, reason=d.reason,
+                                   skip_cause=d.skip_cause, waiting_for=None, **values))
         self.node_states[d.node_id] = d.to
+        self._wake(self.admission.wake_after_node(d.node_id, was))
 
     def _submit(self, d: Submit) -> None:
+        if self._slot_wait(d):
+            return
+        system = d.params.get(SYSTEM_KEY)
         attempt = Attempt(run_id=self.run_id, node_id=d.node_id, number=d.attempt,
                           key=attempt_key(self.run_id, d.node_id, d.attempt),
                           uses=self.loaded.flow.nodes[d.node_id].uses,
+                          system=system if isinstance(system, str) else None,
                           state=NodeState.QUEUED.value, params=d.params, outputs={},
                           submit_tries=0, created_at=clock.now())
         self.session.add(attempt)
@@ -158,9 +213,25 @@ class _Applier:
         self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
                                    expected=self.node_states[d.node_id], to=NodeState.QUEUED,
                                    actor=self.actor, reason=f"attempt {d.attempt} queued",
-                                   retry_at=None))
+                                   retry_at=None, waiting_for=None))
         self.node_states[d.node_id] = NodeState.QUEUED
         self.work.append(outbox.add(self.session, Work(TaskKind.EXECUTE, self.run_id, attempt.id)))
+
+    def _slot_wait(self, d: Submit) -> bool:
+        """Whether the node's system has no slot for it now (it then waits in SLOT_WAIT)."""
+        was = self.node_states[d.node_id]
+        row = self.loaded.nodes[d.node_id]
+        held = self.admission.held_node(
+            d, row.updated_at if was is NodeState.SLOT_WAIT else None)
+        if held is None:
+            return False
+        if was is not NodeState.SLOT_WAIT:
+            self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
+                                       expected=was, to=NodeState.SLOT_WAIT, actor=self.actor,
+                                       reason=held.describe(), retry_at=None,
+                                       waiting_for=held.key))
+            self.node_states[d.node_id] = NodeState.SLOT_WAIT
+        return True
 
     def _attempt(self, node_id: str, number: int) -> Attempt:
         return next(a for a in self.loaded.attempts[node_id] if a.number == number)

@@ -34,6 +34,7 @@ from interlock.states import (
     NODE_IN_FLIGHT,
     NODE_TERMINAL,
     RUN_TERMINAL,
+    RUN_WAITING,
     NodeState,
     RunState,
     SkipCause,
@@ -44,7 +45,7 @@ def plan(graph: FlowGraph, run: RunView, now: datetime) -> Plan:
     result = Plan()
     if run.state in RUN_TERMINAL:
         return result
-    if run.state is RunState.PENDING:
+    if run.state in RUN_WAITING:  # the controller first checks its concurrency limits
         result.decisions.append(SetRun(RunState.RUNNING, "planned"))
     nodes = dict(run.nodes)  # effective states, updated as this pass decides
     cancelling = run.state is RunState.CANCELLING
@@ -101,6 +102,8 @@ def _advance_node(graph: FlowGraph, run: RunView, nodes: dict[str, NodeView], no
         return _start(graph, run, nodes, node_id, node, now, result)
     if view.state in NODE_IN_FLIGHT:
         return _settle(node_id, node, view, now, result)
+    if view.state is NodeState.SLOT_WAIT:  # the controller submits it once a slot is free
+        return _submit(run, nodes, node_id, node, view_attempts_next(view), now, result)
     if view.state is NodeState.RETRY_WAIT:
         if view.retry_at is not None and view.retry_at > now:
             result.wake(view.retry_at)

@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.store.base import dialect_insert
 from interlock.store.tables.lineage import (
     DATASETS,
     EDGES,
@@ -39,11 +39,7 @@ class IORow:
     at: datetime
 
 
-def insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which has `on_conflict_do_*` on both stores."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+insert = dialect_insert  # the dialect's INSERT (other lineage modules import it from here)
 
 
 def job(session: Session, *, namespace: str, name: str, system: str | None = None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interlock.spec.namespaces import check_pattern
 
@@ -46,13 +46,28 @@ class Rule(BaseModel):
     points: list[Point] = Field(default_factory=lambda: list(Point), min_length=1)
 
 
+class NamespaceLimits(BaseModel):
+    """Limits a policy sets on every namespace in its scope, each counted on its own (a
+    child covered by several policies gets the smallest)."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: int = Field(ge=1, le=100_000, description="runs in flight at once; the others queue")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = Field(pattern=NAME)
     description: str = Field(default="", max_length=2000)
     scope: str = Field(default="*", max_length=200)
     mode: Mode = Mode.ENFORCE
-    rules: list[Rule] = Field(min_length=1, max_length=MAX_RULES)
+    rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
+    concurrency: NamespaceLimits | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Policy:
+        if not self.rules and self.concurrency is None:
+            raise ValueError("a policy needs `rules:` or `concurrency:` (e.g. {runs: 10})")
+        return self
 
     @field_validator("scope")
     @classmethod

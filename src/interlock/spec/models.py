@@ -21,6 +21,7 @@ from interlock.adapters.contract import RetryMode
 from interlock.config.cron_macros import MACROS
 from interlock.config.systems import SecretRef
 from interlock.spec.approvals import DECISION_KIND, ApprovalGate
+from interlock.spec.concurrency import Concurrency
 from interlock.spec.fields import Duration, Strict
 from interlock.spec.fields import InputSpec as InputSpec  # re-exported
 from interlock.spec.fields import InputType as InputType  # re-exported
@@ -184,6 +185,8 @@ class Flow(Strict):
     labels: dict[str, str] = Field(default_factory=dict, max_length=50, description=(
         "e.g. owner, data_class: what policies may require"))
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    concurrency: Concurrency | None = Field(default=None, description=(
+        "at most `limit` runs in flight; `behavior`: queue | cancel_new | fail_new"))
     triggers: list[Trigger] = Field(default_factory=list)
     nodes: dict[str, Node] = Field(min_length=1)
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.adapters.launches import ClaimState, provide
+from interlock.store.base import dialect_insert
 from interlock.store.db import session_scope
 from interlock.store.tables import LaunchClaim, rowcount
 
@@ -24,8 +24,7 @@ CLAIMS = LaunchClaim.__table__
 
 
 def _insert(session: Session) -> Any:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(CLAIMS)
+    return dialect_insert(session, CLAIMS)
 
 
 class StoreLaunchClaims:
