@@ -69,12 +69,13 @@ def install(folder: Path, example: str, *, points: list[str] | None = None,
 
 def flow(namespace: str = "bank.payments", *, uses: str = "noop", system: str | None = None,
          timeout: str | None = "1m", labels: str = "{owner: ops, data_class: internal}",
-         approval: str | None = None, fid: str = "pay") -> str:
+         approval: str | None = None, fid: str = "pay", concurrency: str | None = None) -> str:
     params = f"{{system: {system}}}" if system else "{}"
     node = f"    uses: {uses}\n    with: {params}\n"
     node += f"    timeout: {timeout}\n" if timeout else ""
     node += f"    approval: {approval}\n" if approval else ""
-    return (f"id: {fid}\nnamespace: {namespace}\nlabels: {labels}\n"
+    limit = f"concurrency: {concurrency}\n" if concurrency else ""
+    return (f"id: {fid}\nnamespace: {namespace}\nlabels: {labels}\n{limit}"
             f"nodes:\n  step:\n{node}")
 
 
@@ -91,6 +92,7 @@ CASES = {
                             flow(system="airflow/bank",
                                  approval="{rules: [{group: a}, {group: b}]}")),
     "limits": (flow(timeout="2h"), flow(timeout="30m")),
+    "concurrency": (flow(concurrency="{limit: 50}"), flow(concurrency="{limit: 2}")),
 }
 
 

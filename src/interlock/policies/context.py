@@ -1,7 +1,7 @@
 """What a rule sees: plain maps (CEL's maps and lists), built from the flow document, the
 systems file, the run and the principal. `docs/policies.md` lists every field.
 
-    flow      {id, namespace, ref, labels, description}
+    flow      {id, namespace, ref, labels, description, concurrency {limit, behavior} | null}
     node      {id, uses, adapter, system, timeout, retry {attempts, mode}, needs, params,
                approval {people, rules, timeout, on_timeout} | null}
     system    {name, kind, labels}            ({"name": "", ...} for a node on no system)
@@ -23,8 +23,11 @@ NO_SYSTEM: dict[str, Any] = {"name": "", "kind": "", "labels": {}}
 
 
 def flow_context(flow: Flow) -> dict[str, Any]:
+    limit = flow.concurrency
     return {"id": flow.id, "namespace": flow.namespace, "ref": flow.ref,
-            "labels": dict(flow.labels), "description": flow.description}
+            "labels": dict(flow.labels), "description": flow.description,
+            "concurrency": None if limit is None else {"limit": limit.limit,
+                                                       "behavior": limit.behavior.value}}
 
 
 def node_context(node_id: str, node: Node) -> dict[str, Any]:
