@@ -5,6 +5,7 @@ cannot loosen its parent; report-only decides and refuses nothing; every decisio
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,12 @@ import pytest
 import yaml
 
 from interlock import clock
+from interlock.access import tokens
+from interlock.access.permissions import Role
+from interlock.access.principals import Forbidden, Principal
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import SpecError
+from interlock.operations import approvals as approval_ops
 from interlock.operations import policies as policy_ops
 from interlock.operations import runs as ops
 from interlock.policies import context as ctx
@@ -23,7 +28,8 @@ from interlock.policies.load import PolicyFileError, parse_policy
 from interlock.policies.model import Point
 from interlock.policies.points import PolicyRefused
 from interlock.spec import parse_flow
-from interlock.states import NodeState, RunState
+from interlock.states import ApprovalState, NodeState, RunState
+from interlock.store.approvals import RequestFilter
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
 from tests.helpers import wait_run
@@ -166,22 +172,75 @@ def test_report_only_decides_and_refuses_nothing(quiet: EmbeddedDispatcher,
         for d in refused)
 
 
-def test_the_freeze_holds_production_work_without_an_approval(
-        sqlite_store: str, policies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_freeze_makes_production_work_wait_for_the_change_board(
+        quiet: EmbeddedDispatcher, policies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule's `approval:`: not refused, the node waits for the policy's gate at submit;
+    one change-board vote releases it; outside the freeze nothing is asked."""
     install(policies, "freeze")
     monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 24, 9, tzinfo=UTC))
     ops.register(flow(system="airflow/bank"), actor="user:author")
-    with pytest.raises(PolicyRefused, match="change freeze"):
-        ops.start_run(namespace="bank.payments", flow_id="pay", inputs={}, dispatcher=_Null())
-    ops.register(flow(system="airflow/bank", approval="{rules: [{group: a}]}", fid="gated"),
-                 actor="user:author")
     ops.register(flow(system="airflow/lab", fid="lab"), actor="user:author")
-    for allowed in ("gated", "lab"):  # behind a gate, or not on production: allowed
-        assert ops.start_run(namespace="bank.payments", flow_id=allowed, inputs={},
-                             dispatcher=_Null())
+    run_id = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                           dispatcher=quiet, actor="user:starter")
+    request = _pending_request(run_id)
+    assert request["subject"] == "Production work during the year-end change freeze"
+    assert ops.get_run(run_id).nodes[0].state is NodeState.APPROVAL_WAIT
+    with pytest.raises(Forbidden):  # the gate's rules hold: not a change-board member
+        approval_ops.vote(request["id"], principal=_person("mallory", "ops"),
+                          option="approve", inputs={}, comment="", dispatcher=quiet)
+    approval_ops.vote(request["id"], principal=_person("carol", "change-board"),
+                      option="approve", inputs={}, comment="year-end close", dispatcher=quiet)
+    assert wait_run(run_id).state is RunState.SUCCEEDED
+    asked = [d for d in decisions() if d["point"] == "submit"]
+    assert [d["allowed"] for d in asked] == [False, True]  # asked, then passed with the gate
+    assert "waits for an approval" in asked[0]["rules"]["freeze-production"]
+    lab = ops.start_run(namespace="bank.payments", flow_id="lab", inputs={}, dispatcher=quiet)
+    assert wait_run(lab).state is RunState.SUCCEEDED  # not production: nothing asked
     monkeypatch.setattr(clock, "now", lambda: datetime(2027, 1, 5, 9, tzinfo=UTC))
-    assert ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
-                         dispatcher=_Null())
+    after = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                          dispatcher=quiet)
+    assert wait_run(after).state is RunState.SUCCEEDED  # the freeze is over
+
+
+def test_a_node_with_its_own_gate_that_misses_the_policy_is_refused(
+        quiet: EmbeddedDispatcher, policies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install(policies, "freeze")
+    (policies / "two.yaml").write_text(
+        "policy: two-people\nrules:\n  - name: two\n"
+        "    when: \"'env' in system.labels && system.labels.env == 'production'\"\n"
+        "    check: \"node.approval != null && node.approval.people >= 2\"\n"
+        "    message: two people\n    points: [submit]\n"
+        "    approval: {subject: Two people, rules: [{group: change-board, count: 2}]}\n")
+    monkeypatch.setattr(clock, "now", lambda: datetime(2027, 1, 5, 9, tzinfo=UTC))
+    ops.register(flow(system="airflow/bank", approval="{rules: [{group: a}]}"),
+                 actor="user:author")
+    run_id = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                           dispatcher=quiet, actor="user:starter")
+    request = _pending_request(run_id)  # its own one-person gate asks first
+    approval_ops.vote(request["id"], principal=_person("alice", "a"), option="approve",
+                      inputs={}, comment="", dispatcher=quiet)
+    detail = wait_run(run_id)
+    assert detail.state is RunState.FAILED
+    assert "its node has another approval gate" in (detail.nodes[0].error or "")
+
+
+def _person(name: str, *groups: str) -> Principal:
+    with session_scope() as session:
+        token, _ = tokens.create(session, name=name, role=Role.APPROVER, namespace="*",
+                                 created_by="tests", groups=groups)
+        principal, _ = tokens.authenticate(session, token)
+    return principal
+
+
+def _pending_request(run_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = approval_ops.list_requests(
+            filters=RequestFilter(states=(ApprovalState.PENDING,), run_id=run_id))
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no pending request for run {run_id}")
 
 
 class _Null:

@@ -23,7 +23,9 @@ ACTOR = "planner"
 
 def open_request(session: Session, loaded: Loaded, decision: OpenApproval) -> ApprovalRequest:
     gate = loaded.flow.nodes[decision.node_id].approval
-    assert gate is not None  # the planner opens requests for gated nodes only
+    if decision.imposed is not None:
+        gate = ApprovalGate.model_validate(decision.imposed["gate"])
+    assert gate is not None  # requests are opened for gated nodes, or as a policy asks
     run = loaded.run
     revision = session.get(FlowRevision, run.flow_revision_id)
     row = store.new_request(
@@ -38,7 +40,8 @@ def open_request(session: Session, loaded: Loaded, decision: OpenApproval) -> Ap
         payload=decision.params, payload_hash=decision.payload_hash,
         excluded=people.excluded(run, revision), requested_by=ACTOR,
         deadline=decision.deadline, escalate_at=decision.escalate_at,
-        next_remind_at=decision.next_remind_at)
+        next_remind_at=decision.next_remind_at,
+        details={store.IMPOSED: decision.imposed} if decision.imposed else {})
     loaded.approvals[decision.node_id] = row
     notices.requested(session, row)
     return row

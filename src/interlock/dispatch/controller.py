@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.approvals import gates as approval_gates
+from interlock.dispatch import policy_gate
 from interlock.dispatch.admission import Admission
 from interlock.engine.decisions import (
     CancelAttempt,
@@ -91,7 +92,7 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
 
 def _apply(session: Session, loaded: Loaded, result: Plan,
            actor: str) -> tuple[list[Work], RunState]:
-    applier = _Applier(session, loaded, actor)
+    applier = _Applier(session, loaded, actor, result)
     applier.admission.lock(result.decisions)
     for decision in result.decisions:
         if not applier.apply(decision):
@@ -108,8 +109,8 @@ def _apply(session: Session, loaded: Loaded, result: Plan,
 class _Applier:
     """Applies one plan's decisions, tracking states as they change within the pass."""
 
-    def __init__(self, session: Session, loaded: Loaded, actor: str):
-        self.session, self.loaded, self.actor = session, loaded, actor
+    def __init__(self, session: Session, loaded: Loaded, actor: str, plan: Plan):
+        self.session, self.loaded, self.actor, self.plan = session, loaded, actor, plan
         self.run_id = loaded.run.id
         self.run_state = RunState(loaded.run.state)
         self.node_states = {nid: NodeState(n.state) for nid, n in loaded.nodes.items()}
@@ -198,7 +199,7 @@ class _Applier:
         self._wake(self.admission.wake_after_node(d.node_id, was))
 
     def _submit(self, d: Submit) -> None:
-        if self._slot_wait(d):
+        if self._policy_holds(d) or self._slot_wait(d):
             return
         system = d.params.get(SYSTEM_KEY)
         attempt = Attempt(run_id=self.run_id, node_id=d.node_id, number=d.attempt,
@@ -216,6 +217,22 @@ class _Applier:
                                    retry_at=None, waiting_for=None))
         self.node_states[d.node_id] = NodeState.QUEUED
         self.work.append(outbox.add(self.session, Work(TaskKind.EXECUTE, self.run_id, attempt.id)))
+
+    def _policy_holds(self, d: Submit) -> bool:
+        """Whether a policy fails the node, or makes it wait for an approval, instead."""
+        verdict = policy_gate.verdict(self.session, self.loaded, d.node_id)
+        if verdict.refused is not None or verdict.ask is not None:
+            self.plan.wake(clock.now())  # the plan thought it submitted: plan again now
+        if verdict.refused is not None:
+            self._set_node(SetNode(d.node_id, NodeState.FAILED, "refused by policy",
+                                   error=verdict.refused))
+            return True
+        if verdict.ask is None:
+            return False
+        for decision in policy_gate.ask(self.loaded, d, verdict.ask,
+                                        self.node_states[d.node_id], clock.now(), self.plan):
+            self.apply(decision)
+        return True
 
     def _slot_wait(self, d: Submit) -> bool:
         """Whether the node's system has no slot for it now (it then waits in SLOT_WAIT)."""

@@ -30,7 +30,6 @@ from interlock.dispatch.secrecy import masked, node_masker
 from interlock.dispatch.tracing import traceparent
 from interlock.errors import Rejected, Transient
 from interlock.lineage import emitted
-from interlock.policies import points as policy_points
 from interlock.spec.models import Flow
 from interlock.states import NodeState
 from interlock.store import outbox
@@ -63,11 +62,7 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
                             attempt_id=attempt_id)
             return
         job, node_with = _job_of(session, attempt)
-        refused = _policy_refusal(session, attempt)
     tries = attempt.submit_tries + 1  # recorded with the outcome of this submit
-    if refused is not None:  # a policy says no: the node fails with the rule's words
-        _record_submit(attempt, _failed(attempt, refused), None, dispatcher, tries)
-        return
     adapter: Adapter | None = None  # stays None when no adapter has this kind
     mask = Masker(())  # every text that comes back passes through it
     try:
@@ -111,16 +106,6 @@ def _job_of(session: Session, attempt: Attempt) -> tuple[JobSpec, dict[str, Any]
                   timeout_s=node.timeout, flow=f"{run.namespace}/{run.flow_id}",
                   retry_mode=node.retry.mode, previous=previous)
     return job, node.with_
-
-
-def _policy_refusal(session: Session, attempt: Attempt) -> str | None:
-    run = session.get(Run, attempt.run_id)
-    assert run is not None  # a foreign key
-    trigger = run.trigger or {}
-    by = trigger.get("by")
-    return policy_points.at_submit(session, flow_of_run(session, run), node_id=attempt.node_id,
-                                   run_id=run.id, actor=by if isinstance(by, str) else "trigger",
-                                   run={"inputs": run.inputs, "trigger": trigger})
 
 
 def _failed(attempt: Attempt, error: str) -> Observation:

@@ -67,6 +67,7 @@ class OpenApproval:
     deadline: datetime | None
     escalate_at: datetime | None
     next_remind_at: datetime | None
+    imposed: dict[str, Any] | None = None  # {policy, rule, gate}: a policy asks, not the flow
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ cancel), so whichever lands first is the only outcome.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,24 @@ def release_or_ask(run: RunView, nodes: dict[str, NodeView], node_id: str, node:
             return _release(node_id, node, request, attempt, params)
         if request.state is _A.PENDING:
             return _waiting(node_id, gate, view, request, now, result)
+    return ask(node_id, gate, view, Asked(params, subject, body, digest), now, result)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a new request shows and is bound to."""
+
+    params: dict[str, Any]
+    subject: str
+    body: str
+    digest: str
+    imposed: dict[str, Any] | None = None  # (policy, rule, gate) when a policy asks
+
+
+def ask(node_id: str, gate: ApprovalGate, view: NodeView, asked: Asked, now: datetime,
+        result: Plan) -> list[Decision]:
+    """Open a new request (voiding the node's previous one if it covered other values)."""
+    request = view.approval
     decisions: list[Decision] = []
     if request is not None and request.state in _VOIDABLE:  # it covered other values
         decisions.append(CloseApproval(node_id, request.request_id, _A.VOID,
@@ -65,8 +84,9 @@ def release_or_ask(run: RunView, nodes: dict[str, NodeView], node_id: str, node:
     for due in (deadline, escalate_at, remind_at):
         if due is not None:
             result.wake(due)
-    decisions.append(OpenApproval(node_id, params, subject, body, digest, deadline,
-                                  escalate_at, remind_at))
+    decisions.append(OpenApproval(node_id, asked.params, asked.subject, asked.body,
+                                  asked.digest, deadline, escalate_at, remind_at,
+                                  imposed=asked.imposed))
     if view.state is not NodeState.APPROVAL_WAIT:
         decisions.append(SetNode(node_id, NodeState.APPROVAL_WAIT, "waiting for approval"))
     return decisions

@@ -17,6 +17,7 @@ import cel
 
 from interlock.errors import InterlockError
 from interlock.policies.model import Mode, Point, Policy, Rule
+from interlock.spec.approvals import ApprovalGate
 
 ROOTS = frozenset({"flow", "node", "system", "run", "principal", "now", "point"})
 PER_NODE = frozenset({"node", "system"})
@@ -38,10 +39,21 @@ class Decision:
     allowed: bool
     message: str
     input_hash: str     # sha256 of what the rule saw (audited instead of the input itself)
+    approval: ApprovalGate | None = None  # the rule's remedy: wait for it instead of refusing
+
+    @property
+    def violated(self) -> bool:
+        """An enforced rule does not hold (refused, or the node waits for an approval)."""
+        return not self.allowed and self.mode is Mode.ENFORCE
 
     @property
     def refuses(self) -> bool:
-        return not self.allowed and self.mode is Mode.ENFORCE
+        return self.violated and self.approval is None
+
+    @property
+    def asks(self) -> bool:
+        """Violated, and the rule says the node waits for its approval instead."""
+        return self.violated and self.approval is not None
 
     def sentence(self) -> str:
         where = "" if self.subject == FLOW_SUBJECT else f" ({self.subject})"
@@ -107,5 +119,5 @@ def decide(policy: Policy, revision: str, point: Point, subject: Subject | str,
         made.append(Decision(policy=policy.policy, revision=revision, rule=rule.name,
                              mode=policy.mode, point=point, subject=subject.name,
                              allowed=allowed, message=message,
-                             input_hash=subject.input_hash))
+                             input_hash=subject.input_hash, approval=rule.approval))
     return made

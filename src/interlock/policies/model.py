@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from interlock.spec.approvals import ApprovalGate
 from interlock.spec.namespaces import check_pattern
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
@@ -44,6 +45,20 @@ class Rule(BaseModel):
     check: str = Field(max_length=MAX_EXPRESSION, description="CEL: what must hold")
     message: str = Field(max_length=500)
     points: list[Point] = Field(default_factory=lambda: list(Point), min_length=1)
+    approval: ApprovalGate | None = Field(default=None, description=(
+        "instead of refusing: the node waits for this approval (at submit; a run start and a "
+        "registration are then not refused for this rule)"))
+
+    @model_validator(mode="after")
+    def _plain_gate(self) -> Rule:
+        gate = self.approval
+        if gate is not None and any("{{" in text for text in (gate.subject, gate.body)):
+            raise ValueError("a policy's approval `subject` and `body` are plain text (it "
+                             "covers every flow in its scope: no `{{ }}`)")
+        if gate is not None and Point.SUBMIT not in self.points:
+            raise ValueError("a rule with `approval:` is acted on at `submit`: add it to "
+                             "`points`")
+        return self
 
 
 class NamespaceLimits(BaseModel):

@@ -5,6 +5,7 @@ a failed node at submit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from interlock.spec.models import Flow
 from interlock.store import audit, facts
 
 ACTOR = "policy"
+ASKS = " (the node waits for an approval)"  # how a rule's remedy reads in the audit trail
 
 
 class PolicyRefused(InterlockError):
@@ -74,17 +76,33 @@ def check(flow: Flow, point: Point, *, actor: str, run: dict[str, Any] | None = 
     return decisions
 
 
+@dataclass(frozen=True)
+class SubmitVerdict:
+    refused: str | None = None    # the node fails with these words
+    ask: Decision | None = None   # the node waits for this rule's approval first
+
+
 def at_submit(session: Session, flow: Flow, *, node_id: str, run_id: str, actor: str,
-              run: dict[str, Any]) -> str | None:
-    """The submit point, in the caller's transaction: decisions audited; the refusal's
-    sentence when an enforced rule does not hold (the node then fails with it)."""
+              run: dict[str, Any], approved_for: tuple[str, str] | None = None
+              ) -> SubmitVerdict:
+    """The submit point, in the caller's transaction: decisions audited; a refusal when an
+    enforced rule does not hold, or the rule whose approval the node must wait for.
+
+    ``approved_for`` is the (policy, rule) whose approval the node has already been given
+    (its gate was imposed by that rule and released it). A node with a gate of its own that
+    does not satisfy a rule asking for an approval is refused: one gate, not two."""
     try:
         decisions = evaluate(flow, Point.SUBMIT, actor=actor, run=run, nodes=[node_id])
     except SpecError as exc:  # a broken policy file refuses: a control not read is not a yes
-        return f"the policies cannot be read: {exc}"
+        return SubmitVerdict(refused=f"the policies cannot be read: {exc}")
     record(session, decisions, target=f"runs/{run_id}")
     refused = [d.sentence() for d in decisions if d.refuses]
-    return "; ".join(refused) or None
+    asks = [d for d in decisions if d.asks and (d.policy, d.rule) != approved_for]
+    if asks and (approved_for is not None or flow.nodes[node_id].gated):
+        refused += [f"{d.sentence()} (its node has another approval gate)" for d in asks]
+    if refused:
+        return SubmitVerdict(refused="; ".join(refused))
+    return SubmitVerdict(ask=asks[0] if asks else None)
 
 
 def record(session: Session, decisions: list[Decision], *, target: str,
@@ -102,5 +120,5 @@ def record(session: Session, decisions: list[Decision], *, target: str,
                      after={"policy": policy, "revision": revision, "mode": mode,
                             "point": point, "subject": subject, "input_hash": input_hash,
                             "allowed": all(d.allowed for d in made),
-                            "rules": {d.rule: True if d.allowed else facts.short(d.message)
-                                      for d in made}})
+                            "rules": {d.rule: True if d.allowed else facts.short(
+                                d.message + (ASKS if d.asks else "")) for d in made}})

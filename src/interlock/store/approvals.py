@@ -17,6 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.spec.approvals import ApprovalGate
+from interlock.spec.models import Flow
 from interlock.states import ApprovalState, transition
 from interlock.store import audit, facts
 from interlock.store.tables import ApprovalOrigin, ApprovalRequest, ApprovalVote, rowcount
@@ -25,6 +27,7 @@ from interlock.store.transitions import storable
 
 MAX_COMMENT = 4000
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
+IMPOSED = "imposed"  # `details` key: {policy, rule, gate} of a request a policy asked for
 
 
 def new_request(session: Session, *, actor: str, audit_origin: str = audit.LOCAL_ORIGIN,
@@ -84,6 +87,26 @@ def get(session: Session, request_id: str, *, lock: bool = False) -> ApprovalReq
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return session.scalars(query).first()
+
+
+def imposed_by(row: ApprovalRequest | None) -> tuple[str, str] | None:
+    """The (policy, rule) that asked for this request, when a policy did (not the flow)."""
+    imposed = (row.details or {}).get(IMPOSED) if row is not None else None
+    return None if not imposed else (imposed["policy"], imposed["rule"])
+
+
+def with_imposed_gates(flow: Flow, latest: dict[str, ApprovalRequest]) -> Flow:
+    """``flow`` with the gates policies imposed on its nodes in this run (each kept on the
+    node's request): the planner then waits, times out and releases them like its own."""
+    imposed = {node_id: ApprovalGate.model_validate(row.details[IMPOSED]["gate"])
+               for node_id, row in latest.items()
+               if imposed_by(row) and node_id in flow.nodes
+               and flow.nodes[node_id].approval is None}
+    if not imposed:
+        return flow
+    nodes = {nid: node.model_copy(update={"approval": imposed[nid]}) if nid in imposed else node
+             for nid, node in flow.nodes.items()}
+    return flow.model_copy(update={"nodes": nodes})
 
 
 def latest_by_node(session: Session, run_id: str) -> dict[str, ApprovalRequest]:

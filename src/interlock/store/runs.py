@@ -40,6 +40,11 @@ from interlock.store.tables import (
 )
 from interlock.store.transitions import set_node_state, set_run_state
 
+# Where a node may stand behind a gate a policy imposed on it (`approval:` on a rule): its
+# request must be read to know the gate.
+_MAY_HOLD_IMPOSED = frozenset({NodeState.APPROVAL_WAIT.value, NodeState.SLOT_WAIT.value,
+                               NodeState.RETRY_WAIT.value})
+
 
 @dataclass
 class Loaded:
@@ -133,9 +138,12 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
                              .execution_options(**fresh)):
         attempts.setdefault(a.node_id, []).append(a)
     flow = flow_of_run(session, run)
-    gated = any(node.gated for node in flow.nodes.values())  # no query for ungated flows
-    return Loaded(run=run, flow=flow, nodes=nodes, attempts=attempts,
-                  approvals=approval_store.latest_by_node(session, run_id) if gated else {})
+    # No query for ungated flows, unless a node may wait behind a gate a policy imposed.
+    gated = any(node.gated for node in flow.nodes.values()) or any(
+        n.state in _MAY_HOLD_IMPOSED for n in nodes.values())
+    approvals = approval_store.latest_by_node(session, run_id) if gated else {}
+    return Loaded(run=run, flow=approval_store.with_imposed_gates(flow, approvals),
+                  nodes=nodes, attempts=attempts, approvals=approvals)
 
 
 def lock_run(session: Session, run_id: str) -> Run:
