@@ -325,3 +325,65 @@ def test_the_api_shows_the_policies_in_force_and_checks_a_policy_text(
         huge = client.post("/api/v1/policies/validate", headers=reader,
                            json={"source": "x" * 300_000})
         assert huge.status_code == 422
+
+
+def test_policies_written_and_deleted_through_the_api(sqlite_store: str,
+                                                      policies: Path) -> None:
+    """A write is a file in the folder (applied from the next decision), audited; the writer
+    needs `policies:admin` on the scope's root; stale writes, mismatched names, broken text
+    and hostile names are refused and change nothing."""
+    import warnings
+
+    from helpers import bearer
+
+    from interlock.access.permissions import Role
+    from interlock.api.main import create_app
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    text = (EXAMPLES / "limits.yaml").read_text().replace('scope: "*"', "scope: bank.*")
+    api = "/api/v1/policies"
+    with TestClient(create_app(dispatcher=_Null())) as client:  # type: ignore[arg-type]
+        bank_admin = bearer(Role.ADMIN, "bank.*", name="bank-admin")
+        made = client.put(f"{api}/node-limits", headers=bank_admin, json={"source": text})
+        assert made.status_code == 200, made.text
+        assert made.json()["created"] and (policies / "node-limits.yaml").read_text() == text
+        revision = made.json()["revision"]
+        assert _refuses_at_registration(flow(timeout="2h"))  # in force at once
+        # A stale writer (it read another revision) is refused; nothing changes.
+        looser = text.replace("<= 3600.0", "<= 7200.0")
+        stale = client.put(f"{api}/node-limits", headers=bank_admin,
+                           json={"source": looser, "expected_revision": "0" * 16})
+        assert stale.status_code == 409 and "read it again" in stale.text
+        assert (policies / "node-limits.yaml").read_text() == text
+        updated = client.put(f"{api}/node-limits", headers=bank_admin,
+                             json={"source": looser, "expected_revision": revision})
+        assert updated.status_code == 200 and not updated.json()["created"]
+        # Scope: a bank admin cannot write a policy for everyone, nor for retail.
+        for scope, status in (('"*"', 403), ("retail", 404)):
+            other = client.put(f"{api}/wide", headers=bank_admin, json={
+                "source": f"policy: wide\nscope: {scope}\nconcurrency: {{runs: 1}}\n"})
+            assert other.status_code == status, other.text
+        assert not (policies / "wide.yaml").exists()
+        for name, source, status in (
+                ("other-name", text, 409),                                # name mismatch
+                ("node-limits", "policy: node-limits\nrules: [{name: r, check: '1 +', "
+                                "message: m}]\n", 422),                    # not CEL
+                ("node-limits", "policy: node-limits\nscope: bank.*\nrules: *a\n", 422),
+                ("..%2F..%2Fetc%2Fx", text, 422),                          # path escape
+                (".hidden", text, 422)):
+            refused = client.put(f"{api}/{name}", headers=bank_admin, json={"source": source})
+            assert refused.status_code in (status, 404), (name, refused.text)
+        assert sorted(p.name for p in policies.iterdir()) == ["node-limits.yaml"]
+        assert client.delete(f"{api}/node-limits", headers=bearer(Role.OPERATOR, "bank.*")
+                             ).status_code == 403
+        assert client.delete(f"{api}/node-limits", headers=bank_admin).status_code == 204
+        assert not (policies / "node-limits.yaml").exists()
+        assert client.delete(f"{api}/node-limits", headers=bank_admin).status_code == 404
+    written = decisions("policy.written")
+    assert [w["revision"] for w in written] == [revision, updated.json()["revision"]]
+    assert decisions("policy.deleted") == [None]  # a delete has only a `before`
+    with session_scope() as session:
+        deleted = session.query(AuditRecord).filter(
+            AuditRecord.action == "policy.deleted").one()
+        assert deleted.before["policy"] == "node-limits" and deleted.actor == "user:bank-admin"

@@ -21,6 +21,7 @@ class Resource(StrEnum):
     LINEAGE = "lineage"
     SYSTEMS = "systems"
     TOKENS = "tokens"
+    POLICIES = "policies"
 
 
 class Action(StrEnum):
@@ -54,6 +55,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"            # the audit trail, its export and verification
     SYSTEMS_READ = "systems:read"        # system health, cron jobs, metrics
     TOKENS_ADMIN = "tokens:admin"        # create, list and revoke API tokens
+    POLICIES_ADMIN = "policies:admin"    # write and delete policies (on their scope's root)
 
     @property
     def resource(self) -> Resource:

@@ -1,17 +1,20 @@
-"""Policies for the CLI: `interlock validate` checks flow files against the policies that
-cover them (nothing is audited: validating decides nothing) and checks policy files too (a
-YAML document with a top-level `policy:` key is one)."""
+"""Policies for the CLI and the API: `interlock validate` checks flow files against the
+policies that cover them (nothing is audited: validating decides nothing) and checks policy
+files too (a YAML document with a top-level `policy:` key is one); the API lists the
+policies in force, and writes and deletes policy files (audited)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from interlock.config.yamlpos import load_located
-from interlock.errors import Problem, SpecError
-from interlock.policies import points
-from interlock.policies.load import covering, load_policies, parse_policy
+from interlock.errors import NotFound, Problem, SpecError
+from interlock.policies import points, writes
+from interlock.policies.load import Loaded, covering, load_policies, parse_policy
 from interlock.spec.loader import expand, load_flow
+from interlock.store import audit
+from interlock.store.db import session_scope
 
 VALIDATOR = "cli:validate"
 POLICY_KEY = "policy"
@@ -71,3 +74,40 @@ def check_source(source: str, file: str) -> list[Problem]:
     except SpecError as exc:
         return exc.problems
     return []
+
+
+def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
+        expected: str | None = None, origin: str = audit.LOCAL_ORIGIN) -> dict[str, object]:
+    """Write policy ``name`` (its text checked first) into the policy folder, audited.
+    ``may_write(scope)`` raises unless the caller may write policies on that scope; it is
+    asked for the new scope and, when the policy exists, for its current one."""
+    loaded = writes.parse_named(name, source)
+    may_write(loaded.policy.scope)
+    before = writes.current(name)
+    if before is not None:
+        may_write(before.policy.scope)
+    before, path = writes.write(loaded, source, expected=expected)
+    with session_scope() as session:
+        audit.record(session, actor=actor, action=audit.Action.POLICY_WRITTEN,
+                     target=f"policies/{name}", origin=origin,
+                     before=_facts(before) if before else None, after=_facts(loaded))
+    return {**_facts(loaded), "file": path.name, "created": before is None}
+
+
+def delete(name: str, *, actor: str, may_write: Callable[[str], None],
+           expected: str | None = None, origin: str = audit.LOCAL_ORIGIN) -> None:
+    found = writes.current(name)
+    if found is None:
+        raise NotFound(f"policy `{name}` does not exist")
+    may_write(found.policy.scope)
+    before = writes.delete(name, expected=expected)
+    with session_scope() as session:
+        audit.record(session, actor=actor, action=audit.Action.POLICY_DELETED,
+                     target=f"policies/{name}", origin=origin, before=_facts(before))
+
+
+def _facts(loaded: Loaded) -> dict[str, object]:
+    policy = loaded.policy
+    return {"policy": policy.policy, "revision": loaded.revision, "scope": policy.scope,
+            "mode": policy.mode.value, "rules": [r.name for r in policy.rules],
+            "concurrency": policy.concurrency.runs if policy.concurrency else None}

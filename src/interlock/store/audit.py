@@ -53,6 +53,8 @@ class Action(StrEnum):
     APPROVAL_ESCALATED = "approval.escalated"  # its escalation rules may decide now
     APPROVAL_REMINDED = "approval.reminded"
     POLICY_DECISION = "policy.decision"  # a policy rule applied (allowed or not, any mode)
+    POLICY_WRITTEN = "policy.written"    # a policy file written through the API (new or not)
+    POLICY_DELETED = "policy.deleted"    # a policy file removed through the API
     NOTIFY_FAILED = "notify.failed"     # a webhook notification given up after its last try
 
 
