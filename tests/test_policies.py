@@ -387,3 +387,16 @@ def test_policies_written_and_deleted_through_the_api(sqlite_store: str,
         deleted = session.query(AuditRecord).filter(
             AuditRecord.action == "policy.deleted").one()
         assert deleted.before["policy"] == "node-limits" and deleted.actor == "user:bank-admin"
+
+
+def test_a_webhook_refused_by_a_policy_is_audited(quiet: EmbeddedDispatcher,
+                                                  policies: Path) -> None:
+    from interlock.operations import webhooks
+    source = flow(timeout="2h").replace("nodes:\n", "triggers: [{webhook: {key: paid}}]\nnodes:\n")
+    ops.register(source, actor="user:author")
+    install(policies, "limits", points=["start"])
+    with pytest.raises(PolicyRefused, match="bounded-timeout"):
+        webhooks.fire_webhook(namespace="bank.payments", flow_id="pay", key="paid", payload={},
+                              origin="203.0.113.9", idempotency_key=None, dispatcher=quiet)
+    refused = [d for d in decisions() if not d["allowed"]]
+    assert [(d["point"], d["policy"]) for d in refused] == [("start", "node-limits")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from interlock.policies import points as policy_points
+from interlock.policies.points import PolicyRefused
 from interlock.store import audit, facts, outbox
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher
@@ -15,7 +17,8 @@ def fire_webhook(*, namespace: str, flow_id: str, key: str, payload: dict[str, A
                  origin: str, idempotency_key: str | None, dispatcher: Dispatcher,
                  body: bytes = b"", signature: str | None = None) -> tuple[str, bool]:
     """Start the flow (or find the run a repeated Idempotency-Key started); returns the
-    run id and whether it is new. A refused signature is audited, then re-raised."""
+    run id and whether it is new. A refused signature and a policy's refusal are audited
+    (after the rollback of the request's transaction), then re-raised."""
     try:
         with session_scope() as session:
             run_id, created = firing.fire_webhook(
@@ -29,6 +32,11 @@ def fire_webhook(*, namespace: str, flow_id: str, key: str, payload: dict[str, A
                          target=f"{namespace}/{flow_id}"[:300],
                          after={"reason": facts.short(str(exc)),
                                 "body": facts.fact(body)}, origin=origin)
+        raise
+    except PolicyRefused as exc:  # no run; the refusal is a decision too
+        with session_scope() as session:
+            policy_points.record(session, exc.decisions, target=f"flows/{namespace}/{flow_id}",
+                                 origin=origin)
         raise
     if created:
         dispatcher.send(outbox.Work(TaskKind.ADVANCE, run_id))
