@@ -4,6 +4,7 @@ which need a binding on `*`), the right role where the resource lives 2xx."""
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -52,8 +53,12 @@ GATE = dedent(f"""
         uses: noop
         approval: {{subject: pay, rules: [{{role: approver, count: 2}}]}}
 """).lstrip()
+POLICY = ("policy: {name}\nscope: finance.eu\nmode: report\n"
+          "rules: [{{name: r, check: 'true', message: m}}]\n")
+ADMIN_ONLY = frozenset({Permission.TOKENS_ADMIN, Permission.POLICIES_ADMIN})
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", f"{API}/events/{{kind}}"),
           ("POST", f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}")}
+CONSOLE = {("GET", "/{path:console}")}  # the console's files: public, not in the OpenAPI
 
 
 @dataclass(frozen=True)
@@ -95,12 +100,12 @@ def _declarations(route: Any) -> list[Any]:
 def test_every_route_declares_exactly_one_permission_or_why_it_is_public() -> None:
     app = create_app(dispatcher=object())  # type: ignore[arg-type]  (no request is served)
     routes = api_routes(app)
-    assert len(routes) >= len(CASES) + len(PUBLIC) - 1  # the walk found them
+    assert len(routes) >= len(CASES) + len(PUBLIC) + len(CONSOLE) - 1  # the walk found them
     undeclared = [r.path for r in routes if len(_declarations(r)) != 1]
     assert undeclared == []
     public = {(m, r.path) for r in routes for m in r.methods
               if not isinstance(_declarations(r)[0], Permission)}
-    assert public == PUBLIC
+    assert public == PUBLIC | CONSOLE
 
 
 def test_the_openapi_document_has_no_operation_without_a_route_declaration() -> None:
@@ -171,6 +176,10 @@ CASES: dict[tuple[str, str], Case] = {
         "POST", f"{API}/policies/validate",
         {"json": {"source": "policy: p\nrules: [{name: r, check: 'true', message: m}]\n"}}),
         other=200),
+    ("PUT", f"{API}/policies/{{name}}"): Case(Permission.POLICIES_ADMIN, lambda i: (
+        "PUT", f"{API}/policies/matrix", {"json": {"source": POLICY.format(name="matrix")}})),
+    ("DELETE", f"{API}/policies/{{name}}"): Case(Permission.POLICIES_ADMIN, lambda i: (
+        "DELETE", f"{API}/policies/deletable", {}), ok=(204,)),
     ("GET", f"{API}/approvals"): Case(Permission.APPROVALS_READ, lambda i: (
         "GET", f"{API}/approvals", {}), other=200),
     ("GET", f"{API}/approvals/{{request_id}}"): Case(Permission.APPROVALS_READ, lambda i: (
@@ -187,6 +196,13 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", f"{API}/tokens", {})),
     ("POST", f"{API}/tokens/{{name}}/revoke"): Case(Permission.TOKENS_ADMIN, lambda i: (
         "POST", f"{API}/tokens/revocable/revoke", {})),
+    ("GET", f"{API}/me"): Case(Permission.RUNS_READ, lambda i: ("GET", f"{API}/me", {}),
+                               other=200),
+    # Event streams: the matrix reads the first bytes, then closes them.
+    ("GET", f"{API}/stream/runs"): Case(Permission.RUNS_READ, lambda i: (
+        "GET", f"{API}/stream/runs", {}), other=200),
+    ("GET", f"{API}/stream/runs/{{run_id}}"): Case(Permission.RUNS_READ, lambda i: (
+        "GET", _run_path(i).replace("/runs/", "/stream/runs/"), {})),
 }
 
 
@@ -206,6 +222,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     home = tmp_path_factory.mktemp("access")
     mp.setenv("INTERLOCK_HOME", str(home))
     mp.setenv("INTERLOCK_DATABASE_URL", f"sqlite:///{home / 'interlock.db'}")
+    mp.setenv("INTERLOCK_POLICIES", str(home / "policies"))
     mp.delenv("INTERLOCK_BROKER_URL", raising=False)
     mp.delenv("INTERLOCK_AUTH", raising=False)
     from interlock.config.env import settings
@@ -228,6 +245,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         gated = c.post(f"{API}/runs", json={"namespace": NS, "flow_id": "gate"},
                        headers=admin).json()["id"]
         ids["request"] = _request_of(c, gated, admin)
+        assert c.put(f"{API}/policies/deletable", headers=admin,
+                     json={"source": POLICY.format(name="deletable")}).status_code == 200
         yield c, ids
     dispatcher.close()
     dispose_all()
@@ -258,7 +277,7 @@ def _wrong_role(permission: Permission) -> Role:
 
 def _right_role(permission: Permission) -> Role:
     return next(r for r in Role if permission in ROLES[r] and r is not Role.ADMIN) \
-        if permission is not Permission.TOKENS_ADMIN else Role.ADMIN
+        if permission not in ADMIN_ONLY else Role.ADMIN
 
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=lambda r: f"{r[0]} {r[1]}")
@@ -278,10 +297,19 @@ def test_the_matrix(world: tuple[TestClient, dict[str, Any]], route: tuple[str, 
         if route[1].endswith("/cancel"):
             _slow_run(client, ids)
         method, path, kwargs = case.request(ids)
-        resp = client.request(method, path, headers={"Authorization": "", **headers}, **kwargs)
-        assert resp.status_code in expected, f"{who}: {resp.status_code} {resp.text[:300]}"
+        status, body = _call(client, method, path, {"Authorization": "", **headers}, kwargs)
+        assert status in expected, f"{who}: {status} {body[:300]}"
         if who == "anonymous":
-            assert resp.json() == {"detail": UNAUTHENTICATED}
+            assert json.loads(body) == {"detail": UNAUTHENTICATED}
+
+
+def _call(client: TestClient, method: str, path: str, headers: dict[str, str],
+          kwargs: dict[str, Any]) -> tuple[int, str]:
+    """Status and body; an event stream that opened is closed after its first bytes."""
+    with client.stream(method, path, headers=headers, **kwargs) as resp:
+        if resp.headers.get("content-type", "").startswith("text/event-stream"):
+            return resp.status_code, next(resp.iter_text())
+        return resp.status_code, resp.read().decode()
 
 
 def test_lists_are_filtered_to_what_the_caller_may_read(

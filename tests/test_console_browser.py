@@ -1,0 +1,303 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright against a real
+`interlock serve` subprocess on a free loopback port, with real runs on a SQLite store and
+on the real PostgreSQL (a fresh schema).
+
+Needs `/usr/bin/chromium` (`apt-get install chromium`; Playwright's own browser download is
+not used) and the built console (`npm --prefix console ci && npm --prefix console run
+build`, which `.ci/run` does).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import httpx
+import pytest
+from serving import env_for, free_port, interlock, serving
+
+from interlock.console import files
+from interlock.console.sse import PER_PRINCIPAL
+from interlock.testing import pg_schema
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
+    "Debian's Chromium is not installed at /usr/bin/chromium: `apt-get install chromium`"))
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+
+API = "/api/v1"
+PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+NS = "shop"
+HOSTILE_OUT = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
+HOSTILE_ERR = "<img src=x onerror=window.__pwned=3>"
+FLOWS = [
+    dedent(f"""
+        id: slow
+        namespace: {NS}
+        nodes:
+          wait: {{uses: script, with: {{command: ["sleep", "30"]}}, timeout: 1m}}
+    """),
+    dedent(f"""
+        id: quick
+        namespace: {NS}
+        nodes:
+          hello: {{uses: noop, with: {{n: 1}}}}
+    """),
+    dedent(f"""
+        id: boom
+        namespace: {NS}
+        nodes:
+          extract: {{uses: noop, with: {{note: "{HOSTILE_OUT}"}}}}
+          load:
+            uses: script
+            needs: [extract]
+            with: {{command: ["sh", "-c", "echo '{HOSTILE_ERR}' >&2; exit 3"]}}
+          report: {{uses: noop, needs: [load]}}
+    """),
+]
+
+
+@dataclass
+class World:
+    base: str
+    tokens: dict[str, str]
+    api: httpx.Client
+
+    def start(self, flow: str) -> str:
+        resp = self.api.post(f"{API}/runs", json={"namespace": NS, "flow_id": flow})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
+    def wait(self, run_id: str, states: set[str], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run: dict[str, Any] = self.api.get(f"{API}/runs/{run_id}").json()
+            if run["state"] in states:
+                return run
+            assert time.monotonic() < deadline, f"run {run_id} still {run['state']}"
+            time.sleep(0.2)
+
+
+def _token(env: dict[str, str], name: str, role: str) -> str:
+    made = interlock("tokens", "create", "--name", name, "--role", role, "--namespace", "*",
+                     env=env)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A real `interlock serve` on a SQLite file, then on a fresh PostgreSQL schema."""
+    if not files.built():
+        pytest.fail(f"the console is not built: run `{files.BUILD_COMMAND}`")
+    with ExitStack() as stack:
+        home = tmp_path_factory.mktemp(f"console-{request.param}")
+        env = env_for(home)
+        if request.param == "postgresql":
+            schema = pg_schema(PG_URL, prefix="console")
+            stack.callback(schema.close)  # drops the schema
+            env["INTERLOCK_DATABASE_URL"] = next(schema)
+        yield from _world(env, home)
+
+
+def _world(env: dict[str, str], home: Path) -> Iterator[World]:
+    tokens = {role: _token(env, f"console-{role}", role)
+              for role in ("admin", "operator", "viewer")}
+    with serving(env, home / "serve.log") as base:
+        with httpx.Client(base_url=base, timeout=30,
+                          headers={"Authorization": f"Bearer {tokens['admin']}"}) as api:
+            for source in FLOWS:
+                assert api.post(f"{API}/flows", json={"source": source}).status_code == 201
+            yield World(base, tokens, api)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    started = time.monotonic()
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
+                                     args=["--no-sandbox", "--disable-gpu"])
+        print(f"chromium started in {time.monotonic() - started:.1f}s")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.csp_errors = []  # what the console printed about a refused script or style
+    page.on("console", lambda m: page.csp_errors.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    yield page
+    context.close()
+    assert page.csp_errors == []
+
+
+def login(page: Any, world: World, role: str) -> None:
+    page.goto(world.base + "/")
+    page.get_by_test_id("token").fill(world.tokens[role])
+    page.get_by_test_id("login").click()
+    page.get_by_test_id("who").wait_for()
+
+
+def test_a_refused_token_is_said_so_and_a_good_one_logs_in(page: Any, world: World) -> None:
+    page.goto(world.base + "/")
+    page.get_by_test_id("token").fill("ilk_nope_nope")
+    page.get_by_test_id("login").click()
+    assert "refused" in page.get_by_test_id("login-error").inner_text()
+    login(page, world, "viewer")
+    assert page.get_by_test_id("who").inner_text() == "user:console-viewer"
+    assert page.evaluate("sessionStorage.getItem('interlock.token')") == world.tokens["viewer"]
+    page.get_by_test_id("logout").click()
+    page.get_by_test_id("token").wait_for()
+    assert page.evaluate("sessionStorage.getItem('interlock.token')") is None
+    # Logging out closed the page's stream: the viewer may open its whole allowance again.
+    page.wait_for_timeout(1500)
+    with ExitStack() as streams:
+        for _ in range(PER_PRINCIPAL):
+            resp = streams.enter_context(httpx.stream(
+                "GET", f"{world.base}{API}/stream/runs", timeout=10,
+                headers={"Authorization": f"Bearer {world.tokens['viewer']}"}))
+            assert resp.status_code == 200
+
+
+def test_a_new_run_appears_in_the_list_without_reload_or_polling(
+        page: Any, world: World) -> None:
+    login(page, world, "viewer")
+    page.get_by_test_id("runs").or_(page.get_by_text("No runs match.")).first.wait_for()
+    page.evaluate("window.__same_page = true")
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if API in r.url else None)
+    started = time.monotonic()
+    run_id = world.start("quick")
+    page.locator(f"tr[data-run='{run_id}']").wait_for()
+    print(f"run in the list {time.monotonic() - started:.2f}s after it was started")
+    page.locator(f"tr[data-run='{run_id}'] .s-succeeded").wait_for()
+    assert page.evaluate("window.__same_page") is True  # no reload
+    assert calls == []  # the stream opened before; nothing polled since
+
+
+def test_a_viewer_sees_no_cancel_button_and_the_api_refuses_it(
+        page: Any, world: World) -> None:
+    run_id = world.start("slow")
+    world.wait(run_id, {"running"})
+    login(page, world, "viewer")
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.get_by_test_id("run-state").wait_for()
+    page.locator("[data-node='wait']").wait_for()
+    assert page.get_by_test_id("cancel").count() == 0
+    refused = httpx.post(f"{world.base}{API}/runs/{run_id}/cancel",
+                         headers={"Authorization": f"Bearer {world.tokens['viewer']}"})
+    assert refused.status_code == 403 and "runs:cancel" in refused.text
+    page.get_by_test_id("logout").click()
+
+    login(page, world, "operator")
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.get_by_test_id("cancel").click()
+    assert "cancel requested" in page.get_by_test_id("notice").inner_text()
+    page.locator("[data-testid=run-state].s-cancelled").wait_for(timeout=30_000)  # live
+    assert page.get_by_test_id("cancel").count() == 0
+
+
+def test_a_failed_node_opens_its_root_cause_and_hostile_values_stay_text(
+        page: Any, world: World) -> None:
+    run_id = world.start("boom")
+    world.wait(run_id, {"failed"})
+    login(page, world, "operator")
+    started = time.monotonic()
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.locator("[data-node='report'].s-skipped").wait_for()
+    print(f"run page with its laid-out graph in {time.monotonic() - started:.2f}s")
+    assert page.locator("[data-node='load']").get_attribute("class").count("s-failed") == 1
+    assert "succeeded" in page.locator("[data-node='extract']").inner_text()
+    page.locator("[data-node='load'] button").click()
+    panel = page.get_by_test_id("root-cause")
+    assert panel.get_by_test_id("root-node").inner_text() == "load"
+    assert "exit code 3" in panel.get_by_test_id("root-error").inner_text()
+    assert HOSTILE_ERR in panel.get_by_test_id("root-log").inner_text()  # as text
+    page.locator("[data-node='extract'] button").click()
+    assert HOSTILE_OUT in page.get_by_test_id("outputs").inner_text()
+    assert page.get_by_test_id("retry").is_visible()
+    assert page.locator("main img, main script").count() == 0
+    page.wait_for_timeout(300)  # an onerror would have fired by now
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_the_graph_is_reachable_with_the_keyboard(page: Any, world: World) -> None:
+    run_id = world.start("boom")
+    world.wait(run_id, {"failed"})
+    login(page, world, "viewer")
+    page.goto(f"{world.base}/runs/{run_id}")
+    first = page.locator("[data-node='extract'] button")
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.get_by_test_id("root-cause").wait_for()
+    assert page.get_by_test_id("retry").count() == 0  # a viewer may not retry
+
+
+def test_the_page_headers_forbid_inline_scripts_and_framing(world: World) -> None:
+    resp = httpx.get(world.base + "/runs/anything")
+    assert resp.status_code == 200 and '<div id="app">' in resp.text
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert resp.headers["cache-control"] == "no-store"
+
+
+def test_serve_stops_promptly_with_a_stream_open(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    token = _token(env, "streamer", "viewer")
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "interlock", "serve", "--port",
+                                 str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_up(base, proc)
+            opened = threading.Event()
+
+            def listen() -> None:
+                with httpx.stream("GET", f"{base}{API}/stream/runs", timeout=60,
+                                  headers={"Authorization": f"Bearer {token}"}) as resp:
+                    for _ in resp.iter_lines():
+                        opened.set()
+
+            reader = threading.Thread(target=listen, daemon=True)
+            reader.start()
+            assert opened.wait(15)
+            started = time.monotonic()
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+            print(f"serve stopped {time.monotonic() - started:.2f}s after SIGTERM")
+            reader.join(5)
+            assert not reader.is_alive()  # the server ended the stream
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("interlock serve did not start")
