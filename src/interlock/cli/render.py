@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from rich.table import Table
 from rich.text import Text
 
 from interlock.states import NodeState, RunState
-from interlock.store.views import NodePublic, RunDetail, RunSummary
+from interlock.store.views import DeadlinePublic, NodePublic, RunDetail, RunSummary
 
 STATE_STYLE = {
     NodeState.PENDING: "dim", NodeState.QUEUED: "cyan", NodeState.RUNNING: "bold cyan",
@@ -33,7 +34,21 @@ def run_table(run: RunDetail) -> Table:
         last = node.attempts[-1] if node.attempts else None
         table.add_row(node.id, node.uses, styled(node.state), str(last.number) if last else "",
                       _detail(node)[:160])
+    if run.deadlines:
+        table.caption = "\n".join(_deadline(d) for d in run.deadlines)
+        table.caption_justify = "left"
     return table
+
+
+def _deadline(d: DeadlinePublic) -> str:
+    """`deadline (run): LATE, due 2026-11-24 05:30Z` / `... at risk: estimate ..., cause x`."""
+    due = d.due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if d.due_at else "not started"
+    line = f"deadline ({d.node or 'run'}): {d.state.upper() if d.state == 'late' else d.state}, "
+    line += f"due {due}"
+    if d.at_risk:
+        estimate = d.estimate_at.astimezone(UTC).strftime("%H:%M:%SZ") if d.estimate_at else "?"
+        line += f"; at risk: estimated finish {estimate}, cause {d.cause or '?'}"
+    return line
 
 
 def _detail(node: NodePublic) -> str:

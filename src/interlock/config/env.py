@@ -59,6 +59,8 @@ class Settings:
     secrets_dir: Path | None = None  # INTERLOCK_SECRETS_DIR: the `file` backend's folder
     notify_file: Path | None = None  # INTERLOCK_NOTIFY_FILE: webhooks told of approvals
     #   (`docs/notifications.md`); None = notify nobody
+    deadlines_s: float = 10.0  # INTERLOCK_DEADLINES_SECONDS: how often `sla:` deadlines are
+    #   checked (LATE, at_risk; `docs/deadlines.md`); 0 = never
 
     @property
     def attempts_dir(self) -> Path:
@@ -112,6 +114,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         secrets_backend=env.get("INTERLOCK_SECRETS_BACKEND", "").strip() or "env",
         secrets_dir=_path(env.get("INTERLOCK_SECRETS_DIR")),
         notify_file=_path(env.get("INTERLOCK_NOTIFY_FILE")),
+        deadlines_s=float(env.get("INTERLOCK_DEADLINES_SECONDS") or 10),
     )
 
 

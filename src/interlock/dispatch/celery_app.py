@@ -7,14 +7,21 @@ compare-and-set states and idempotency keys turn that into exactly-once effects.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from interlock.config.env import settings
 from interlock.dispatch.chaining import ChainingDispatcher
 from interlock.store.outbox import PollBatch, Work
 from interlock.store.tables import TaskKind
 
+log = logging.getLogger(__name__)
 WORK_TASK = "interlock.work"
+# A send after a commit: try briefly, then leave the work to the outbox's resend.
+SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+BROKER_DOWN = (OperationalError, ConnectionError, OSError)
 POLL_TASK = "interlock.poll_batch"
 
 
@@ -39,15 +46,28 @@ def make_app(broker_url: str) -> Celery:
 
 
 class CeleryDispatcher:
+    """Sends what the outbox holds. Every send follows a commit that wrote the work's
+    outbox row (polls: the attempts' due times), so a broker that is down loses nothing:
+    the send is given up quickly, logged, and the reconciler sends the row again once its
+    lease runs out. A caller (an API request that committed a run) is never told it failed."""
+
     def __init__(self, app: Celery):
         self.app = app
 
     def send(self, work: Work, *, countdown: float = 0.0) -> None:
-        self.app.send_task(WORK_TASK, args=[work.kind.value, work.run_id, work.attempt_id],
-                           countdown=countdown or None)
+        self._publish(WORK_TASK, [work.kind.value, work.run_id, work.attempt_id],
+                      countdown=countdown or None)
 
     def send_polls(self, batch: PollBatch) -> None:
-        self.app.send_task(POLL_TASK, args=[batch.attempt_ids])
+        self._publish(POLL_TASK, [batch.attempt_ids])
+
+    def _publish(self, task: str, args: list[object], countdown: float | None = None) -> None:
+        try:
+            self.app.send_task(task, args=args, countdown=countdown, retry=True,
+                               retry_policy=SEND_RETRY)
+        except BROKER_DOWN as exc:
+            log.warning("broker unreachable (%s: %s); %s %s stays in the outbox and is sent "
+                        "again by the reconciler", type(exc).__name__, exc, task, args)
 
 
 _app: Celery | None = None

@@ -55,6 +55,8 @@ class NotifyEvent(StrEnum):
     APPROVAL_REMINDER = "approval.reminder"    # still waiting: a reminder is due
     APPROVAL_ESCALATED = "approval.escalated"  # escalation rules may decide now
     APPROVAL_DECIDED = "approval.decided"      # decided (approved, rejected, timed out...)
+    DEADLINE_LATE = "deadline.late"            # a run or node missed its `sla:` deadline
+    DEADLINE_AT_RISK = "deadline.at_risk"      # ... is estimated to miss it (from history)
 
 
 class WebhookFormat(StrEnum):

@@ -28,6 +28,8 @@ TITLES = {
     NotifyEvent.APPROVAL_REMINDER: "Reminder: approval still waiting",
     NotifyEvent.APPROVAL_ESCALATED: "Approval escalated",
     NotifyEvent.APPROVAL_DECIDED: "Approval decided",
+    NotifyEvent.DEADLINE_LATE: "Deadline missed",
+    NotifyEvent.DEADLINE_AT_RISK: "Deadline at risk",
 }
 # Slack's own limits (a section's text, a field's text, fields per section).
 SLACK_TEXT_MAX = 3000

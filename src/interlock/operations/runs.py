@@ -15,7 +15,8 @@ from interlock.access.permissions import Permission
 from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
 from interlock.approvals import people
-from interlock.errors import NotFound, Rejected, SpecError
+from interlock.deadlines import rows as deadline_rows
+from interlock.errors import Conflict, NotFound, Rejected, SpecError
 from interlock.lineage.declared import record_flow
 from interlock.policies import points as policy_points
 from interlock.policies.model import Point
@@ -24,7 +25,7 @@ from interlock.secrets import masker_for
 from interlock.spec.inputs import check_inputs
 from interlock.spec.loader import parse_flow
 from interlock.spec.models import Flow
-from interlock.store import audit
+from interlock.store import audit, idempotency
 from interlock.store import cursor as cursors
 from interlock.store import flows as flow_store
 from interlock.store import runs as run_store
@@ -103,6 +104,20 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
               revision: int | None = None, trigger: dict[str, Any] | None = None,
               actor: str = "api", origin: str = audit.LOCAL_ORIGIN,
               inputs_are_strings: bool = False, guard: Guard | None = None) -> str:
+    return start_once(namespace=namespace, flow_id=flow_id, inputs=inputs,
+                      dispatcher=dispatcher, revision=revision, trigger=trigger, actor=actor,
+                      origin=origin, inputs_are_strings=inputs_are_strings, guard=guard)[0]
+
+
+def start_once(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatcher: Dispatcher,
+               revision: int | None = None, trigger: dict[str, Any] | None = None,
+               actor: str = "api", origin: str = audit.LOCAL_ORIGIN,
+               inputs_are_strings: bool = False, guard: Guard | None = None,
+               idempotency_key: str | None = None) -> tuple[str, bool]:
+    """Start a run; (its id, True). With an ``idempotency_key`` this caller used before for
+    this flow: (the run it started then, False), nothing new; Conflict if the inputs
+    differ. The run is committed before it is sent: a broker that is down delays it (the
+    outbox sends it again), it never loses or doubles it."""
     if guard is not None:  # before the look-up: an invisible flow is as unknown as a missing one
         guard.check(namespace, what=f"flow `{namespace}/{flow_id}`")
     refused: PolicyRefused | None = None
@@ -112,15 +127,27 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
         flow = flow_store.load_flow_of(rev)
         checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
         trigger = trigger or {"type": TriggerType.MANUAL, "by": actor}
+        key = None if idempotency_key is None else idempotency.request_key(
+            flow.ref, actor=actor, key=idempotency_key)
+        earlier = key and idempotency.claim(session, key=key, namespace=flow.namespace,
+                                            flow_id=flow.id)
+        if earlier:
+            if run_store.inputs_of(session, earlier) != checked:
+                raise Conflict("this Idempotency-Key started a run with other inputs; use a "
+                               "new key for a new run")
+            return earlier, False
         try:
             decisions = policy_points.check(flow, Point.START, actor=actor,
                                             run={"inputs": checked, "trigger": trigger})
         except PolicyRefused as exc:
             refused = exc
+            session.rollback()  # the key is not spent on a refused start
         else:
             run = run_store.create_run(session, revision=rev, inputs=checked, trigger=trigger,
                                        actor=actor, origin=origin)
             run_id = run.id
+            if key is not None:
+                idempotency.bind(session, key=key, run_id=run_id)
             policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)
     if refused is not None:  # no run; the refusal is a decision too: audited
         with session_scope() as session:
@@ -128,12 +155,13 @@ def start_run(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatche
                                  origin=origin)
         raise refused
     dispatcher.send(Work(TaskKind.ADVANCE, run_id))
-    return run_id
+    return run_id, True
 
 
 def get_run(run_id: str, *, guard: Guard | None = None) -> RunDetail:
     with session_scope() as session:
-        detail = RunDetail.of_loaded(_load(session, run_id, guard))
+        detail = RunDetail.of_loaded(_load(session, run_id, guard),
+                                     deadline_rows.of_run(session, run_id))
     if guard is not None and not guard.allows(Permission.OUTPUTS_READ, detail.namespace):
         detail = detail.without_outputs()
     return detail

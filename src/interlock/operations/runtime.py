@@ -6,6 +6,7 @@ from __future__ import annotations
 from interlock.audit.foreign import ForeignLogCopier
 from interlock.config.env import settings
 from interlock.cron.checks import Monitor
+from interlock.deadlines.monitor import Monitor as DeadlineMonitor
 from interlock.dispatch.periodic import PeriodicJob
 from interlock.events.watch import Watcher
 from interlock.notify import NotificationSender
@@ -18,9 +19,10 @@ def periodic_jobs() -> list[PeriodicJob]:
     """What every reconciler runs besides its sweep: watching foreign systems named by
     `after:`, checking cron jobs for late and missed runs, copying foreign audit logs,
     purging what finished before the retention (`INTERLOCK_RETENTION_DAYS`, off at 0),
-    sending webhook notifications (`INTERLOCK_NOTIFY_FILE`)."""
+    sending webhook notifications (`INTERLOCK_NOTIFY_FILE`), flagging `sla:` deadlines LATE
+    or at risk (`INTERLOCK_DEADLINES_SECONDS`)."""
     return [Watcher(), Monitor(), ForeignLogCopier(), RetentionJob(), ForeignInbox(),
-            NotificationSender()]
+            NotificationSender(), DeadlineMonitor()]
 
 
 def make_dispatcher() -> Dispatcher:

@@ -25,6 +25,7 @@ from interlock.spec.concurrency import Concurrency
 from interlock.spec.fields import Duration, Strict
 from interlock.spec.fields import InputSpec as InputSpec  # re-exported
 from interlock.spec.fields import InputType as InputType  # re-exported
+from interlock.spec.sla import Sla
 
 SLUG = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"
@@ -92,6 +93,9 @@ class Node(Strict):
     approval: ApprovalGate | None = Field(default=None, description=(
         "a human decision before the node is submitted (`uses: approval`: the decision is "
         "the node)"))
+    sla: Sla | None = Field(default=None, description=(
+        "when the node must be done: `max_duration` from its first attempt, `deadline` "
+        "HH:MM in a timezone (docs/deadlines.md)"))
 
     @model_validator(mode="after")
     def _decision_has_gate(self) -> Node:
@@ -184,6 +188,9 @@ class Flow(Strict):
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict, max_length=50, description=(
         "e.g. owner, data_class: what policies may require"))
+    sla: Sla | None = Field(default=None, description=(
+        "when a run must be done: `max_duration` from its creation, `deadline` HH:MM in a "
+        "timezone; LATE and at_risk are flagged, audited and notified (docs/deadlines.md)"))
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     concurrency: Concurrency | None = Field(default=None, description=(
         "at most `limit` runs in flight; `behavior`: queue | cancel_new | fail_new"))

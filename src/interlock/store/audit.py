@@ -56,6 +56,10 @@ class Action(StrEnum):
     POLICY_WRITTEN = "policy.written"    # a policy file written through the API (new or not)
     POLICY_DELETED = "policy.deleted"    # a policy file removed through the API
     NOTIFY_FAILED = "notify.failed"     # a webhook notification given up after its last try
+    RUN_LATE = "run.late"               # a run's `sla:` deadline passed before it succeeded
+    RUN_AT_RISK = "run.at_risk"         # its estimated finish (history) passes the deadline
+    NODE_LATE = "node.late"             # the same for a node with its own `sla:`
+    NODE_AT_RISK = "node.at_risk"
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,

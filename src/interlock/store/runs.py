@@ -146,6 +146,10 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
                   nodes=nodes, attempts=attempts, approvals=approvals)
 
 
+def inputs_of(session: Session, run_id: str) -> dict[str, Any] | None:
+    return session.scalar(select(Run.inputs).where(Run.id == run_id))
+
+
 def lock_run(session: Session, run_id: str) -> Run:
     """Take the run's row lock (PostgreSQL; SQLite transactions are already exclusive)."""
     query = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)

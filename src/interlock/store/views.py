@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from interlock.states import NodeState, RunState
 from interlock.store.runs import Loaded
-from interlock.store.tables import Attempt, FlowRevision, Run, StateEvent
+from interlock.store.tables import Attempt, Deadline, FlowRevision, Run, StateEvent
 
 
 class HandlePublic(BaseModel):
@@ -52,6 +53,23 @@ class NodePublic(BaseModel):
     attempts: list[AttemptPublic]
 
 
+class DeadlinePublic(BaseModel):
+    """A run's (node None) or a node's `sla:` deadline and its flags (docs/deadlines.md)."""
+
+    node: str | None
+    due_at: datetime | None
+    state: str = Field(description="watching | met | late | void")
+    at_risk: bool
+    estimate_at: datetime | None
+    cause: str | None = Field(description="the node that made it at risk")
+
+    @classmethod
+    def of(cls, d: Deadline) -> DeadlinePublic:
+        return cls(node=d.node_id or None, due_at=d.due_at, state=d.state,
+                   at_risk=d.at_risk_at is not None, estimate_at=d.estimate_at,
+                   cause=d.cause_node)
+
+
 class RunSummary(BaseModel):
     id: str
     namespace: str
@@ -76,6 +94,8 @@ class RunDetail(RunSummary):
     nodes: list[NodePublic]
     outputs_hidden: bool = Field(default=False, description="nodes' outputs left out: the "
                                  "caller lacks `outputs:read` in the run's namespace")
+    deadlines: list[DeadlinePublic] = Field(default_factory=list, description=(
+        "its `sla:` deadlines: LATE, at risk (empty when the flow has none)"))
 
     def without_outputs(self) -> RunDetail:
         nodes = [n.model_copy(update={"outputs": {}, "attempts": [
@@ -83,12 +103,13 @@ class RunDetail(RunSummary):
         return self.model_copy(update={"nodes": nodes, "outputs_hidden": True})
 
     @classmethod
-    def of_loaded(cls, loaded: Loaded) -> RunDetail:
+    def of_loaded(cls, loaded: Loaded, deadlines: Sequence[Deadline] = ()) -> RunDetail:
         nodes = [NodePublic(id=nid, uses=n.uses, state=NodeState(n.state), reason=n.reason,
                             error=n.error, outputs=n.outputs, retry_at=n.retry_at,
                             attempts=[AttemptPublic.of(a) for a in loaded.attempts.get(nid, [])])
                  for nid in loaded.graph.order for n in [loaded.nodes[nid]]]
-        return cls(**RunSummary.of(loaded.run).model_dump(), inputs=loaded.run.inputs, nodes=nodes)
+        return cls(**RunSummary.of(loaded.run).model_dump(), inputs=loaded.run.inputs, nodes=nodes,
+                   deadlines=[DeadlinePublic.of(d) for d in deadlines])
 
 
 class RunPage(BaseModel):

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 ACTOR = "trigger"
 ANY_STATE = "any"
 FLOW_SYSTEM = "interlock"  # the `system` of a finished Interlock run, in trigger contexts
+# An Interlock run's deadline flags (`interlock.deadlines`): not finishing states, so `any`
+# does not match them; `state: late` / `state: at_risk` name them.
+DEADLINE_FLAGS = frozenset({"late", "at_risk"})
 
 
 NO_WEBHOOK = "no such webhook: check the namespace, the flow id and the key"
@@ -91,8 +94,11 @@ class Finished:
 
 
 def state_matches(wanted: list[str], finished: Finished) -> bool:
+    flagged = finished.system == FLOW_SYSTEM and finished.state in DEADLINE_FLAGS
     for word in wanted:
-        if word == ANY_STATE or word in (finished.state, finished.remote_status):
+        if word == ANY_STATE and not flagged:
+            return True
+        if word in (finished.state, finished.remote_status):
             return True
         if finished.state in STATE_WORDS.get(word, frozenset()):
             return True

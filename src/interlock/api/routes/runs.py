@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from interlock.access.permissions import Permission
@@ -37,15 +37,27 @@ class Accepted(BaseModel):
     nodes: list[str] = Field(default_factory=list)
 
 
-@router.post("", status_code=201, response_model=RunDetail)
-def start_run(body: RunCreate, dispatcher: DispatcherDep,
-              access: Annotated[Access, requires(Permission.RUNS_EXECUTE)]) -> RunDetail:
-    run_id = ops.start_run(namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
-                           revision=body.revision, dispatcher=dispatcher, actor=access.actor,
-                           inputs_are_strings=body.inputs_are_strings,
-                           origin=access.origin, trigger={"type": TriggerType.API,
-                                                                  "by": access.actor},
-                           guard=access)
+@router.post("", status_code=201, response_model=RunDetail,
+             responses={200: {"model": RunDetail, "description": (
+                 "a repeated Idempotency-Key (same caller, flow and inputs): the run it "
+                 "started, nothing new")}})
+def start_run(body: RunCreate, dispatcher: DispatcherDep, response: Response,
+              access: Annotated[Access, requires(Permission.RUNS_EXECUTE)],
+              idempotency_key: Annotated[str | None, Header(
+                  min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+                  description="retry safely: the same key returns the same run")] = None,
+              ) -> RunDetail:
+    """Start a run. It is committed before it is handed to a worker: with the broker down
+    the answer is still 201 (the outbox hands it over later); a client that retries with
+    the same `Idempotency-Key` gets the same run (200), never a second one."""
+    run_id, created = ops.start_once(
+        namespace=body.namespace, flow_id=body.flow_id, inputs=body.inputs,
+        revision=body.revision, dispatcher=dispatcher, actor=access.actor,
+        inputs_are_strings=body.inputs_are_strings, origin=access.origin,
+        trigger={"type": TriggerType.API, "by": access.actor}, guard=access,
+        idempotency_key=idempotency_key)
+    if not created:
+        response.status_code = 200
     return ops.get_run(run_id, guard=access.with_permission(Permission.RUNS_READ))
 
 

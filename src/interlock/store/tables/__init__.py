@@ -7,6 +7,7 @@ from interlock.store.tables.access import ApiToken
 from interlock.store.tables.approvals import ApprovalOrigin, ApprovalRequest, ApprovalVote
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
+from interlock.store.tables.deadlines import Deadline, DeadlineState
 from interlock.store.tables.launches import LaunchClaim
 from interlock.store.tables.limits import ConcurrencyScope
 from interlock.store.tables.notifications import Notification, NotificationState
@@ -28,6 +29,7 @@ from interlock.store.tables.runs import (
 
 __all__ = ["ATTEMPTS", "ApiToken", "ApprovalOrigin", "ApprovalRequest", "ApprovalVote",
            "Attempt", "AuditHead", "AuditRecord", "Base", "ConcurrencyScope", "CronCheck",
-           "Entity", "ExternalRun", "FlowRevision", "LaunchClaim", "NODE_RUNS", "NodeRun",
+           "Deadline", "DeadlineState", "Entity", "ExternalRun", "FlowRevision",
+           "LaunchClaim", "NODE_RUNS", "NodeRun",
            "Notification", "NotificationState", "OUTBOX", "Outbox", "RUNS", "Run",
            "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage", "rowcount"]
