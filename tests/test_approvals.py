@@ -13,6 +13,7 @@ import pytest
 from interlock.access import tokens
 from interlock.access.permissions import Role
 from interlock.access.principals import Forbidden, Principal
+from interlock.config.env import settings
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import Conflict
 from interlock.operations import approvals as approval_ops
@@ -145,6 +146,35 @@ def test_the_starter_and_the_author_cannot_approve(embedded: EmbeddedDispatcher)
     assert [r["id"] for r in approval_ops.list_requests(
         filters=RequestFilter(states=(ApprovalState.PENDING,)),
         mine=person("carla", "compliance"))] == [asked["id"]]
+
+
+def test_a_policy_may_waive_a_duty_and_a_parent_may_keep_it(
+        embedded: EmbeddedDispatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small team's namespace lets the flow's author approve (recorded on the request and
+    the vote); the starter stays excluded; a parent's `keep` wins over a child's `waive`."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "team.yaml").write_text(f"policy: small-team\nscope: {NS}\n"
+                                      "separation: {waive: [author, starter]}\n")
+    (folder / "bank.yaml").write_text("policy: bank-separation\nscope: bank.*\n"
+                                      "separation: {keep: [starter]}\n")
+    monkeypatch.setenv("INTERLOCK_POLICIES", str(folder))
+    settings.cache_clear()
+    starter = person("starter", "compliance")
+    author = person("author", "risk")
+    run_id = start(embedded, by=starter.actor, author=author.actor)
+    asked = request_of(run_id)
+    with pytest.raises(Forbidden, match="started the run.*separation of duties"):
+        vote(asked["id"], starter, dispatcher=embedded)  # kept by the parent
+    vote(asked["id"], author, dispatcher=embedded)       # waived by the child: counts
+    vote(asked["id"], person("carla", "compliance"), dispatcher=embedded)
+    assert wait_run(run_id).state is RunState.SUCCEEDED
+    records = {r.action: r.after for r in audit_of(asked["id"]) if r.actor != starter.actor}
+    waived = "wrote the flow revision; waived by policy `small-team`"
+    assert records["approval.requested"]["waived"] == {author.actor: waived}
+    voted = [r.after for r in audit_of(asked["id"]) if r.action == "approval.voted"]
+    assert [v.get("separation_waived") for v in voted] == [waived, None]
+    assert approval_ops.get_request(asked["id"])["waived"] == {author.actor: waived}
 
 
 def test_a_rejection_fails_the_node_with_the_reason(embedded: EmbeddedDispatcher) -> None:

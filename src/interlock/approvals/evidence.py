@@ -56,6 +56,7 @@ def detail(session: Session, row: ApprovalRequest) -> dict[str, Any]:
         "rules": [r.model_dump(mode="json") for r in rules],
         "escalation_rules": row.escalation,
         "excluded": row.excluded,
+        "waived": (row.details or {}).get("waived", {}),  # separation a policy waived
         "votes": [{"actor": v.actor, "option": v.option, "inputs": v.inputs,
                    "comment": v.comment, "at": v.at} for v in votes],
         "tally": pending,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from interlock.approvals import notices, people
 from interlock.approvals.quorum import Voter, tally
 from interlock.engine.decisions import CloseApproval, NudgeApproval, OpenApproval
+from interlock.policies.load import waived_duties
 from interlock.spec.approvals import ApprovalGate, QuorumRule
 from interlock.states import ApprovalState, NodeState
 from interlock.store import approvals as store
@@ -28,6 +29,10 @@ def open_request(session: Session, loaded: Loaded, decision: OpenApproval) -> Ap
     assert gate is not None  # requests are opened for gated nodes, or as a policy asks
     run = loaded.run
     revision = session.get(FlowRevision, run.flow_revision_id)
+    excluded, waived = people.excluded(run, revision, waived_duties(run.namespace))
+    details = {store.IMPOSED: decision.imposed} if decision.imposed else {}
+    if waived:
+        details[store.WAIVED] = waived
     row = store.new_request(
         session, actor=ACTOR, origin=ApprovalOrigin.INTERLOCK.value, namespace=run.namespace,
         flow=f"{run.namespace}/{run.flow_id}", run_id=run.id, node_id=decision.node_id,
@@ -38,10 +43,10 @@ def open_request(session: Session, loaded: Loaded, decision: OpenApproval) -> Ap
         escalation=[r.model_dump(mode="json") for r in gate.escalate.rules]
         if gate.escalate else None,
         payload=decision.params, payload_hash=decision.payload_hash,
-        excluded=people.excluded(run, revision), requested_by=ACTOR,
+        excluded=excluded, requested_by=ACTOR,
         deadline=decision.deadline, escalate_at=decision.escalate_at,
         next_remind_at=decision.next_remind_at,
-        details={store.IMPOSED: decision.imposed} if decision.imposed else {})
+        details=details)
     loaded.approvals[decision.node_id] = row
     notices.requested(session, row)
     return row

@@ -9,7 +9,7 @@ when voting: a group removed at the identity provider is seen at that person's n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from interlock.access.principals import Principal, PrincipalKind
 from interlock.approvals.quorum import Voter
 from interlock.config.env import settings
 from interlock.errors import Problem
+from interlock.policies.model import Duty
 from interlock.spec.models import Flow
 from interlock.store.tables import FlowRevision, Run
 
@@ -72,19 +73,30 @@ def unknown_roles(flow: Flow, file: str) -> list[Problem]:
     return problems
 
 
-def excluded(run: Run, revision: FlowRevision | None) -> dict[str, str]:
+def excluded(run: Run, revision: FlowRevision | None,
+             waived: Mapping[Duty, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Who may not approve a gate of ``run``, and why: whoever started it (a person, or the
-    agent that asked) and the author of the flow revision it runs."""
-    out: dict[str, str] = {}
+    agent that asked) and the author of the flow revision it runs; and whom a policy lets
+    approve all the same (``waived``: duty -> the policy), with why, to be recorded."""
     trigger = run.trigger or {}
-    for key, why in (("by", "started the run"), ("agent", "the agent that asked")):
-        who = trigger.get(key)
-        if isinstance(who, str) and who:
-            out.update(dict.fromkeys(same_person(who), why))
-    if revision is not None and revision.created_by:
-        for who in same_person(revision.created_by):
-            out.setdefault(who, "wrote the flow revision")
-    return out
+    holders = [(Duty.STARTER, trigger.get("by"), "started the run"),
+               (Duty.AGENT, trigger.get("agent"), "the agent that asked"),
+               (Duty.AUTHOR, revision.created_by if revision else None,
+                "wrote the flow revision")]
+    out: dict[str, str] = {}
+    allowed: dict[str, str] = {}
+    for duty, who, why in holders:
+        if not isinstance(who, str) or not who:
+            continue
+        policy = (waived or {}).get(duty)
+        for name in same_person(who):
+            if policy is None:
+                out.setdefault(name, why)
+            else:
+                allowed.setdefault(name, f"{why}; waived by policy `{policy}`")
+    for name in out:  # one duty kept is enough to exclude
+        allowed.pop(name, None)
+    return out, allowed
 
 
 def same_person(actor: str) -> list[str]:

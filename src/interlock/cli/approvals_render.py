@@ -132,6 +132,8 @@ def _people(r: dict[str, Any]) -> RenderableType:
         _row(grid, "missing", missing + (f" (for {leading})" if leading else ""))
     for actor, why in (r.get("excluded") or {}).items():
         _row(grid, "excluded", f"{actor}: {why}")
+    for actor, why in (r.get("waived") or {}).items():
+        _row(grid, "may approve", f"{actor}: {why}")
     if r.get("inputs"):
         _row(grid, "inputs asked", ", ".join(r["inputs"]))
     if r.get("decision_inputs"):

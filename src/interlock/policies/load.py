@@ -15,7 +15,7 @@ from interlock.config.env import settings
 from interlock.config.yamlpos import load_located
 from interlock.errors import Problem, SpecError
 from interlock.policies.engine import RuleError, compiled
-from interlock.policies.model import Mode, Policy
+from interlock.policies.model import Duty, Mode, Policy
 from interlock.spec.namespaces import matches
 
 SUFFIXES = (".yaml", ".yml")
@@ -76,3 +76,18 @@ def covering(namespace: str, folder: Path | None = None) -> list[Loaded]:
     namespace's own policies add rules; none can switch off a parent's."""
     return [p for p in load_policies(folder)
             if p.policy.mode is not Mode.OFF and matches(p.policy.scope, namespace)]
+
+
+def waived_duties(namespace: str) -> dict[Duty, str]:
+    """The duties of separation waived in ``namespace`` (each with the policy that waives
+    it): named in an enforced policy's `separation.waive`, and in no covering enforced
+    policy's `separation.keep`."""
+    enforced = [p.policy for p in covering(namespace)
+                if p.policy.mode is Mode.ENFORCE and p.policy.separation is not None]
+    kept = {duty for policy in enforced for duty in policy.separation.keep}  # type: ignore[union-attr]
+    waived: dict[Duty, str] = {}
+    for policy in enforced:
+        for duty in policy.separation.waive:  # type: ignore[union-attr]
+            if duty not in kept:
+                waived.setdefault(duty, policy.policy)
+    return waived

@@ -69,6 +69,24 @@ class NamespaceLimits(BaseModel):
     runs: int = Field(ge=1, le=100_000, description="runs in flight at once; the others queue")
 
 
+class Duty(StrEnum):
+    """Who may not approve a gate unless a policy waives it (`interlock.approvals.people`)."""
+
+    STARTER = "starter"  # the principal that started the run
+    AUTHOR = "author"    # the author of the flow revision it runs
+    AGENT = "agent"      # the agent that asked for the step
+
+
+class Separation(BaseModel):
+    """Separation of duties on approval gates in the policy's scope: `waive` lets a duty's
+    holder approve (recorded on the request and the vote); `keep` forbids any policy to
+    waive it there (a parent's `keep` holds against a child's `waive`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    waive: list[Duty] = Field(default_factory=list)
+    keep: list[Duty] = Field(default_factory=list)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = Field(pattern=NAME)
@@ -77,11 +95,13 @@ class Policy(BaseModel):
     mode: Mode = Mode.ENFORCE
     rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
     concurrency: NamespaceLimits | None = None
+    separation: Separation | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> Policy:
-        if not self.rules and self.concurrency is None:
-            raise ValueError("a policy needs `rules:` or `concurrency:` (e.g. {runs: 10})")
+        if not self.rules and self.concurrency is None and self.separation is None:
+            raise ValueError("a policy needs `rules:`, `concurrency:` (e.g. {runs: 10}) or "
+                             "`separation:`")
         return self
 
     @field_validator("scope")

@@ -28,6 +28,7 @@ from interlock.store.transitions import storable
 MAX_COMMENT = 4000
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 IMPOSED = "imposed"  # `details` key: {policy, rule, gate} of a request a policy asked for
+WAIVED = "waived"    # `details` key: actor -> which duty a policy let them approve despite
 
 
 def new_request(session: Session, *, actor: str, audit_origin: str = audit.LOCAL_ORIGIN,
@@ -43,6 +44,7 @@ def new_request(session: Session, *, actor: str, audit_origin: str = audit.LOCAL
                  target=target(row), origin=audit_origin,
                  after={"subject": facts.short(row.subject), "payload_hash": row.payload_hash,
                         "rules": row.rules, "excluded": row.excluded,
+                        **({WAIVED: row.details[WAIVED]} if WAIVED in row.details else {}),
                         "deadline": row.deadline.isoformat() if row.deadline else None,
                         "run": row.run_id, "node": row.node_id, "system": row.system})
     return row
@@ -128,7 +130,9 @@ def add_vote(session: Session, *, row: ApprovalRequest, actor: str, groups: tupl
                  origin=origin,
                  after={"option": option, "inputs": facts.bounded_each(inputs),
                         "comment": facts.short(comment), "rules": eligible,
-                        "payload_hash": row.payload_hash})
+                        "payload_hash": row.payload_hash,
+                        **({"separation_waived": (row.details or {})[WAIVED][actor]}
+                           if actor in (row.details or {}).get(WAIVED, {}) else {})})
     return vote
 
 
