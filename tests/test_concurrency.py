@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from interlock.config.env import settings
+from interlock.dispatch.controller import advance
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import SpecError
 from interlock.limits.scopes import namespace_limit, run_scopes
@@ -132,7 +133,7 @@ def test_a_child_namespace_cannot_loosen_its_parents_limit(
 
 
 def test_a_policy_needs_rules_or_a_limit() -> None:
-    with pytest.raises(SpecError, match="`rules:` or `concurrency:`"):
+    with pytest.raises(SpecError, match="`rules:`, `concurrency:`"):
         parse_policy("policy: empty\nscope: '*'\n", "empty.yaml")
     with pytest.raises(SpecError, match="greater than or equal to 1"):
         parse_policy("policy: zero\nconcurrency: {runs: 0}\n", "zero.yaml")
@@ -212,8 +213,9 @@ def test_namespace_limit_from_a_policy_and_cancelling_a_queued_run(
                                         "concurrency: {runs: 1}\n")
     monkeypatch.setenv("INTERLOCK_POLICIES", str(folder))
     settings.cache_clear()
-    slow = ("id: slow\nnamespace: tests.limits\n"
-            "nodes: {a: {uses: script, with: {command: sleep 1}}}\n")
+    go = tmp_path / "go"  # the running run holds the namespace's slot until this exists
+    slow = ("id: slow\nnamespace: tests.limits\nnodes: {a: {uses: script, with: {command: "
+            f"'for i in $(seq 600); do [ -f {go} ] && exit 0; sleep 0.1; done; exit 1'}}}}}}\n")
     other = "id: other\nnamespace: tests.limits\nnodes: {a: {uses: noop}}\n"
     running = start(slow, tmp_path, embedded, 1, "slow.yaml")[0]
     queued = start(other, tmp_path, embedded, 2, "other.yaml")
@@ -223,7 +225,44 @@ def test_namespace_limit_from_a_policy_and_cancelling_a_queued_run(
         time.sleep(0.05)
     ops.cancel_run(queued[0], dispatcher=embedded)
     assert wait_run(queued[0]).state is RunState.CANCELLED
+    assert ops.get_run(queued[1]).state is RunState.QUEUED  # still behind the slow run
+    go.touch()
     assert wait_run(running).state is RunState.SUCCEEDED
     assert wait_run(queued[1]).state is RunState.SUCCEEDED
     assert "namespace tests.limits is at its concurrency limit of 1" in " ".join(
         e.reason or "" for e in ops.run_events(queued[1]))
+
+
+def test_a_queued_run_whose_flow_says_cancel_new_ends_when_its_turn_comes(
+        embedded: EmbeddedDispatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queued for its namespace, then its own flow's `cancel_new` limit is the full one:
+    the queued run ends cancelled (it does not loop)."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "ns.yaml").write_text("policy: ns-runs\nscope: tests.limits\n"
+                                    "concurrency: {runs: 1}\n")
+    monkeypatch.setenv("INTERLOCK_POLICIES", str(folder))
+    settings.cache_clear()
+    go = tmp_path / "go"
+    hold = ("id: hold\nnamespace: tests.limits\nnodes: {a: {uses: script, with: {command: "
+            f"'for i in $(seq 600); do [ -f {go} ] && exit 0; sleep 0.1; done; exit 1'}}}}}}\n")
+    holder = start(hold, tmp_path, embedded, 1, "hold.yaml")[0]
+    flow_text = QUEUED_FLOW.format(behavior=", behavior: cancel_new").replace(
+        "sleep 0.3", f"for i in $(seq 600); do [ -f {go}2 ] && exit 0; sleep 0.1; done")
+    first, second = start(flow_text, tmp_path, embedded, 2)
+    deadline = time.monotonic() + 30
+    while {ops.get_run(r).state for r in (first, second)} != {RunState.QUEUED}:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    go.touch()  # the namespace frees: `first` starts; `second` still waits for it
+    assert wait_run(holder).state is RunState.SUCCEEDED
+    while ops.get_run(first).state is not RunState.RUNNING:
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.05)
+    # Planned again now (as its periodic re-check would), `second` finds its flow's limit
+    # full before its namespace's: `cancel_new` ends the queued run.
+    advance(second, dispatcher=embedded)
+    refused = wait_run(second, timeout=30)
+    assert refused.state is RunState.CANCELLED and "`cancel_new`" in (refused.reason or "")
+    (tmp_path / "go2").touch()
+    assert wait_run(first, timeout=30).state is RunState.SUCCEEDED

@@ -236,8 +236,11 @@ HISTORY_FLOW = """
 
 
 def _wait_running(run_id: str, node: str) -> None:
+    """Until ``node`` has started (running, or already past it: a short node may finish
+    between two looks; the estimate holds either way)."""
     deadline = time.monotonic() + 30
-    while next(n for n in ops.get_run(run_id).nodes if n.id == node).state.value != "running":
+    while next(n for n in ops.get_run(run_id).nodes
+               if n.id == node).state.value in ("pending", "queued"):
         assert time.monotonic() < deadline, ops.get_run(run_id)
         time.sleep(0.02)
 

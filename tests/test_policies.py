@@ -374,7 +374,7 @@ def test_policies_written_and_deleted_through_the_api(sqlite_store: str,
                 (".hidden", text, 422)):
             refused = client.put(f"{api}/{name}", headers=bank_admin, json={"source": source})
             assert refused.status_code in (status, 404), (name, refused.text)
-        assert sorted(p.name for p in policies.iterdir()) == ["node-limits.yaml"]
+        assert sorted(p.name for p in policies.glob("*.yaml")) == ["node-limits.yaml"]
         assert client.delete(f"{api}/node-limits", headers=bearer(Role.OPERATOR, "bank.*")
                              ).status_code == 403
         assert client.delete(f"{api}/node-limits", headers=bank_admin).status_code == 204
@@ -400,3 +400,19 @@ def test_a_webhook_refused_by_a_policy_is_audited(quiet: EmbeddedDispatcher,
                               origin="203.0.113.9", idempotency_key=None, dispatcher=quiet)
     refused = [d for d in decisions() if not d["allowed"]]
     assert [(d["point"], d["policy"]) for d in refused] == [("start", "node-limits")]
+
+
+def test_two_rules_asking_one_node_for_approvals_refuse_it_at_once(
+        quiet: EmbeddedDispatcher, policies: Path) -> None:
+    """One gate per node: asked by two rules, the node fails before anyone is asked."""
+    for name in ("one", "two"):
+        (policies / f"{name}.yaml").write_text(
+            f"policy: {name}\nrules:\n  - name: r\n    check: \"node.id == ''\"\n    message: m\n"
+            f"    points: [submit]\n    approval: {{subject: {name}, rules: [{{group: g}}]}}\n")
+    ops.register(flow(), actor="user:author")
+    run_id = ops.start_run(namespace="bank.payments", flow_id="pay", inputs={},
+                           dispatcher=quiet, actor="user:starter")
+    detail = wait_run(run_id)
+    assert detail.state is RunState.FAILED
+    assert "more than one rule asks" in (detail.nodes[0].error or "")
+    assert approval_ops.list_requests(filters=RequestFilter(run_id=run_id)) == []

@@ -91,6 +91,8 @@ EXPECTED_RUN_PAIRS: frozenset[tuple[RunState, RunState]] = frozenset({
 
     (R.QUEUED, R.RUNNING),
     (R.QUEUED, R.CANCELLING),
+    (R.QUEUED, R.CANCELLED),
+    (R.QUEUED, R.FAILED),
 
     (R.RUNNING, R.SUCCEEDED),
     (R.RUNNING, R.FAILED),

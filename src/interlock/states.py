@@ -131,7 +131,9 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     # A pending run is first planned (RUNNING), queued for a slot, or asked to cancel; a
     # concurrency limit with `cancel_new` / `fail_new` ends it at once.
     _R.PENDING: frozenset({_R.RUNNING, _R.QUEUED, _R.CANCELLING, _R.CANCELLED, _R.FAILED}),
-    _R.QUEUED: frozenset({_R.RUNNING, _R.CANCELLING}),
+    # A queued run may also end at once: another of its limits (its flow's, with
+    # `cancel_new` / `fail_new`) is full when its first one frees.
+    _R.QUEUED: frozenset({_R.RUNNING, _R.CANCELLING, _R.CANCELLED, _R.FAILED}),
     _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLING}),
     _R.CANCELLING: frozenset({_R.CANCELLED}),
     _R.SUCCEEDED: frozenset(),

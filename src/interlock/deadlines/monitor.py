@@ -38,6 +38,7 @@ from interlock.triggers.firing import Fired
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=1)  # runs that finished this recently still get their rows
 SCAN = 1000                     # runs given rows per tick (the rest at the next)
+WATCHED = 2000                  # watching rows moved on per tick: the soonest due first
 # Runs whose finish is estimated: started, or waiting to be (a queued run's path is whole).
 _GOING = frozenset({RunState.PENDING.value, RunState.QUEUED.value, RunState.RUNNING.value})
 _DONE_QUIETLY = frozenset({NodeState.SKIPPED.value, NodeState.CANCELLED.value,
@@ -53,7 +54,8 @@ def check(session: Session, now: datetime, *,
     fired: list[Fired] = []
     by_run: dict[str, list[Deadline]] = {}
     for row in session.scalars(select(Deadline).where(
-            Deadline.state == DeadlineState.WATCHING.value).order_by(Deadline.id)):
+            Deadline.state == DeadlineState.WATCHING.value)
+            .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id).limit(WATCHED)):
         by_run.setdefault(row.run_id, []).append(row)
     for run_id, rows in by_run.items():
         loaded = load(session, run_id)

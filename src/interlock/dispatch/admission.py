@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from interlock.config.systems import Systems, load_systems
 from interlock.engine.decisions import Decision, SetNode, SetRun, Submit
 from interlock.limits import slots
-from interlock.limits.scopes import Scope, run_scopes, system_scope
+from interlock.limits.scopes import SYSTEM, Scope, run_scopes, system_scope
 from interlock.policies.context import SYSTEM_KEY
 from interlock.states import NODE_IN_FLIGHT, RUN_ACTIVE, RUN_TERMINAL, RUN_WAITING, NodeState
 from interlock.store.runs import Loaded
@@ -51,7 +51,8 @@ class Admission:
             elif isinstance(decision, Submit):
                 scopes += filter(None, [system_scope(decision.params, self.systems)])
             elif isinstance(decision, SetNode):
-                scopes += filter(None, [self.node_scope(decision.node_id)])
+                scopes += filter(None, [self.node_scope(decision.node_id),
+                                        self.waiting_scope(decision.node_id)])
         if scopes:
             slots.lock(self.session, scopes)
 
@@ -78,13 +79,26 @@ class Admission:
             return None
         return system_scope({SYSTEM_KEY: attempts[-1].system}, self.systems)
 
+    def waiting_scope(self, node_id: str) -> Scope | None:
+        """The limited system a node in SLOT_WAIT waits for (its `waiting_for`), if any."""
+        row = self.loaded.nodes[node_id]
+        if row.state != NodeState.SLOT_WAIT.value or not row.waiting_for:
+            return None
+        kind, _, name = row.waiting_for.partition(":")
+        return system_scope({SYSTEM_KEY: name}, self.systems) if kind == SYSTEM else None
+
     def wake_after_run(self) -> list[str]:
         """Runs to plan again now that this run no longer holds its slots."""
         return [rid for scope in self.run_scopes for rid in slots.runs_to_wake(self.session, scope)]
 
     def wake_after_node(self, node_id: str, was: NodeState) -> list[str]:
-        """Runs with nodes waiting for the slot ``node_id`` just gave back, if it held one."""
-        if was not in NODE_IN_FLIGHT:
+        """Runs with nodes waiting for the slot ``node_id`` just gave back, if it held one;
+        or, when it stops waiting without taking one (cancelled, refused), for the slot it
+        may have been woken for (else the next waiter would never hear of it)."""
+        if was in NODE_IN_FLIGHT:
+            scope = self.node_scope(node_id)
+        elif was is NodeState.SLOT_WAIT:
+            scope = self.waiting_scope(node_id)
+        else:
             return []
-        scope = self.node_scope(node_id)
         return [] if scope is None else slots.runs_to_wake(self.session, scope)

@@ -46,8 +46,8 @@ from interlock.triggers.firing import after_flow_run
 ACTOR = "planner"
 TRIGGER_ORIGIN = "flow"
 MAX_PASSES = 5
-# A queued run is woken by the pass that frees its slot; this only bounds the cost of a
-# wake-up that never came (a bug, or a limit raised in the file meanwhile).
+# A queued run (or a node in slot_wait) is woken by the pass that frees its slot; this only
+# bounds the cost of a wake-up that never came (a bug, or a limit raised meanwhile).
 QUEUED_RECHECK = timedelta(seconds=60)
 _OVERFLOW_END = {Overflow.CANCEL_NEW: RunState.CANCELLED, Overflow.FAIL_NEW: RunState.FAILED}
 
@@ -242,6 +242,7 @@ class _Applier:
             d, row.updated_at if was is NodeState.SLOT_WAIT else None)
         if held is None:
             return False
+        self.plan.wake(clock.now() + QUEUED_RECHECK)  # bounds a wake-up that never came
         if was is not NodeState.SLOT_WAIT:
             self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
                                        expected=was, to=NodeState.SLOT_WAIT, actor=self.actor,

@@ -83,10 +83,11 @@ def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
     asked for the new scope and, when the policy exists, for its current one."""
     loaded = writes.parse_named(name, source)
     may_write(loaded.policy.scope)
-    before = writes.current(name)
-    if before is not None:
-        may_write(before.policy.scope)
-    before, path = writes.write(loaded, source, expected=expected)
+    with writes.folder_lock():
+        before = writes.current(name)
+        if before is not None:
+            may_write(before.policy.scope)
+        before, path = writes.write(loaded, source, expected=expected)
     with session_scope() as session:
         audit.record(session, actor=actor, action=audit.Action.POLICY_WRITTEN,
                      target=f"policies/{name}", origin=origin,
@@ -96,11 +97,12 @@ def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
 
 def delete(name: str, *, actor: str, may_write: Callable[[str], None],
            expected: str | None = None, origin: str = audit.LOCAL_ORIGIN) -> None:
-    found = writes.current(name)
-    if found is None:
-        raise NotFound(f"policy `{name}` does not exist")
-    may_write(found.policy.scope)
-    before = writes.delete(name, expected=expected)
+    with writes.folder_lock():
+        found = writes.current(name)
+        if found is None:
+            raise NotFound(f"policy `{name}` does not exist")
+        may_write(found.policy.scope)
+        before = writes.delete(name, expected=expected)
     with session_scope() as session:
         audit.record(session, actor=actor, action=audit.Action.POLICY_DELETED,
                      target=f"policies/{name}", origin=origin, before=_facts(before))

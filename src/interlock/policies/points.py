@@ -100,6 +100,9 @@ def at_submit(session: Session, flow: Flow, *, node_id: str, run_id: str, actor:
     asks = [d for d in decisions if d.asks and (d.policy, d.rule) != approved_for]
     if asks and (approved_for is not None or flow.nodes[node_id].gated):
         refused += [f"{d.sentence()} (its node has another approval gate)" for d in asks]
+    elif len(asks) > 1:  # one gate per node: refused now, not after a first approval
+        refused += [f"{d.sentence()} (more than one rule asks this node for an approval)"
+                    for d in asks]
     if refused:
         return SubmitVerdict(refused="; ".join(refused))
     return SubmitVerdict(ask=asks[0] if asks else None)

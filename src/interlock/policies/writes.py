@@ -8,8 +8,11 @@ Several API replicas must share the folder (a mounted volume, like the systems f
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from interlock.config.env import settings
@@ -17,6 +20,22 @@ from interlock.errors import Conflict, NotFound, SpecError
 from interlock.policies.load import SUFFIXES, Loaded, load_policies, parse_policy
 
 NEW_SUFFIX = SUFFIXES[0]
+LOCK_FILE = ".policies.lock"  # not a policy file (no policy suffix)
+FILE_MODE = 0o644  # readable by every process that applies policies (workers, replicas)
+
+
+@contextmanager
+def folder_lock() -> Iterator[None]:
+    """One writer at a time in the policy folder (across processes sharing it), so a
+    read-check-replace is atomic and `expected_revision` cannot be raced."""
+    folder = settings().policies_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class NameMismatch(SpecError):
@@ -53,6 +72,7 @@ def write(loaded: Loaded, source: str, *, expected: str | None) -> tuple[Loaded 
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".policy-", suffix=".tmp")
     try:
+        os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(source)
             out.flush()
