@@ -446,7 +446,7 @@ def test_retry_failed_run_reopens_failed_and_skipped_nodes(client: TestClient) -
                         ("pending", "failed", "planner")]
     runs = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "run"]
     assert runs == [(None, "pending"), ("pending", "running"), ("running", "failed"),
-                    ("failed", "running"), ("running", "failed")]
+                    ("failed", "pending"), ("pending", "running"), ("running", "failed")]
 
 
 class RefusingAdapter(Adapter):

@@ -266,3 +266,28 @@ def test_a_queued_run_whose_flow_says_cancel_new_ends_when_its_turn_comes(
     assert refused.state is RunState.CANCELLED and "`cancel_new`" in (refused.reason or "")
     (tmp_path / "go2").touch()
     assert wait_run(first, timeout=30).state is RunState.SUCCEEDED
+
+
+def test_a_retry_is_admitted_under_the_limit_again(embedded: EmbeddedDispatcher,
+                                                   tmp_path: Path) -> None:
+    ok, go = tmp_path / "ok", tmp_path / "go"
+    wait_go = f"for i in $(seq 600); do [ -f {go} ] && exit 0; sleep 0.1; done; exit 1"
+    flow_text = QUEUED_FLOW.format(behavior="").replace(
+        '"sleep 0.3"', f"'if [ -f {ok} ]; then {wait_go}; else exit 1; fi'")
+    failed = start(flow_text, tmp_path, embedded, 1)[0]
+    assert wait_run(failed).state is RunState.FAILED
+    ok.touch()
+    holder = start(flow_text, tmp_path, embedded, 1)[0]
+    deadline = time.monotonic() + 30
+    while ops.get_run(holder).state is not RunState.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ops.retry_run(failed, dispatcher=embedded)
+    while ops.get_run(failed).state is not RunState.QUEUED:  # the slot is the holder's
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    go.touch()
+    assert wait_run(holder).state is RunState.SUCCEEDED
+    assert wait_run(failed).state is RunState.SUCCEEDED
+    states = [e.to_state for e in ops.run_events(failed) if e.entity == "run"]
+    assert states[-4:] == ["pending", "queued", "running", "succeeded"]

@@ -101,8 +101,8 @@ EXPECTED_RUN_PAIRS: frozenset[tuple[RunState, RunState]] = frozenset({
     (R.CANCELLING, R.CANCELLED),
 
     # SUCCEEDED: nothing.
-    (R.FAILED, R.RUNNING),
-    (R.CANCELLED, R.RUNNING),
+    (R.FAILED, R.PENDING),
+    (R.CANCELLED, R.PENDING),
 })
 
 NODE_PAIRS = list(itertools.product(NodeState, NodeState))
@@ -194,7 +194,7 @@ def test_mixed_kinds_are_refused(pair: tuple[NodeState | RunState, NodeState | R
 
 
 def test_mixed_kinds_refused_even_where_the_same_value_pair_is_allowed() -> None:
-    # pending -> running is a legal *run* transition and FAILED -> RUNNING (run `retry`) too,
+    # pending -> running is a legal *run* transition and FAILED -> PENDING (run `retry`) too,
     # but not across kinds.
     assert can_transition(R.PENDING, R.RUNNING)
     assert not can_transition(N.PENDING, R.RUNNING)
@@ -267,7 +267,7 @@ def test_run_groups_and_terminal_run_states() -> None:
     assert RUN_CANCELLABLE == {R.PENDING, R.QUEUED, R.RUNNING}
     assert RUN_TRANSITIONS[R.SUCCEEDED] == frozenset()
     for state in RUN_TERMINAL - {R.SUCCEEDED}:
-        assert RUN_TRANSITIONS[state] == {R.RUNNING}, state  # only `retry`
+        assert RUN_TRANSITIONS[state] == {R.PENDING}, state  # only `retry`
     for state in RUN_CANCELLABLE:
         assert can_transition(state, R.CANCELLING)
     for state in set(RunState) - RUN_CANCELLABLE:

@@ -137,8 +137,9 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLING}),
     _R.CANCELLING: frozenset({_R.CANCELLED}),
     _R.SUCCEEDED: frozenset(),
-    _R.FAILED: frozenset({_R.RUNNING}),      # `retry`
-    _R.CANCELLED: frozenset({_R.RUNNING}),   # `retry`
+    # `retry`: pending again, so the run is admitted under its concurrency limits again.
+    _R.FAILED: frozenset({_R.PENDING}),
+    _R.CANCELLED: frozenset({_R.PENDING}),
 }
 
 

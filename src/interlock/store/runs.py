@@ -193,7 +193,9 @@ def request_retry(session: Session, *, run_id: str, actor: str,
                        expected=NodeState(loaded.nodes[nid].state), to=NodeState.PENDING,
                        actor=actor, reason="retry requested", error=None, retry_at=None,
                        retry_base=made[-1].number if made else 0)
-    set_run_state(session, run_id=run_id, expected=state, to=RunState.RUNNING, actor=actor,
+    # Pending again: its first pass admits it under its limits like a new run (`retry` must
+    # not slip past a flow's or namespace's concurrency limit).
+    set_run_state(session, run_id=run_id, expected=state, to=RunState.PENDING, actor=actor,
                   reason=f"retry of {', '.join(reopened)}", origin=origin, finished_at=None)
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
     return reopened
