@@ -27,6 +27,9 @@ os.environ.setdefault("INTERLOCK_RUN_AS", "root")
 def _use(monkeypatch: pytest.MonkeyPatch, home: Path, url: str) -> None:
     monkeypatch.setenv("INTERLOCK_HOME", str(home))
     monkeypatch.setenv("INTERLOCK_DATABASE_URL", url)
+    # The policy folder defaults to ./policies: a test writing policies (the API, the fuzzer)
+    # must write them under its own home, never into the checkout.
+    monkeypatch.setenv("INTERLOCK_POLICIES", str(home / "policies"))
     monkeypatch.delenv("INTERLOCK_BROKER_URL", raising=False)
     settings.cache_clear()
 

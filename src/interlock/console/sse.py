@@ -50,6 +50,20 @@ class StreamHub:
                                      "close one (another tab) first")
             self.held[actor] = self.held.get(actor, 0) + 1
 
+    def slot(self, actor: str) -> Callable[[], None]:
+        """Acquire a slot for ``actor``; returns its release, which frees it once however
+        often it is called (the stream's end and the response's end both call it)."""
+        self.acquire(actor)
+        done = threading.Event()
+
+        def release() -> None:
+            with self.lock:
+                if done.is_set():
+                    return
+                done.set()
+            self.release(actor)
+        return release
+
     def release(self, actor: str) -> None:
         with self.lock:
             left = self.held.get(actor, 0) - 1
@@ -93,12 +107,12 @@ Snapshot = Callable[[], Any]
 StillAllowed = Callable[[], Awaitable[str | None]]  # None: go on; a sentence: stop
 
 
-async def stream(hub: StreamHub, actor: str, name: str, snapshot: Snapshot, *,
-                 disconnected: Callable[[], Awaitable[bool]],
+async def stream(hub: StreamHub, release: Callable[[], None], name: str, snapshot: Snapshot,
+                 *, disconnected: Callable[[], Awaitable[bool]],
                  still_allowed: StillAllowed) -> AsyncIterator[bytes]:
     """Events ``name`` carrying the snapshot whenever it changes, until the client leaves,
     its credential is refused, the snapshot fails, or the server shuts down. The slot in
-    ``hub`` (already acquired) is released at the end."""
+    ``hub`` (already acquired) is released at the end (``release``)."""
     try:
         last: str | None = None
         beat = checked = time.monotonic()
@@ -126,7 +140,7 @@ async def stream(hub: StreamHub, actor: str, name: str, snapshot: Snapshot, *,
                 return
         yield event("end", {"reason": "the server is shutting down"})
     finally:
-        hub.release(actor)
+        release()
 
 
 async def _wait(hub: StreamHub, disconnected: Callable[[], Awaitable[bool]]) -> bool:

@@ -83,7 +83,7 @@ def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
     asked for the new scope and, when the policy exists, for its current one."""
     loaded = writes.parse_named(name, source)
     may_write(loaded.policy.scope)
-    with writes.folder_lock():
+    with writes.folder_lock(create=True):
         before = writes.current(name)
         if before is not None:
             may_write(before.policy.scope)
@@ -97,7 +97,7 @@ def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
 
 def delete(name: str, *, actor: str, may_write: Callable[[str], None],
            expected: str | None = None, origin: str = audit.LOCAL_ORIGIN) -> None:
-    with writes.folder_lock():
+    with writes.folder_lock(create=False):
         found = writes.current(name)
         if found is None:
             raise NotFound(f"policy `{name}` does not exist")

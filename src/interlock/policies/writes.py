@@ -25,10 +25,14 @@ FILE_MODE = 0o644  # readable by every process that applies policies (workers, r
 
 
 @contextmanager
-def folder_lock() -> Iterator[None]:
+def folder_lock(*, create: bool) -> Iterator[None]:
     """One writer at a time in the policy folder (across processes sharing it), so a
-    read-check-replace is atomic and `expected_revision` cannot be raced."""
+    read-check-replace is atomic and `expected_revision` cannot be raced. Without
+    ``create``, a missing folder is not made (nothing in it to change)."""
     folder = settings().policies_dir
+    if not create and not folder.is_dir():
+        yield
+        return
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK_FILE, "a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

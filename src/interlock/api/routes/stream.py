@@ -43,7 +43,7 @@ def _open(request: Request, access: Access, name: str,
           snapshot: Callable[[], Any]) -> StreamingResponse | JSONResponse:
     hub, actor = _hub(request), access.actor
     try:
-        hub.acquire(actor)
+        release = hub.slot(actor)
     except sse.TooManyStreams as exc:
         return JSONResponse(status_code=429, content={"detail": str(exc)},
                             headers={"Retry-After": "5"})
@@ -54,11 +54,30 @@ def _open(request: Request, access: Access, name: str,
             principal = await run_in_threadpool(access_ops.authenticate, header)
         except Unauthenticated:
             return "the credential is no longer accepted: log in again"
-        return None if principal.actor == actor else "the credential changed hands"
+        if principal.actor != actor:
+            return "the credential changed hands"
+        if principal.bindings != access.principal.bindings:  # a role or namespace taken away
+            return "your access changed: open the page again"
+        return None
 
-    body = sse.stream(hub, actor, name, snapshot, disconnected=request.is_disconnected,
+    body = sse.stream(hub, release, name, snapshot, disconnected=request.is_disconnected,
                       still_allowed=still_allowed)
-    return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)
+    return _SlotResponse(body, release, media_type="text/event-stream", headers=HEADERS)
+
+
+class _SlotResponse(StreamingResponse):
+    """Frees the stream's slot when the response ends, even if its body never started (a
+    client gone before the first byte: the generator's own `finally` would never run)."""
+
+    def __init__(self, body: Any, release: Callable[[], None], **kwargs: Any):
+        super().__init__(body, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 TOO_MANY = {429: {"description": "the caller holds too many streams"}}
