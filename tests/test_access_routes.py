@@ -203,6 +203,8 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", f"{API}/stream/runs", {}), other=200),
     ("GET", f"{API}/stream/runs/{{run_id}}"): Case(Permission.RUNS_READ, lambda i: (
         "GET", _run_path(i).replace("/runs/", "/stream/runs/"), {})),
+    ("GET", f"{API}/stream/approvals"): Case(Permission.APPROVALS_READ, lambda i: (
+        "GET", f"{API}/stream/approvals", {"params": {"mine": "true"}}), other=200),
 }
 
 

@@ -4,6 +4,7 @@ live streams (filters, namespaces, bounds), with the values a hostile caller wou
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -156,6 +157,35 @@ def test_the_runs_stream_shows_only_the_callers_namespaces(client: TestClient) -
     assert name == "run" and data["run"]["id"] == mine and data["run"]["outputs_hidden"]
     assert data["trace"]["run"]["id"] == mine
     assert client.get(f"{API}/stream/runs/{theirs}", headers=viewer).status_code == 404
+
+
+GATE = ("id: gate\nnamespace: finance.eu\nnodes:\n  pay:\n    uses: noop\n"
+        "    approval: {subject: pay, rules: [{role: approver}]}\n")
+
+
+def test_the_approvals_stream_is_the_inbox_of_the_callers_namespaces(
+        client: TestClient) -> None:
+    admin = bearer(name="gatekeeper")  # author and starter: may not decide
+    assert client.post(f"{API}/flows", json={"source": GATE}, headers=admin).status_code == 201
+    run = client.post(f"{API}/runs", json={"namespace": "finance.eu", "flow_id": "gate"},
+                      headers=admin).json()["id"]
+    approver = bearer(Role.APPROVER, "finance.*")
+    for _ in range(100):
+        [(name, data)] = _events(client, f"{API}/stream/approvals?mine=true", approver)
+        if data["approvals"]:
+            break
+        time.sleep(0.1)
+    assert name == "approvals" and [a["run_id"] for a in data["approvals"]] == [run]
+    assert data["approvals"][0]["state"] == "pending" and "T" in data["approvals"][0]["created_at"]
+    [(_, data)] = _events(client, f"{API}/stream/approvals?mine=true", admin)
+    assert data["approvals"] == []  # the starter could not vote on it
+    [(_, data)] = _events(client, f"{API}/stream/approvals?state=pending", admin)
+    assert [a["run_id"] for a in data["approvals"]] == [run]
+    [(_, data)] = _events(client, f"{API}/stream/approvals", bearer(Role.VIEWER, "people"))
+    assert data["approvals"] == []
+    for query in ("state=<script>", "origin=elsewhere", "limit=201", "flow=" + "x" * 331):
+        resp = client.get(f"{API}/stream/approvals?{query}", headers=approver)
+        assert resp.status_code == 422, query
 
 
 @pytest.mark.parametrize("query", [

@@ -36,3 +36,19 @@ export function safeHref(url: string | null | undefined): string | null {
 export function triggerType(trigger: Record<string, unknown>): string {
   return typeof trigger.type === "string" ? trigger.type : "";
 }
+
+/** A link only for http and https (for values a foreign system or a request supplied). */
+export function webHref(url: string | null | undefined): string | null {
+  const href = safeHref(url);
+  return href && /^https?:/.test(href) ? href : null;
+}
+
+/** Any value as readable text (never HTML). */
+export function text(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+export function percent(rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)}%`;
+}

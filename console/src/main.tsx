@@ -2,7 +2,11 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, whenUnauthenticated } from "./api";
-import { forget, remember, token } from "./auth";
+import { forget, may, remember, token } from "./auth";
+import { ApprovalPage } from "./pages/ApprovalPage";
+import { Approvals } from "./pages/Approvals";
+import { Audit } from "./pages/Audit";
+import { Health } from "./pages/Health";
 import { Login } from "./pages/Login";
 import { RunPage } from "./pages/RunPage";
 import { Runs } from "./pages/Runs";
@@ -52,18 +56,39 @@ function App() {
       : <Login onLogin={(v) => void login(v)} error={error} />;
   }
   const runMatch = /^\/runs\/([^/?#]+)/.exec(path);
+  const approvalMatch = /^\/approvals\/([^/?#]+)/.exec(path);
+  const route = path.split("?")[0];
+  // Only the pages the caller may use are linked; the API refuses the rest anyway.
+  const pages = [
+    { href: "/", label: "Runs", ok: true },
+    { href: "/approvals", label: "Approvals", ok: may(me, "approvals:read") },
+    { href: "/audit", label: "Audit", ok: may(me, "audit:read", "*") },
+    { href: "/health", label: "Health", ok: may(me, "systems:read", "*") },
+  ].filter((p) => p.ok);
+  const denied = (label: string, permission: string) => (
+    <section><h1>{label}</h1><p class="error" role="alert" data-testid="page-denied">
+      This page needs <code>{permission}</code>.</p></section>);
+  let page;
+  if (runMatch) page = <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} me={me} />;
+  else if (approvalMatch) page = may(me, "approvals:read")
+    ? <ApprovalPage key={approvalMatch[1]} id={decodeURIComponent(approvalMatch[1])} me={me} />
+    : denied("Approval", "approvals:read");
+  else if (route === "/approvals") page = may(me, "approvals:read") ? <Approvals me={me} /> : denied("Approvals", "approvals:read");
+  else if (route === "/audit") page = may(me, "audit:read", "*") ? <Audit /> : denied("Audit", "audit:read");
+  else if (route === "/health") page = may(me, "systems:read", "*") ? <Health me={me} /> : denied("Health", "systems:read");
+  else page = <Runs me={me} />;
   return (
     <div class="shell">
       <header class="top">
         <a href="/" onClick={onLink} class="brand">Interlock</a>
-        <nav><a href="/" onClick={onLink}>Runs</a></nav>
+        <nav data-testid="nav">{pages.map((p) => (
+          <a key={p.href} href={p.href} onClick={onLink} data-testid={`nav-${p.label.toLowerCase()}`}
+             aria-current={(p.href === "/" ? route === "/" || route.startsWith("/runs") : route.startsWith(p.href)) ? "page" : undefined}>
+            {p.label}</a>))}</nav>
         <span class="who" data-testid="who">{me.actor}</span>
         <button type="button" onClick={logout} data-testid="logout">Log out</button>
       </header>
-      <main>
-        {runMatch ? <RunPage key={runMatch[1]} runId={decodeURIComponent(runMatch[1])} me={me} />
-          : <Runs me={me} />}
-      </main>
+      <main>{page}</main>
     </div>
   );
 }

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime
 
@@ -22,10 +23,13 @@ from interlock.api.errors import ERROR_RESPONSES
 from interlock.api.security import Access, requires
 from interlock.console import sse
 from interlock.operations import access as access_ops
+from interlock.operations import approvals as approval_ops
 from interlock.operations import runs as run_ops
 from interlock.operations import stream as stream_ops
-from interlock.states import RunState
+from interlock.states import ApprovalState, RunState
+from interlock.store.approvals import RequestFilter
 from interlock.store.runs import RunFilter
+from interlock.store.tables import ApprovalOrigin
 from interlock.triggers.types import TriggerType
 
 router = APIRouter(prefix="/stream", tags=["stream"], responses=ERROR_RESPONSES)
@@ -114,3 +118,24 @@ async def stream_run(request: Request, run_id: Annotated[str, Path(max_length=10
     for a run the caller cannot see."""
     await run_in_threadpool(run_ops.get_run, run_id, guard=access)  # 404/403 up front
     return _open(request, access, "run", lambda: stream_ops.run(run_id, guard=access))
+
+
+@router.get("/approvals", response_model=None, responses={200: EVENTS, **TOO_MANY})
+def stream_approvals(request: Request, state: ApprovalState | None = None,
+                     namespace: Annotated[str | None, Query(max_length=200)] = None,
+                     flow: Annotated[str | None, Query(max_length=330)] = None,
+                     origin: ApprovalOrigin | None = None,
+                     mine: Annotated[bool, Query(description=(
+                         "only pending requests the caller could still vote on"))] = False,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 50, *,
+                     access: Annotated[Access, requires(Permission.APPROVALS_READ)],
+                     ) -> StreamingResponse | JSONResponse:
+    """`approvals` events: `{approvals: [...]}`, the inbox as `GET /approvals` lists it with
+    the same filters, sent at once and again whenever a request in it changes."""
+    states = (ApprovalState.PENDING,) if mine and state is None else \
+        ((state,) if state else ())
+    filters = RequestFilter(states=states, namespace=namespace, flow=flow, origin=origin,
+                            namespaces=access.patterns())
+    principal = access.principal if mine else None
+    return _open(request, access, "approvals", lambda: {"approvals": jsonable_encoder(
+        approval_ops.list_requests(filters=filters, limit=limit, mine=principal))})
