@@ -102,7 +102,7 @@ def test_a_change_and_its_record_commit_together_or_not_at_all(
     with pytest.raises(RuntimeError), session_scope() as session:
         session.execute(update(Run).where(Run.id == run_id).values(state="failed"))
         assert set_run_state(session, run_id=run_id, expected=RunState.FAILED,
-                             to=RunState.RUNNING, actor="test", reason="reopen")
+                             to=RunState.PENDING, actor="test", reason="reopen")
         raise RuntimeError("the transaction fails after the change and its record")
     with session_scope() as session:
         assert session.get(Run, run_id).state == "succeeded"  # type: ignore[union-attr]
