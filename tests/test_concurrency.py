@@ -80,6 +80,14 @@ def sampling(read: Callable[[], tuple[int, int]]) -> Iterator[list[tuple[int, in
         thread.join(timeout=10)
 
 
+def wait_state(run_id: str, state: RunState, timeout: float = 30.0) -> None:
+    """Until the run is in ``state`` (it must get there within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while ops.get_run(run_id).state is not state:
+        assert time.monotonic() < deadline, (run_id, ops.get_run(run_id).state, state)
+        time.sleep(0.05)
+
+
 def started_order(run_ids: list[str]) -> list[str]:
     """The runs in the order they went RUNNING (their state events)."""
     with session_scope() as session:
@@ -161,10 +169,7 @@ def test_cancel_new_and_fail_new_end_the_new_run_at_once(
     flow_text = QUEUED_FLOW.format(behavior=f", behavior: {behavior}").replace(
         "sleep 0.3", "sleep 1.5")
     first = start(flow_text, tmp_path, embedded, 1)[0]
-    deadline = time.monotonic() + 30
-    while ops.get_run(first).state is not RunState.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_state(first, RunState.RUNNING)
     second = start(flow_text, tmp_path, embedded, 1)[0]
     refused = wait_run(second, timeout=30)
     assert refused.state is ends
@@ -219,10 +224,7 @@ def test_namespace_limit_from_a_policy_and_cancelling_a_queued_run(
     other = "id: other\nnamespace: tests.limits\nnodes: {a: {uses: noop}}\n"
     running = start(slow, tmp_path, embedded, 1, "slow.yaml")[0]
     queued = start(other, tmp_path, embedded, 2, "other.yaml")
-    deadline = time.monotonic() + 30
-    while ops.get_run(queued[0]).state is not RunState.QUEUED:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_state(queued[0], RunState.QUEUED)
     ops.cancel_run(queued[0], dispatcher=embedded)
     assert wait_run(queued[0]).state is RunState.CANCELLED
     assert ops.get_run(queued[1]).state is RunState.QUEUED  # still behind the slow run
@@ -256,9 +258,7 @@ def test_a_queued_run_whose_flow_says_cancel_new_ends_when_its_turn_comes(
         time.sleep(0.05)
     go.touch()  # the namespace frees: `first` starts; `second` still waits for it
     assert wait_run(holder).state is RunState.SUCCEEDED
-    while ops.get_run(first).state is not RunState.RUNNING:
-        assert time.monotonic() < deadline + 30
-        time.sleep(0.05)
+    wait_state(first, RunState.RUNNING)
     # Planned again now (as its periodic re-check would), `second` finds its flow's limit
     # full before its namespace's: `cancel_new` ends the queued run.
     advance(second, dispatcher=embedded)
@@ -278,14 +278,9 @@ def test_a_retry_is_admitted_under_the_limit_again(embedded: EmbeddedDispatcher,
     assert wait_run(failed).state is RunState.FAILED
     ok.touch()
     holder = start(flow_text, tmp_path, embedded, 1)[0]
-    deadline = time.monotonic() + 30
-    while ops.get_run(holder).state is not RunState.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_state(holder, RunState.RUNNING)
     ops.retry_run(failed, dispatcher=embedded)
-    while ops.get_run(failed).state is not RunState.QUEUED:  # the slot is the holder's
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_state(failed, RunState.QUEUED)  # the slot is the holder's
     go.touch()
     assert wait_run(holder).state is RunState.SUCCEEDED
     assert wait_run(failed).state is RunState.SUCCEEDED

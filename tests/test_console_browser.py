@@ -24,16 +24,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures_browser import NEEDS_CHROMIUM, login
 from serving import env_for, free_port, interlock, serving
 
 from interlock.console import files
 from interlock.console.sse import PER_PRINCIPAL
 from interlock.testing import pg_schema
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
-    "Debian's Chromium is not installed at /usr/bin/chromium: `apt-get install chromium`"))
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+pytestmark = NEEDS_CHROMIUM
+pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 API = "/api/v1"
 PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL",
@@ -121,37 +120,6 @@ def _world(env: dict[str, str], home: Path) -> Iterator[World]:
             for source in FLOWS:
                 assert api.post(f"{API}/flows", json={"source": source}).status_code == 201
             yield World(base, tokens, api)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    started = time.monotonic()
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=["--no-sandbox", "--disable-gpu"])
-        print(f"chromium started in {time.monotonic() - started:.1f}s")
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.csp_errors = []  # what the console printed about a refused script or style
-    page.on("console", lambda m: page.csp_errors.append(m.text)
-            if "Content Security Policy" in m.text else None)
-    yield page
-    context.close()
-    assert page.csp_errors == []
-
-
-def login(page: Any, world: World, role: str) -> None:
-    page.goto(world.base + "/")
-    page.get_by_test_id("token").fill(world.tokens[role])
-    page.get_by_test_id("login").click()
-    page.get_by_test_id("who").wait_for()
 
 
 def test_a_refused_token_is_said_so_and_a_good_one_logs_in(page: Any, world: World) -> None:

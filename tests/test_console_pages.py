@@ -20,14 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures_browser import NEEDS_CHROMIUM, login
 from serving import env_for, interlock, serving
 
 from interlock.console import files
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
-    "Debian's Chromium is not installed at /usr/bin/chromium: `apt-get install chromium`"))
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+pytestmark = NEEDS_CHROMIUM
+pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 API = "/api/v1"
 NS = "shop"
@@ -116,35 +115,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 resp = api.post(f"{API}/flows", json={"source": source})
                 assert resp.status_code == 201, resp.text
             yield World(base, tokens, api, home / "interlock.db")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.csp_errors = []
-    page.on("console", lambda m: page.csp_errors.append(m.text)
-            if "Content Security Policy" in m.text else None)
-    yield page
-    context.close()
-    assert page.csp_errors == []
-
-
-def login(page: Any, world: World, who: str) -> None:
-    page.goto(world.base + "/")
-    page.get_by_test_id("token").fill(world.tokens[who])
-    page.get_by_test_id("login").click()
-    page.get_by_test_id("who").wait_for()
 
 
 def assert_inert(page: Any) -> None:

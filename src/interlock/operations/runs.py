@@ -129,9 +129,9 @@ def start_once(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatch
         trigger = trigger or {"type": TriggerType.MANUAL, "by": actor}
         key = None if idempotency_key is None else idempotency.request_key(
             flow.ref, actor=actor, key=idempotency_key)
-        earlier = key and idempotency.claim(session, key=key, namespace=flow.namespace,
-                                            flow_id=flow.id)
-        if earlier:
+        if key is not None and not idempotency.claim(session, key=key,
+                                                     namespace=flow.namespace, flow_id=flow.id):
+            earlier = idempotency.earlier_run(session, key)
             if run_store.inputs_of(session, earlier) != checked:
                 raise Conflict("this Idempotency-Key started a run with other inputs; use a "
                                "new key for a new run")

@@ -1,12 +1,13 @@
-"""Field types the flow document and its approval gates share: durations, strict models,
-typed inputs (`interlock.spec.models` re-exports them)."""
+"""Field types the flow document and its approval gates share: durations, timezones, strict
+models, typed inputs (`interlock.spec.models` re-exports them)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 from interlock.config.durations import parse_duration
 
@@ -16,6 +17,19 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$",
                     "description": "e.g. 500ms, 30s, 5m, 1h30m, 2d"}),
 ]
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        shown = repr(name) if len(name) <= 40 else repr(name[:37]) + "..."
+        raise ValueError(
+            f"unknown timezone {shown}: use an IANA name such as Europe/Paris") from None
+    return name
+
+
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]  # `schedule:`, `sla:`
 
 
 class Strict(BaseModel):

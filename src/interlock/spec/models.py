@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
@@ -22,7 +21,7 @@ from interlock.config.cron_macros import MACROS
 from interlock.config.systems import SecretRef
 from interlock.spec.approvals import DECISION_KIND, ApprovalGate
 from interlock.spec.concurrency import Concurrency
-from interlock.spec.fields import Duration, Strict
+from interlock.spec.fields import Duration, Strict, TimeZone
 from interlock.spec.fields import InputSpec as InputSpec  # re-exported
 from interlock.spec.fields import InputType as InputType  # re-exported
 from interlock.spec.sla import Sla
@@ -42,17 +41,7 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown timezone {name!r}: use an IANA name such as Europe/Paris") from None
-    return name
-
-
 CronExpr = Annotated[str, AfterValidator(_check_cron)]
-TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 
 
 class Retry(Strict):

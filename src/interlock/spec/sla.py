@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, model_validator
 
-from interlock.spec.fields import Duration, Strict
+from interlock.spec.fields import Duration, Strict, TimeZone
 
 CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -23,20 +22,7 @@ def _check_clock_time(value: str) -> str:
     return value
 
 
-def _check_zone(name: str) -> str:
-    # The same rule as `schedule.timezone` (spec.models imports this module, so the
-    # validator cannot be imported from there).
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        shown = repr(name) if len(name) <= 40 else repr(name[:37]) + "..."
-        raise ValueError(
-            f"unknown timezone {shown}: use an IANA name such as Europe/Paris") from None
-    return name
-
-
 ClockTime = Annotated[str, AfterValidator(_check_clock_time)]
-Zone = Annotated[str, AfterValidator(_check_zone)]
 
 
 class Sla(Strict):
@@ -49,7 +35,7 @@ class Sla(Strict):
     deadline: ClockTime | None = Field(default=None, description=(
         "done by this wall-clock time, HH:MM: the first such time at or after the scheduled "
         "tick (or the run's creation)"))
-    timezone: Zone | None = Field(default=None, description=(
+    timezone: TimeZone | None = Field(default=None, description=(
         "the deadline's IANA timezone; default: the flow's schedule timezone when it has "
         "exactly one `schedule:` trigger, else UTC"))
 

@@ -25,18 +25,22 @@ def request_key(flow_ref: str, *, actor: str, key: str, source: str = API_SOURCE
     return f"{flow_ref}#{source}:{digest}"
 
 
-def claim(session: Session, *, key: str, namespace: str, flow_id: str) -> str | None:
-    """None when this transaction now holds ``key`` (bind the run to it); else the run the
-    key started before."""
+def claim(session: Session, *, key: str, namespace: str, flow_id: str) -> bool:
+    """True when this transaction now holds ``key`` (bind the run to it); False when an
+    earlier one did (`earlier_run` says which run it started)."""
     try:
         with session.begin_nested():
             session.add(TriggerFiring(key=key, namespace=namespace, flow_id=flow_id,
                                       fired_at=clock.now()))
     except IntegrityError:
-        earlier = session.scalar(select(TriggerFiring.run_id).where(TriggerFiring.key == key))
-        assert earlier is not None  # bound in the transaction that claimed it
-        return earlier
-    return None
+        return False
+    return True
+
+
+def earlier_run(session: Session, key: str) -> str:
+    earlier = session.scalar(select(TriggerFiring.run_id).where(TriggerFiring.key == key))
+    assert earlier is not None  # bound in the transaction that claimed it
+    return earlier
 
 
 def bind(session: Session, *, key: str, run_id: str) -> None:

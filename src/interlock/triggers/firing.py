@@ -18,11 +18,9 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from interlock import clock
 from interlock.config.systems import SecretError
 from interlock.errors import InterlockError, NotFound, SpecError
 from interlock.policies import points as policy_points
@@ -32,10 +30,10 @@ from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
 from interlock.states import STATE_WORDS, RunState
-from interlock.store import audit, facts
+from interlock.store import audit, facts, idempotency
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
-from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run, TriggerFiring
+from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run
 from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
@@ -208,17 +206,12 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
                             "problems": facts.short(str(exc))}, origin=origin)
         log.warning("trigger %s cannot start %s: %s", key, flow.ref, exc)
         return None
-    try:
-        with session.begin_nested():
-            session.add(TriggerFiring(key=key, namespace=flow.namespace, flow_id=flow.id,
-                                      fired_at=clock.now()))
-    except IntegrityError:
+    if not idempotency.claim(session, key=key, namespace=flow.namespace, flow_id=flow.id):
         return None  # fired already
     run = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
                                actor=ACTOR)
     policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
-    session.execute(update(TriggerFiring).where(TriggerFiring.key == key)
-                    .values(run_id=run.id))
+    idempotency.bind(session, key=key, run_id=run.id)
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
                  after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
     return Fired(flow.ref, run.id)
@@ -256,21 +249,14 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
     if idempotency_key:
         firing = f"{flow.ref}#webhook:{key}:{idempotency_key}"
         context["idempotency_key"] = idempotency_key
-        try:
-            with session.begin_nested():
-                session.add(TriggerFiring(key=firing, namespace=flow.namespace,
-                                          flow_id=flow.id, fired_at=clock.now()))
-        except IntegrityError:
-            earlier = session.scalar(select(TriggerFiring.run_id)
-                                     .where(TriggerFiring.key == firing))
-            assert earlier is not None
-            return earlier, False
+        if not idempotency.claim(session, key=firing, namespace=flow.namespace,
+                                 flow_id=flow.id):
+            return idempotency.earlier_run(session, firing), False
     run = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
                                actor=ACTOR)
     policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
     if idempotency_key:
-        session.execute(update(TriggerFiring).where(TriggerFiring.key == firing)
-                        .values(run_id=run.id))
+        idempotency.bind(session, key=firing, run_id=run.id)
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
                  after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
     return run.id, True
