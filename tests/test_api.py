@@ -568,3 +568,19 @@ def test_extremely_long_identifiers(client: TestClient) -> None:
     assert ok(client.get(f"{API}/runs/{long_id}"), 404)["detail"] == \
         f"run `{long_id}` does not exist"
     ok(client.get(f"{API}/flows/ns/{'f' * 5000}/revisions"), 404)
+
+
+def test_idempotency_key_replays_the_run_and_hostile_keys_are_refused(
+        client: TestClient) -> None:
+    register(client, SQUARE)
+    body = {"namespace": "tests.api", "flow_id": "square", "inputs": {"n": 3}}
+    first = client.post(f"{API}/runs", json=body, headers={"Idempotency-Key": "k-1"})
+    again = client.post(f"{API}/runs", json=body, headers={"Idempotency-Key": "k-1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post(f"{API}/runs", json={**body, "inputs": {"n": 4}},
+                        headers={"Idempotency-Key": "k-1"})
+    assert other.status_code == 409 and "other inputs" in other.text
+    for hostile in ("x" * 201, "has space", "tab\there", ""):
+        refused = client.post(f"{API}/runs", json=body, headers={"Idempotency-Key": hostile})
+        assert refused.status_code == 422, (hostile[:20], refused.text)
