@@ -57,7 +57,8 @@ POLICY = ("policy: {name}\nscope: finance.eu\nmode: report\n"
           "rules: [{{name: r, check: 'true', message: m}}]\n")
 ADMIN_ONLY = frozenset({Permission.TOKENS_ADMIN, Permission.POLICIES_ADMIN})
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", f"{API}/events/{{kind}}"),
-          ("POST", f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}")}
+          ("POST", f"{API}/webhooks/{{namespace}}/{{flow_id}}/{{key}}"),
+          ("GET", f"{API}/login/options")}  # what a login page offers: no secret
 CONSOLE = {("GET", "/{path:console}")}  # the console's files: public, not in the OpenAPI
 
 

@@ -10,8 +10,9 @@ import { Health } from "./pages/Health";
 import { Login } from "./pages/Login";
 import { RunPage } from "./pages/RunPage";
 import { Runs } from "./pages/Runs";
+import { CALLBACK } from "./callback";
 import { navigate, onLink, usePath } from "./router";
-import type { Me } from "./types";
+import type { LoginOptions, Me } from "./types";
 import "./styles.css";
 
 function App() {
@@ -25,8 +26,30 @@ function App() {
       setMe(null);
       setError("your session ended: the token is no longer accepted");
     });
-    if (token()) void login(null);
+    if (location.pathname === CALLBACK) void callback();
+    else if (token()) void login(null);
   }, []);
+
+  // Back from the identity provider: trade the code for a token, then log in with it.
+  async function callback(): Promise<void> {
+    setChecking(true);
+    try {
+      const options = await call<LoginOptions>("/login/options");
+      if (!options.oidc) throw new Error("this server does not offer identity-provider login");
+      const oidc = await import("./oidc");  // loaded only by those who use it
+      try {
+        const done = await oidc.finishLogin(options.oidc);
+        await login(done.token);
+        navigate(done.returnTo);
+      } catch (e) {
+        setError(oidc.loginError(e));
+        setChecking(false);
+      }
+    } catch (e) {
+      setError(String(e));
+      setChecking(false);
+    }
+  }
 
   async function login(value: string | null): Promise<void> {
     if (value !== null) remember(value.trim());

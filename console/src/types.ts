@@ -249,3 +249,6 @@ export interface FlowStats {
   duration: Latency;
   last_run: { id: string; state: string; created_at: string } | null;
 }
+
+export interface OidcOptions { issuer: string; client_id: string; resource: string; scopes: string }
+export interface LoginOptions { token: boolean; oidc: OidcOptions | null }

@@ -8,6 +8,13 @@
 //   urn:interlock:other   another resource server (wrong audience)
 //   urn:interlock:short   access tokens that live 1 second (expiry)
 //   urn:interlock:future  tokens whose `nbf` is an hour ahead
+//
+// Client `interlock-console` is the console's public client (authorization code + PKCE, no
+// secret; a native client, so any loopback port is a valid redirect and CORS origin). Its
+// login page is oidc-provider's own development login form: any login name is accepted (the
+// password field is ignored) and becomes the token's `sub`, then its consent page asks to
+// confirm; the groups the access token
+// carries come from ACCOUNT_GROUPS below.
 // The provider's signing keys are generated here at start (RSA, node:crypto) and again on
 // each rotation; nothing is read from disk.
 //
@@ -34,6 +41,14 @@ const RESOURCES = {
   'urn:interlock:future': { ttl: 7200, nbfAhead: 3600 },
 };
 
+// Login name -> the groups its access tokens carry (console login tests).
+const ACCOUNT_GROUPS = {
+  'olivia': ['interlock-operators'],
+  'vera': ['interlock-viewers'],
+};
+const CONSOLE_CLIENT = 'interlock-console';
+const LOOPBACK_ORIGIN = /^http:\/\/127\.0\.0\.1:\d{1,5}$/;
+
 function newKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
@@ -47,10 +62,20 @@ function buildProvider(keys) {
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
+    }, {
+      client_id: CONSOLE_CLIENT,
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/login/callback'],
     }],
+    clientBasedCORS: (ctx, origin, client) =>
+      client.clientId === CONSOLE_CLIENT && LOOPBACK_ORIGIN.test(origin),
+    findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
     jwks: { keys },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -69,11 +94,15 @@ function buildProvider(keys) {
       },
     },
     // Claims the test asks for (`groups=a,b` on the token request) become token claims.
-    extraTokenClaims: (ctx) => {
+    extraTokenClaims: (ctx, token) => {
+      if (token.accountId) return { groups: ACCOUNT_GROUPS[token.accountId] ?? [] };
       const raw = ctx.oidc.body?.groups;
       return raw === undefined ? undefined : { groups: String(raw).split(',').filter(Boolean) };
     },
-    ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
+    ttl: {
+      ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+      AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+    },
     formats: {
       customizers: {
         jwt: (ctx, token, jwt) => {

@@ -17,6 +17,7 @@ from interlock.api.routes import (
     flows,
     health,
     lineage,
+    login,
     me,
     policies,
     runs,
@@ -71,6 +72,7 @@ def create_app(dispatcher: Dispatcher | None = None) -> FastAPI:
     app.include_router(dashboards_router, prefix=API_PREFIX)
     app.include_router(tokens_router, prefix=API_PREFIX)
     app.include_router(me.router, prefix=API_PREFIX)
+    app.include_router(login.router, prefix=API_PREFIX)
     app.include_router(stream.router, prefix=API_PREFIX)
     app.include_router(metrics_router)
     app.include_router(health.router)  # /healthz, /readyz: public, for probes

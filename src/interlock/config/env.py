@@ -40,6 +40,9 @@ class Settings:
     oidc_groups_claim: str      # INTERLOCK_OIDC_GROUPS_CLAIM: the claim listing groups
     auth: bool                  # INTERLOCK_AUTH: `off` only for local development
     oidc_bindings_file: Path | None  # INTERLOCK_OIDC_BINDINGS: groups -> role bindings
+    oidc_console_client: str | None = None  # INTERLOCK_OIDC_CONSOLE_CLIENT: the console's
+    #   public client id at the issuer (authorization code + PKCE); None = token login only
+    oidc_console_scopes: str = "openid"  # INTERLOCK_OIDC_CONSOLE_SCOPES: space-separated
     max_body_bytes: int = 1 << 20  # INTERLOCK_MAX_BODY_BYTES: larger request bodies get 413
     allowed_origins: tuple[str, ...] = ()  # INTERLOCK_ALLOWED_ORIGINS: comma-separated
     #   origins (https://console.example.com) allowed to send mutating requests cross-site
@@ -101,6 +104,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         oidc_groups_claim=env.get("INTERLOCK_OIDC_GROUPS_CLAIM") or "groups",
         auth=env.get("INTERLOCK_AUTH", "on").strip().lower() != "off",
         oidc_bindings_file=_path(env.get("INTERLOCK_OIDC_BINDINGS")),
+        oidc_console_client=env.get("INTERLOCK_OIDC_CONSOLE_CLIENT", "").strip() or None,
+        oidc_console_scopes=" ".join(
+            env.get("INTERLOCK_OIDC_CONSOLE_SCOPES", "openid").split()) or "openid",
         max_body_bytes=int(env.get("INTERLOCK_MAX_BODY_BYTES") or 1 << 20),
         allowed_origins=tuple(o.strip() for o in env.get("INTERLOCK_ALLOWED_ORIGINS", "")
                               .split(",") if o.strip()),

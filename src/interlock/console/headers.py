@@ -7,19 +7,28 @@ hashed assets are picked up at once); hashed assets are immutable.
 
 from __future__ import annotations
 
-CSP = "; ".join([
+CONNECT = "connect-src 'self'"
+_CSP = (
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
     "font-src 'self'",
-    "connect-src 'self'",
+    CONNECT,
     "worker-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
     "frame-ancestors 'none'",
-])
+)
+
+
+def csp(connect: tuple[str, ...] = ()) -> str:
+    """The page's policy; `connect` adds origins it may fetch from (the OIDC issuer)."""
+    return "; ".join(d if d != CONNECT else " ".join((CONNECT, *connect)) for d in _CSP)
+
+
+CSP = csp()
 
 COMMON = {
     "X-Content-Type-Options": "nosniff",
@@ -30,4 +39,8 @@ COMMON = {
 
 PAGE = {**COMMON, "Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
         "Cache-Control": "no-store"}
+
+
+def page(connect: tuple[str, ...] = ()) -> dict[str, str]:
+    return PAGE if not connect else {**PAGE, "Content-Security-Policy": csp(connect)}
 ASSET = {**COMMON, "Cache-Control": "public, max-age=31536000, immutable"}

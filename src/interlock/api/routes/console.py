@@ -15,6 +15,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from interlock.api.security import public
 from interlock.console import files, headers
+from interlock.console.login import connect_sources
 
 
 class ConsolePath(Convertor[str]):
@@ -41,4 +42,5 @@ async def console(path: str) -> Response:
         return HTMLResponse(files.MISSING, status_code=503, headers=headers.PAGE)
     if found.path is None:
         return JSONResponse({"detail": "Not Found"}, status_code=404, headers=headers.PAGE)
-    return FileResponse(found.path, headers=headers.ASSET if found.asset else headers.PAGE)
+    return FileResponse(found.path, headers=headers.ASSET if found.asset
+                        else headers.page(connect_sources()))
