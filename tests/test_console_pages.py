@@ -1,5 +1,6 @@
 """The console's approvals, audit and health pages in a real browser: Debian's Chromium driven
-by Playwright against one real `interlock serve` subprocess (SQLite) for the whole module.
+by Playwright against one real `interlock serve` subprocess for the whole module, once on a
+SQLite file and once on the real PostgreSQL (a fresh schema).
 
 An approver sees a gated run's request live in the inbox with its evidence (impact, payload),
 votes, and the run goes on; the run's starter sees the request but the API refuses the vote
@@ -10,9 +11,10 @@ stays text. Needs `/usr/bin/chromium` and the built console, as `test_console_br
 
 from __future__ import annotations
 
-import sqlite3
+import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
@@ -22,13 +24,17 @@ import httpx
 import pytest
 from fixtures_browser import NEEDS_CHROMIUM, login
 from serving import env_for, interlock, serving
+from sqlalchemy import create_engine, text
 
 from interlock.console import files
+from interlock.testing import pg_schema
 
 pytestmark = NEEDS_CHROMIUM
 pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 API = "/api/v1"
+PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NS = "shop"
 HOSTILE = "<img src=x onerror=window.__pwned=5>"
 GATED = dedent(f"""
@@ -65,7 +71,7 @@ class World:
     base: str
     tokens: dict[str, str]
     api: httpx.Client  # the admin: registered the flows
-    db: Path
+    db_url: str
 
     def as_(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -96,12 +102,22 @@ class World:
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if not files.built():
         pytest.fail(f"the console is not built: run `{files.BUILD_COMMAND}`")
-    home = tmp_path_factory.mktemp("console-pages")
-    env = env_for(home)
+    with ExitStack() as stack:
+        home = tmp_path_factory.mktemp(f"console-pages-{request.param}")
+        env = env_for(home)
+        if request.param == "postgresql":
+            schema = pg_schema(PG_URL, prefix="pages")
+            stack.callback(schema.close)  # drops the schema
+            env["INTERLOCK_DATABASE_URL"] = next(schema)
+        yield from _world(env, home)
+
+
+def _world(env: dict[str, str], home: Path) -> Iterator[World]:
     tokens = {}
     for name, role in ROLES.items():
         made = interlock("tokens", "create", "--name", f"pages-{name}", "--role", role,
@@ -114,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             for source in (DOWNSTREAM, GATED):
                 resp = api.post(f"{API}/flows", json={"source": source})
                 assert resp.status_code == 201, resp.text
-            yield World(base, tokens, api, home / "interlock.db")
+            yield World(base, tokens, api, env["INTERLOCK_DATABASE_URL"])
 
 
 def assert_inert(page: Any) -> None:
@@ -229,8 +245,10 @@ def test_an_auditor_reads_the_trail_and_verifies_the_chain_and_sees_health(
 
 def test_verify_names_a_tampered_record(page: Any, world: World) -> None:
     """Last in the module: it breaks the chain the tests above verify."""
-    with sqlite3.connect(world.db, timeout=30) as db:
-        db.execute("UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 3")
+    engine = create_engine(world.db_url)
+    with engine.begin() as db:  # behind Interlock's back
+        db.execute(text("UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 3"))
+    engine.dispose()
     login(page, world, "auditor")
     page.goto(f"{world.base}/audit?target=approvals/*")
     page.get_by_test_id("audit").wait_for()
