@@ -65,7 +65,7 @@ export function ApprovalPage({ id, me }: { id: string; me: Me }) {
         {" "}· {req.origin}{req.system ? ` (${req.system})` : ""} · asked {when(req.created_at)}
         {req.deadline ? ` · deadline ${when(req.deadline)}` : ""}
         {link && <> · <a href={link} target="_blank" rel="noopener noreferrer">open in {req.system ?? "the system"}</a></>}</p>
-      {req.body && <pre class="body" data-testid="approval-body">{req.body}</pre>}
+      {req.body && <pre tabIndex={0} class="body" data-testid="approval-body">{req.body}</pre>}
       {req.state !== "pending" && (
         <p data-testid="approval-decision">Decided: {req.option ?? req.state}
           {decidedBy(req.decided_by)}{req.decided_at ? ` at ${when(req.decided_at)}` : ""}
@@ -119,17 +119,17 @@ function Evidence({ req }: { req: ApprovalDetail }) {
           <span class="muted">revision {req.run.revision} · {when(req.run.created_at)}</span></p>
         <p data-testid="trigger">Started by: {triggerType(req.run.trigger)}
           {typeof req.run.trigger.by === "string" ? ` · ${req.run.trigger.by}` : ""}</p>
-        <pre class="outputs">{text(req.run.trigger)}</pre>
-        {Object.keys(req.run.inputs ?? {}).length > 0 && <><h3>Run inputs</h3><pre class="outputs">{text(req.run.inputs)}</pre></>}
+        <pre tabIndex={0} class="outputs">{text(req.run.trigger)}</pre>
+        {Object.keys(req.run.inputs ?? {}).length > 0 && <><h3>Run inputs</h3><pre tabIndex={0} class="outputs">{text(req.run.inputs)}</pre></>}
       </>)}
       <h3>Payload: what the node will be submitted with</h3>
-      <pre class="outputs" data-testid="payload">{text(req.payload)}</pre>
+      <pre tabIndex={0} class="outputs" data-testid="payload">{text(req.payload)}</pre>
       {req.payload_hash && <p class="muted hash">sha256 {req.payload_hash}</p>}
       {Object.keys(req.upstream).length > 0 && (<>
         <h3>Upstream</h3>
         <ul data-testid="upstream">{Object.entries(req.upstream).map(([node, u]) => (
           <li key={node}>{node} <span class={`state s-${u.state}`}>{u.state}</span>
-            {u.outputs !== undefined ? <pre class="outputs">{text(u.outputs)}</pre>
+            {u.outputs !== undefined ? <pre tabIndex={0} class="outputs">{text(u.outputs)}</pre>
               : <span class="muted"> · outputs hidden (needs outputs:read)</span>}</li>))}</ul>
       </>)}
       <h3>Impact downstream</h3>

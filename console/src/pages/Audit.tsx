@@ -98,8 +98,8 @@ export function Audit() {
               open === r.seq && (
                 <tr key={`${r.seq}-detail`} class="detail"><td colSpan={7}>
                   <div class="before-after">
-                    <div><h3>Before</h3><pre class="outputs">{text(r.before) || "—"}</pre></div>
-                    <div><h3>After</h3><pre class="outputs">{text(r.after) || "—"}</pre></div>
+                    <div><h3>Before</h3><pre tabIndex={0} class="outputs">{text(r.before) || "—"}</pre></div>
+                    <div><h3>After</h3><pre tabIndex={0} class="outputs">{text(r.after) || "—"}</pre></div>
                   </div>
                   <p class="muted hash">prev {r.prev_hash} · hash {r.hash}</p>
                 </td></tr>),

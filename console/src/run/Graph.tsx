@@ -78,8 +78,7 @@ export function Graph({ nodes, selected, onSelect }: {
           <div key={n.id} class={`node s-${n.state}${selected === n.id ? " selected" : ""}`} data-node={n.id}
                ref={(el) => { if (el) { el.style.left = `${at.x + 10}px`; el.style.top = `${at.y + 10}px`; } }}>
             <button type="button" class="node-main" onClick={() => onSelect(n.id)} onKeyDown={(e) => onKey(e, n.id)}
-                    ref={(el) => { buttons.current[n.id] = el; }} aria-pressed={selected === n.id}
-                    aria-label={`node ${n.id}, ${n.state}`}>
+                    ref={(el) => { buttons.current[n.id] = el; }} aria-pressed={selected === n.id}>
               <strong class="node-id">{n.id}</strong>
               <span class="node-state">{n.state}{n.attempt > 1 ? ` · attempt ${n.attempt}` : ""}</span>
               <span class="node-meta">{n.uses}{n.system ? ` · ${n.system}` : ""}{n.duration !== null ? ` · ${duration(n.duration)}` : ""}</span>

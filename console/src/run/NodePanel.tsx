@@ -1,8 +1,9 @@
-// One node: attempts, error, outputs, and its log (for those with `logs:read`).
+// One node: attempts, error, outputs, and its searchable log (for those with `logs:read`).
 import { useState } from "preact/hooks";
 import { call } from "../api";
 import { duration, between, safeHref } from "../format";
 import type { NodeDetail, Span } from "../types";
+import { LogView } from "./LogView";
 
 export function NodePanel({ runId, node, spans, outputsHidden, mayLogs }: {
   runId: string; node: NodeDetail; spans: Span[]; outputsHidden: boolean; mayLogs: boolean;
@@ -42,10 +43,10 @@ export function NodePanel({ runId, node, spans, outputsHidden, mayLogs }: {
       <h3>Outputs</h3>
       {outputsHidden ? <p class="muted">Hidden: reading outputs needs <code>outputs:read</code>.</p>
         : Object.keys(node.outputs).length === 0 ? <p class="muted">none</p>
-          : <pre class="outputs" data-testid="outputs">{JSON.stringify(node.outputs, null, 2)}</pre>}
-      {excerpt && <><h3>Log excerpt</h3><pre class="log" data-testid="log-excerpt">{excerpt}</pre></>}
+          : <pre tabIndex={0} class="outputs" data-testid="outputs">{JSON.stringify(node.outputs, null, 2)}</pre>}
+      {excerpt && <><h3>Log excerpt</h3><pre tabIndex={0} class="log" data-testid="log-excerpt">{excerpt}</pre></>}
       {mayLogs && <p><button type="button" onClick={() => void loadLog()} data-testid="load-log">Show the log</button></p>}
-      {log !== null && <pre class="log" data-testid="log">{log}</pre>}
+      {log !== null && <LogView text={log} />}
     </section>
   );
 }

@@ -20,7 +20,7 @@ export function RootCausePanel({ cause, clicked }: { cause: RootCause | null; cl
         {href && <><dt>link</dt><dd><a href={href} target="_blank" rel="noopener noreferrer" data-testid="root-link">{cause.deep_link}</a></dd></>}
       </dl>
       {cause.path.length > 0 && <ol class="why">{cause.path.map((p, i) => <li key={i}>{p}</li>)}</ol>}
-      {cause.log_excerpt && <><h3>Log excerpt</h3><pre class="log" data-testid="root-log">{cause.log_excerpt}</pre></>}
+      {cause.log_excerpt && <><h3>Log excerpt</h3><pre tabIndex={0} class="log" data-testid="root-log">{cause.log_excerpt}</pre></>}
     </section>
   );
 }
