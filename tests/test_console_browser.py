@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL",
 NS = "shop"
 HOSTILE_OUT = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
 HOSTILE_ERR = "<img src=x onerror=window.__pwned=3>"
+FLAKY_MARK = Path(tempfile.gettempdir()) / f"interlock-flaky-{uuid.uuid4().hex}"  # 2nd try ok
 FLOWS = [
     dedent(f"""
         id: slow
@@ -63,6 +66,16 @@ FLOWS = [
             needs: [extract]
             with: {{command: ["sh", "-c", "echo '{HOSTILE_ERR}' >&2; exit 3"]}}
           report: {{uses: noop, needs: [load]}}
+    """),
+    dedent(f"""
+        id: flaky
+        namespace: {NS}
+        nodes:
+          fetch:
+            uses: script
+            with:
+              command: ["sh", "-c", "test -f {FLAKY_MARK} || {{ touch {FLAKY_MARK}; exit 4; }}"]
+          publish: {{uses: noop, needs: [fetch]}}
     """),
 ]
 
@@ -208,6 +221,26 @@ def test_a_failed_node_opens_its_root_cause_and_hostile_values_stay_text(
     assert page.locator("main img, main script").count() == 0
     page.wait_for_timeout(300)  # an onerror would have fired by now
     assert page.evaluate("window.__pwned") is None
+
+
+def test_an_operator_retries_a_failed_run_and_sees_it_succeed_live(
+        page: Any, world: World) -> None:
+    FLAKY_MARK.unlink(missing_ok=True)
+    run_id = world.start("flaky")
+    world.wait(run_id, {"failed"})
+    login(page, world, "operator")
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.locator("[data-node='publish'].s-skipped").wait_for()
+    page.evaluate("window.__same_page = true")
+    page.get_by_test_id("retry").click()
+    page.locator("[data-testid=run-state].s-succeeded").wait_for(timeout=30_000)  # live
+    fetch = page.locator("[data-node='fetch']")
+    assert "s-succeeded" in fetch.get_attribute("class")
+    assert "attempt 2" in fetch.inner_text()
+    assert "s-succeeded" in page.locator("[data-node='publish']").get_attribute("class")
+    assert page.evaluate("window.__same_page") is True  # no reload
+    assert page.get_by_test_id("retry").count() == 0  # nothing failed any more
+    FLAKY_MARK.unlink(missing_ok=True)
 
 
 def test_the_graph_is_reachable_with_the_keyboard(page: Any, world: World) -> None:
