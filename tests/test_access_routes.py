@@ -141,6 +141,10 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", _run_path(i, "/trace"), {})),
     ("GET", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/logs"): Case(
         Permission.LOGS_READ, lambda i: ("GET", _run_path(i, "/nodes/send/logs"), {})),
+    # Past the door, a node that ran no agent is 404 (tests/test_agents.py reads a trail).
+    ("GET", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/agent"): Case(
+        Permission.RUNS_READ, lambda i: ("GET", _run_path(i, "/nodes/send/agent"), {}),
+        ok=(404,)),
     ("POST", f"{API}/runs/{{run_id}}/cancel"): Case(Permission.RUNS_CANCEL, lambda i: (
         "POST", f"{API}/runs/{i['slow']}/cancel", {}), ok=(202,)),
     ("POST", f"{API}/runs/{{run_id}}/retry"): Case(Permission.RUNS_RETRY, lambda i: (

@@ -124,8 +124,9 @@ def adapter_kinds() -> dict[str, str]:
             for ep in entry_points(group="interlock.adapters")}
 
 
-def test_all_six_adapters_are_registered() -> None:
-    assert set(adapter_kinds()) == {"script", "noop", "airflow", "dagster", "cron", "rpa"}
+def test_all_seven_adapters_are_registered() -> None:
+    assert set(adapter_kinds()) == {"script", "noop", "airflow", "dagster", "cron", "rpa",
+                                    "agent"}
 
 
 def test_core_never_imports_an_adapter_package() -> None:
@@ -173,6 +174,13 @@ CORE_VOCABULARY = {
     # The `with.script` key (an inline program body, where expressions are refused), which
     # any adapter may take; not the `script` adapter.
     ("src/interlock/spec/expressions.py", "script"),
+    # "agent" as an actor: the duty of separation (whoever asked for a step may not approve
+    # it), the `agent` root and the `agent:` principals of policies, the `agent` trigger of a
+    # flow tool's run, the `interlock agent` command; not the `uses: agent` adapter.
+    *{(f"src/interlock/{path}", "agent") for path in (
+        "approvals/people.py", "cli/main.py", "operations/agents.py", "policies/context.py",
+        "policies/engine.py", "policies/model.py", "policies/points.py",
+        "triggers/types.py")},
 }
 
 

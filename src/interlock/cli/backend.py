@@ -26,8 +26,10 @@ from interlock.audit.query import AuditFilter, AuditVerdict
 from interlock.cli.common import CLI_ACTOR
 from interlock.config.env import settings
 from interlock.operations import access as access_ops
+from interlock.operations import agents as agent_ops
 from interlock.operations import approvals as approval_ops
 from interlock.operations import runs as ops
+from interlock.operations.agents import AgentTrail
 from interlock.operations.runtime import make_dispatcher
 from interlock.store import audit
 from interlock.store.approvals import RequestFilter
@@ -59,6 +61,8 @@ class Backend(Protocol):
     def retry_run(self, run_id: str) -> list[str]: ...
 
     def run_trace(self, run_id: str) -> RunTrace: ...
+
+    def agent_trail(self, run_id: str, node_id: str) -> AgentTrail: ...
 
     def audit_verify(self) -> AuditVerdict: ...
 
@@ -126,6 +130,9 @@ class LocalBackend:
 
     def run_trace(self, run_id: str) -> RunTrace:
         return ops.run_trace(run_id)
+
+    def agent_trail(self, run_id: str, node_id: str) -> AgentTrail:
+        return agent_ops.agent_trail(run_id, node_id)
 
     def audit_verify(self) -> AuditVerdict:
         return audit_query.verify()

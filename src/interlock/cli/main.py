@@ -15,6 +15,7 @@ from interlock.adapters.registry import default_registry
 from interlock.cli import approvals as approval_commands
 from interlock.cli import retention as retention_commands
 from interlock.cli import runs as run_commands
+from interlock.cli.agents import agent as _agent
 from interlock.cli.audit import audit_app
 from interlock.cli.common import (
     EXIT_BAD_INPUT,
@@ -84,6 +85,7 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None
 
 
 app.command(name="trace")(guarded(_trace))
+app.command(name="agent")(guarded(_agent))
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(approval_commands.approvals_app, name="approvals")

@@ -20,6 +20,7 @@ from interlock.access.permissions import Role
 from interlock.access.tokens import TokenInfo
 from interlock.audit.query import AuditFilter, AuditVerdict
 from interlock.errors import Conflict, InterlockError, NotFound, Problem, SpecError
+from interlock.operations.agents import AgentTrail
 from interlock.store.approvals import RequestFilter
 from interlock.store.runs import RunFilter
 from interlock.store.views import FlowRevisionPublic, LogPublic, RunDetail, RunPage
@@ -92,6 +93,10 @@ class RemoteBackend:
 
     def run_trace(self, run_id: str) -> RunTrace:
         return self._model(RunTrace, "GET", f"/runs/{_seg(run_id)}/trace")
+
+    def agent_trail(self, run_id: str, node_id: str) -> AgentTrail:
+        return self._model(AgentTrail, "GET",
+                           f"/runs/{_seg(run_id)}/nodes/{_seg(node_id)}/agent")
 
     # --- audit --------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ RUN_AS_NAMESPACE = r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$"  # a f
 RUN_AS_KEY = "run_as"  # top level: namespace -> OS user of its script and robot nodes
 MIN_SECRET_BYTES = 16  # an HMAC key shorter than this is refused (signing.MIN_SECRET_BYTES)
 # Header names whose value is a credential: written only as a secret reference.
+LLM_KIND = "llm"  # systems that answer chat completions (`uses: agent` talks to them)
 SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "password", "cookie", "session",
                        "signature", "credential")
 
@@ -131,6 +132,26 @@ class ForeignApprovals(BaseModel):
     reject_options: list[str] = Field(default_factory=lambda: ["Reject"], max_length=20)
 
 
+class LlmPrice(BaseModel):
+    """What a model's tokens cost, per 1000 (any currency: `budget.cost` is in the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input_per_1k: float = Field(default=0.0, ge=0, le=1000)
+    output_per_1k: float = Field(default=0.0, ge=0, le=1000)
+
+
+class LlmSettings(BaseModel):
+    """An `llm/<name>` system: an OpenAI-compatible chat-completions server at its `url`
+    (the base URL, e.g. http://127.0.0.1:8081/v1; `docs/agents.md`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    api_key: SecretRef | None = None   # sent as `Authorization: Bearer`; None: no key
+    models: list[str] = Field(default_factory=list, max_length=100)  # [] allows any model
+    price: LlmPrice | None = None
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=1_000_000, ge=1024, le=16_000_000)
+
+
 class System(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SYSTEM_NAME)
@@ -147,6 +168,11 @@ class System(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, le=100_000, description=(
         "at most this many attempts in flight on the system, whatever flow started them; "
         "the others wait in `slot_wait`, oldest first"))
+    llm: LlmSettings | None = None     # `llm/<name>` systems only (`docs/agents.md`)
+
+    @property
+    def llm_settings(self) -> LlmSettings:
+        return self.llm or LlmSettings()
 
     @field_validator("events_secret")
     @classmethod
@@ -157,6 +183,8 @@ class System(BaseModel):
 
     @model_validator(mode="after")
     def _url_unless_host(self) -> System:
+        if self.llm is not None and self.kind != LLM_KIND:
+            raise ValueError("`llm:` belongs to `llm/<name>` systems only")
         if not self.url and _needs_url(self.kind):
             raise ValueError(f"`url` is required for a {self.kind} system, e.g. "
                              "http://airflow.internal:8080")
@@ -224,6 +252,7 @@ class Systems:
             refs += [system.auth.password] if system.auth else []
             refs += [system.events_secret] if system.events_secret else []
             refs += [v for v in system.headers.values() if isinstance(v, SecretRef)]
+            refs += [system.llm.api_key] if system.llm and system.llm.api_key else []
         return frozenset(r.env for r in refs if r.env)
 
     def __len__(self) -> int:

@@ -71,7 +71,8 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
         job = replace(job, params=resolved.params, secrets=resolved.values)
         adapter = registry.get(attempt.uses)
         adapter.params_model.model_validate(job.params)
-        result = adapter.submit(job, key=attempt.key)
+        with outbox.carried_by(dispatcher):
+            result = adapter.submit(job, key=attempt.key)
     except Transient as exc:
         _submit_later(attempt, tries, mask.text(str(exc)), dispatcher)
         return
@@ -202,7 +203,9 @@ def poll(attempt_ids: Sequence[int], *, dispatcher: Dispatcher,
     for kind, attempts in by_kind.items():
         # Matched on the job, not the key: a native retry polls the same job again.
         by_job = {a.handle["external_id"]: a for a in attempts if a.handle}
-        for obs in _observe(kind, list(by_job.values()), registry):
+        with outbox.carried_by(dispatcher):
+            observed = _observe(kind, list(by_job.values()), registry)
+        for obs in observed:
             polled = by_job.get(obs.handle.external_id)
             if polled is not None and obs.finished:
                 finish(polled, obs, expected=NodeState.RUNNING, dispatcher=dispatcher)

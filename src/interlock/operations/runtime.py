@@ -10,6 +10,7 @@ from interlock.deadlines.monitor import Monitor as DeadlineMonitor
 from interlock.dispatch.periodic import PeriodicJob
 from interlock.events.watch import Watcher
 from interlock.notify import NotificationSender
+from interlock.operations import agents as _agents  # noqa: F401  (provides the agent host)
 from interlock.operations.approvals import ForeignInbox
 from interlock.operations.retention import RetentionJob
 from interlock.store.outbox import Dispatcher

@@ -7,7 +7,9 @@ systems file, the run and the principal. `docs/policies.md` lists every field.
     system    {name, kind, labels}            ({"name": "", ...} for a node on no system)
     run       {inputs, trigger}               (start and submit)
     principal {actor, kind, groups}           (who registers, starts, or started the run)
-    now       timestamp;  point  "register" | "start" | "submit"
+    now       timestamp;  point  "register" | "start" | "submit" | "tool"
+    tool      {name, kind, target, arguments, arguments_bytes, approval}   (point tool)
+    agent     {system, model, tool_calls, model_requests}                  (point tool)
 """
 
 from __future__ import annotations
@@ -60,4 +62,4 @@ def base(flow: Flow, *, point: str, now: datetime, actor: str,
          run: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"flow": flow_context(flow), "principal": principal_context(actor), "now": now,
             "point": point, "run": run or {"inputs": {}, "trigger": {}},
-            "node": None, "system": NO_SYSTEM}
+            "node": None, "system": NO_SYSTEM, "tool": None, "agent": None}

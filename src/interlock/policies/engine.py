@@ -19,8 +19,9 @@ from interlock.errors import InterlockError
 from interlock.policies.model import Mode, Point, Policy, Rule
 from interlock.spec.approvals import ApprovalGate
 
-ROOTS = frozenset({"flow", "node", "system", "run", "principal", "now", "point"})
-PER_NODE = frozenset({"node", "system"})
+ROOTS = frozenset({"flow", "node", "system", "run", "principal", "now", "point", "tool",
+                   "agent"})
+PER_NODE = frozenset({"node", "system", "tool", "agent"})
 FLOW_SUBJECT = "flow"
 
 

@@ -35,6 +35,12 @@ class Point(StrEnum):
     REGISTER = "register"  # `interlock validate`, and registering a flow (API, CLI)
     START = "start"        # a run is created (any trigger)
     SUBMIT = "submit"      # a node is about to be submitted to its system
+    TOOL = "tool"          # an agent node's model asked for a tool call (`docs/agents.md`)
+
+
+# What a rule is checked at when it does not say: `tool` only when asked for, since the
+# rules written before it never meant to judge tool calls.
+DEFAULT_POINTS = (Point.REGISTER, Point.START, Point.SUBMIT)
 
 
 class Rule(BaseModel):
@@ -44,7 +50,7 @@ class Rule(BaseModel):
                       description="CEL: whether the rule applies here")
     check: str = Field(max_length=MAX_EXPRESSION, description="CEL: what must hold")
     message: str = Field(max_length=500)
-    points: list[Point] = Field(default_factory=lambda: list(Point), min_length=1)
+    points: list[Point] = Field(default_factory=lambda: list(DEFAULT_POINTS), min_length=1)
     approval: ApprovalGate | None = Field(default=None, description=(
         "instead of refusing: the node waits for this approval (at submit; a run start and a "
         "registration are then not refused for this rule)"))

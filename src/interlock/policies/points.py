@@ -125,3 +125,35 @@ def record(session: Session, decisions: list[Decision], *, target: str,
                             "allowed": all(d.allowed for d in made),
                             "rules": {d.rule: True if d.allowed else facts.short(
                                 d.message + (ASKS if d.asks else "")) for d in made}})
+
+
+@dataclass(frozen=True)
+class ToolDecision:
+    allowed: bool
+    by: str | None = None      # `policy P rule R` of the first enforced denial
+    message: str = ""
+    decisions: int = 0
+
+
+def at_tool(session: Session, flow: Flow, *, node_id: str, run_id: str, actor: str,
+            tool: dict[str, Any], agent: dict[str, Any]) -> ToolDecision:
+    """The `tool` point (`docs/agents.md`): an agent's tool call, judged in the caller's
+    transaction and audited. A denial is told to the model; a rule asking for an approval
+    denies too (a tool's approval is the tool's `approval: required`, not a rule's gate)."""
+    policies = covering(flow.namespace)
+    if not policies:
+        return ToolDecision(allowed=True)
+    node = ctx.node_context(node_id, flow.nodes[node_id])
+    seen = {**ctx.base(flow, point=Point.TOOL.value, now=clock.now(), actor=actor),
+            "node": node, "system": ctx.system_context(node["system"]),
+            "tool": tool, "agent": agent}
+    subject = Subject(f"node:{node_id}", seen)
+    decisions = [d for loaded in policies
+                 for d in decide(loaded.policy, loaded.revision, Point.TOOL, subject)]
+    record(session, decisions, target=f"runs/{run_id}")
+    denied = [d for d in decisions if d.violated]
+    if not denied:
+        return ToolDecision(allowed=True, decisions=len(decisions))
+    first = denied[0]
+    return ToolDecision(allowed=False, by=f"policy {first.policy} rule {first.rule}",
+                        message=first.message, decisions=len(decisions))

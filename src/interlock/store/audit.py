@@ -60,6 +60,7 @@ class Action(StrEnum):
     RUN_AT_RISK = "run.at_risk"         # its estimated finish (history) passes the deadline
     NODE_LATE = "node.late"             # the same for a node with its own `sla:`
     NODE_AT_RISK = "node.at_risk"
+    AGENT_STEP = "agent.step"           # an agent node's model request or tool call ended
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,

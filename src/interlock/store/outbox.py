@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -45,6 +48,34 @@ class Dispatcher(Protocol):
 
     def send_polls(self, batch: PollBatch) -> None:
         """Hand a batch of polls to some worker."""
+
+
+class OutboxOnly:
+    """Sends nothing: the outbox row is sent by the next reconciler sweep after its lease."""
+
+    def send(self, work: Work, *, countdown: float = 0.0) -> None:
+        return None
+
+    def send_polls(self, batch: PollBatch) -> None:
+        return None
+
+
+_carrier: ContextVar[Dispatcher | None] = ContextVar("interlock_dispatcher", default=None)
+
+
+@contextmanager
+def carried_by(dispatcher: Dispatcher) -> Iterator[None]:
+    """Within it, `carrier()` is ``dispatcher``: an adapter call that starts work of its own
+    (an agent's flow tool starts a run) hands it to the dispatcher that called it."""
+    token = _carrier.set(dispatcher)
+    try:
+        yield
+    finally:
+        _carrier.reset(token)
+
+
+def carrier() -> Dispatcher:
+    return _carrier.get() or OutboxOnly()
 
 
 def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:

@@ -11,3 +11,4 @@ class TriggerType(StrEnum):
     SCHEDULE = "schedule"  # a `schedule:` tick (`interlock scheduler`)
     WEBHOOK = "webhook"    # a `webhook:` trigger's POST
     AFTER = "after"        # an `after:` trigger: a foreign run or another flow's run finished
+    AGENT = "agent"        # a flow tool of an agent node (`docs/agents.md`)

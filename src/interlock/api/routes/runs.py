@@ -12,6 +12,7 @@ from interlock.access.permissions import Permission
 from interlock.api.deps import DispatcherDep, aware
 from interlock.api.errors import ERROR_RESPONSES
 from interlock.api.security import Access, requires
+from interlock.operations import agents as agent_ops
 from interlock.operations import runs as ops
 from interlock.states import RunState
 from interlock.store.runs import RunFilter
@@ -108,3 +109,11 @@ def node_logs(run_id: str, node_id: str, attempt: Annotated[int | None, Query(ge
               cursor: Annotated[str | None, Query(max_length=40)] = None, *,
               access: Annotated[Access, requires(Permission.LOGS_READ)]) -> LogPublic:
     return ops.node_logs(run_id, node_id, attempt=attempt, cursor=cursor, guard=access)
+
+
+@router.get("/{run_id}/nodes/{node_id}/agent", response_model=agent_ops.AgentTrail)
+def node_agent(run_id: str, node_id: str,
+               access: Annotated[Access, requires(Permission.RUNS_READ)]) -> agent_ops.AgentTrail:
+    """An agent node's steps (`docs/agents.md`): model requests and tool calls, with
+    their policy decisions and usage; arguments, results and content need outputs:read."""
+    return agent_ops.agent_trail(run_id, node_id, guard=access)

@@ -4,6 +4,7 @@ the source of truth. Importing this package registers every table on `Base.metad
 from interlock.store.base import Base, rowcount
 from interlock.store.tables import lineage
 from interlock.store.tables.access import ApiToken
+from interlock.store.tables.agents import AgentSession, AgentStep, StepKind, StepState
 from interlock.store.tables.approvals import ApprovalOrigin, ApprovalRequest, ApprovalVote
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
@@ -27,9 +28,11 @@ from interlock.store.tables.runs import (
     TaskKind,
 )
 
-__all__ = ["ATTEMPTS", "ApiToken", "ApprovalOrigin", "ApprovalRequest", "ApprovalVote",
+__all__ = ["ATTEMPTS", "AgentSession", "AgentStep", "ApiToken", "ApprovalOrigin",
+           "ApprovalRequest", "ApprovalVote",
            "Attempt", "AuditHead", "AuditRecord", "Base", "ConcurrencyScope", "CronCheck",
            "Deadline", "DeadlineState", "Entity", "ExternalRun", "FlowRevision",
            "LaunchClaim", "NODE_RUNS", "NodeRun",
            "Notification", "NotificationState", "OUTBOX", "Outbox", "RUNS", "Run",
-           "ScheduleCursor", "StateEvent", "TaskKind", "TriggerFiring", "lineage", "rowcount"]
+           "ScheduleCursor", "StateEvent", "StepKind", "StepState", "TaskKind",
+           "TriggerFiring", "lineage", "rowcount"]
