@@ -30,8 +30,10 @@ def parse(payload: dict[str, Any]) -> ForeignEvent:
     details = {k: payload.get(k) for k in ("task_id", "map_index", "try_number", "error",
                                             "event_id", "logical_date") if payload.get(k)}
     conf = payload.get("conf")
-    if isinstance(conf, dict) and isinstance(conf.get("interlock"), dict):
-        details["interlock"] = conf["interlock"]
+    if isinstance(conf, dict) and conf:
+        details["conf"] = conf  # a trigger's `inputs:` may map it (bounded when stored)
+        if isinstance(conf.get("interlock"), dict):
+            details["interlock"] = conf["interlock"]
     return ForeignEvent(
         system=_text(payload, "system"), job_id=_text(payload, "dag_id"),
         external_id=_text(payload, "run_id"), remote_status=status, state=state,
@@ -60,8 +62,10 @@ def _time(payload: dict[str, Any], field: str) -> datetime | None:
 def of_run(system: str, run: af.DAGRunResponse) -> ForeignEvent:
     """A finished DAG run seen by polling, as the listener would have reported it."""
     details: dict[str, Any] = {}
-    if isinstance(run.conf, dict) and isinstance(run.conf.get("interlock"), dict):
-        details["interlock"] = run.conf["interlock"]
+    if isinstance(run.conf, dict) and run.conf:
+        details["conf"] = run.conf
+        if isinstance(run.conf.get("interlock"), dict):
+            details["interlock"] = run.conf["interlock"]
     return ForeignEvent(system=system, job_id=run.dag_id, external_id=run.dag_run_id,
                         remote_status=run.state.value, state=dag_run_state(run.state.value),
                         run_type=run.run_type.value, started_at=run.start_date,

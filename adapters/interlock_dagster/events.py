@@ -23,7 +23,7 @@ def parse(payload: dict[str, Any]) -> ForeignEvent:
                         external_id=_text(payload, "run_id"), remote_status=status,
                         state=state, run_type=None, started_at=_time(payload.get("start_time")),
                         ended_at=_time(payload.get("end_time")),
-                        details={k: v for k, v in (tags or {}).items() if k in INTERLOCK_TAGS})
+                        details=_details(tags or {}))
 
 
 def of_run(system: str, run: dict[str, Any]) -> ForeignEvent:
@@ -31,7 +31,7 @@ def of_run(system: str, run: dict[str, Any]) -> ForeignEvent:
     return ForeignEvent(system=system, job_id=run["jobName"], external_id=run["runId"],
                         remote_status=run["status"], state=run_state(run["status"]),
                         started_at=_time(run.get("startTime")), ended_at=_time(run.get("endTime")),
-                        details={k: v for k, v in tags.items() if k in INTERLOCK_TAGS})
+                        details=_details(tags))
 
 
 def _text(payload: dict[str, Any], field: str) -> str:
@@ -49,3 +49,12 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (TypeError, ValueError):
         raise Rejected(f"a time must be unix seconds, not {value!r}") from None
+
+
+def _details(tags: dict[str, Any]) -> dict[str, Any]:
+    """Interlock's own tags at the top (they find the attempt), and every tag of the run
+    under `tags`, which a trigger's `inputs:` may map (bounded when stored)."""
+    details: dict[str, Any] = {k: v for k, v in tags.items() if k in INTERLOCK_TAGS}
+    if tags:
+        details["tags"] = {str(k): v for k, v in tags.items()}
+    return details

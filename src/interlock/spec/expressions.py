@@ -163,6 +163,7 @@ class References:
     nodes: set[str] = field(default_factory=set)
     inputs: set[str] = field(default_factory=set)
     unknown_names: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # every top-level name used
 
 
 def references(text: str) -> References:
@@ -178,7 +179,7 @@ def references(text: str) -> References:
     for tag in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         raise ExpressionError(f"in {text!r}: `{{% {type(tag).__name__.lower()} %}}` is not "
                               "supported: flow expressions cannot load other templates")
-    refs = References(unknown_names=undeclared - CONTEXT_NAMES)
+    refs = References(unknown_names=undeclared - CONTEXT_NAMES, names=set(undeclared))
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         assert isinstance(node, nodes.Getattr | nodes.Getitem)
         root, key = node.node, _static_key(node)

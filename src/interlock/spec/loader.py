@@ -12,6 +12,7 @@ from interlock.adapters.contract import Adapter
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.config.yamlpos import Located, load_located
 from interlock.errors import Problem, SpecError
+from interlock.spec import trigger_inputs
 from interlock.spec.checks import AdapterLookup, check_graph
 from interlock.spec.inputs import type_problem
 from interlock.spec.models import Flow, InputSpec
@@ -79,6 +80,7 @@ def _parse(text: str, file: str, registry: AdapterRegistry) -> tuple[Flow | None
     except ValidationError as exc:
         problems += [_located_error(doc, err) for err in exc.errors()]
     problems += check_graph(doc, adapter_lookup(registry))
+    problems += trigger_inputs.check(doc)
     problems += _check_defaults(doc)
     if flow is None and not problems:  # cannot happen; never return "valid" without a flow
         problems.append(doc.at((), "the flow could not be read"))

@@ -157,6 +157,10 @@ class Trigger(Strict):
     schedule: Schedule | None = None
     webhook: Webhook | None = None
     after: After | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict, description=(
+        "the run's inputs from what fired it: input name -> an expression over `trigger` "
+        "(`\"{{ trigger.details.conf.day }}\"`, `\"{{ trigger.nodes.load.outputs.rows }}\"`, "
+        "`\"{{ trigger.body.order_id }}\"`); a webhook's body is then only `trigger.body`"))
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:

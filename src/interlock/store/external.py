@@ -10,7 +10,11 @@ from sqlalchemy.orm import Session
 from interlock import clock
 from interlock.adapters.contract import ForeignEvent
 from interlock.states import NODE_TERMINAL, NodeState
+from interlock.store import facts
 from interlock.store.tables import ExternalRun
+
+DETAIL_BYTES = facts.MAX_TOTAL_BYTES
+DETAIL_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,14 @@ def record(session: Session, event: ForeignEvent, *, attempt_id: int | None) -> 
     row.attempt_id = attempt_id if attempt_id is not None else row.attempt_id
     row.started_at = event.started_at or row.started_at
     row.ended_at = event.ended_at or row.ended_at
-    row.details = {**row.details, **event.details}
+    # What the system said about its run (an Airflow conf, Dagster tags, a cron job's
+    # output tail) came from outside: each field over 16 KiB, or a part nested past 6
+    # levels, is kept as its fact (sha256 + size); small fields (the ids that find the
+    # attempt) always stay as they are.
+    row.details = {**row.details, **{
+        key: facts.bounded(value, max_bytes=DETAIL_BYTES, max_depth=DETAIL_DEPTH,
+                           max_total=DETAIL_BYTES)
+        for key, value in event.details.items()}}
     row.updated_at = clock.now()
     session.flush()
     return Seen(row, finished_now=not was_final and event.state in NODE_TERMINAL)

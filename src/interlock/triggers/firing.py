@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from interlock.errors import InterlockError, NotFound, SpecError
 from interlock.policies import points as policy_points
 from interlock.policies.model import Point
 from interlock.policies.points import PolicyRefused
+from interlock.spec import trigger_inputs
 from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
@@ -33,7 +34,7 @@ from interlock.states import STATE_WORDS, RunState
 from interlock.store import audit, facts, idempotency
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
-from interlock.store.tables import Attempt, ExternalRun, FlowRevision, Run
+from interlock.store.tables import Attempt, ExternalRun, FlowRevision, NodeRun, Run
 from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,24 @@ class Finished:
     remote_status: str       # the system's own word
     run_type: str | None = None
     started_by: str | None = None  # the flow whose run started it, if one did
+    # Shown to `after.if` and the trigger's `inputs:` as `trigger.details` / `trigger.nodes`,
+    # not recorded in the run's trigger (the run keeps the inputs mapped from them, and
+    # the foreign run or the upstream run keeps the rest): what the foreign system said
+    # about its run (an Airflow DAG run's `conf`, Dagster tags, a cron job's exit code and
+    # output tail), or an Interlock run's nodes with their state and outputs.
+    details: dict[str, Any] = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict)
 
     def context(self) -> dict[str, Any]:
-        """What the triggered run records (and `after.if` sees as `trigger`)."""
+        """What the triggered run records as its trigger."""
         fields = asdict(self)
-        fields.pop("started_by")
+        for shown_only in ("started_by", "details", "nodes"):
+            fields.pop(shown_only)
         return {"type": TriggerType.AFTER, **fields}
+
+    def shown(self) -> dict[str, Any]:
+        """What `after.if` and the trigger's `inputs:` see as `trigger`."""
+        return {**self.context(), "details": self.details, "nodes": self.nodes}
 
 
 def state_matches(wanted: list[str], finished: Finished) -> bool:
@@ -118,7 +131,8 @@ def after_foreign_run(session: Session, run: ExternalRun, *, origin: str) -> lis
     """Start every flow with an `after:` trigger this finished foreign run satisfies."""
     finished = Finished(system=run.system, job_id=run.job_id, external_id=run.external_id,
                         state=run.state, remote_status=run.remote_status,
-                        run_type=run.run_type, started_by=_flow_that_started(session, run))
+                        run_type=run.run_type, started_by=_flow_that_started(session, run),
+                        details=dict(run.details or {}))
     return after_finished(session, finished, origin=origin)
 
 
@@ -129,7 +143,7 @@ def after_flow_run(session: Session, run: Run, state: RunState, *,
     ref = f"{run.namespace}/{run.flow_id}"
     finished = Finished(system=FLOW_SYSTEM, job_id=ref, external_id=run.id, state=state.value,
                         remote_status=state.value, run_type=(run.trigger or {}).get("type"),
-                        started_by=ref)
+                        started_by=ref, nodes=_nodes_of(session, run.id))
     return after_finished(session, finished, origin=origin)
 
 
@@ -143,13 +157,14 @@ def after_finished(session: Session, finished: Finished, *, origin: str) -> list
             after = trigger.after
             if after is None or not matches(_resolved(after, flow), finished):
                 continue
-            context = finished.context()
-            if after.if_ is not None and not _condition_holds(session, flow, after, context,
+            context, shown = finished.context(), finished.shown()
+            if after.if_ is not None and not _condition_holds(session, flow, after, shown,
                                                               origin):
                 continue
             key = (f"{flow.ref}#after:{finished.system}/{finished.job_id}/"
                    f"{finished.external_id}")
-            if (started := fire(session, revision, flow, key, context, origin)):
+            if (started := fire(session, revision, flow, key, context, origin,
+                                mapping=trigger.inputs, shown=shown)):
                 fired.append(started)
     return fired
 
@@ -161,18 +176,26 @@ def _resolved(after: After, flow: Flow) -> After:
     return after.model_copy(update={"flow": f"{flow.namespace}/{after.flow}"})
 
 
-def _condition_holds(session: Session, flow: Flow, after: After, context: dict[str, Any],
+def _condition_holds(session: Session, flow: Flow, after: After, shown: dict[str, Any],
                      origin: str) -> bool:
     assert after.if_ is not None
     try:
-        return evaluate_condition(after.if_, {"trigger": context})
+        return evaluate_condition(after.if_, {"trigger": shown})
     except ExpressionError as exc:
         audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
-                     after={"trigger": facts.bounded(context),
+                     after={"trigger": facts.bounded(shown),
                             "problems": [facts.short(f"after.if: {exc}")]},
                      origin=origin)
         log.warning("trigger condition of %s failed: %s", flow.ref, exc)
         return False
+
+
+def _nodes_of(session: Session, run_id: str) -> dict[str, Any]:
+    """An Interlock run's nodes as `trigger.nodes.<id>.{state, outputs}`."""
+    rows = session.execute(select(NodeRun.node_id, NodeRun.state, NodeRun.outputs)
+                           .where(NodeRun.run_id == run_id))
+    return {node_id: {"state": state, "outputs": outputs or {}}
+            for node_id, state, outputs in rows}
 
 
 def _flow_that_started(session: Session, run: ExternalRun) -> str | None:
@@ -184,10 +207,14 @@ def _flow_that_started(session: Session, run: ExternalRun) -> str | None:
 
 
 def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
-         context: dict[str, Any], origin: str,
-         inputs: dict[str, Any] | None = None) -> Fired | None:
-    """Start ``flow`` once for ``key``: None when it fired already or its inputs refuse."""
+         context: dict[str, Any], origin: str, inputs: dict[str, Any] | None = None, *,
+         mapping: dict[str, Any] | None = None, shown: dict[str, Any] | None = None
+         ) -> Fired | None:
+    """Start ``flow`` once for ``key``: None when it fired already or its inputs refuse.
+    ``mapping`` (the trigger's `inputs:`) maps ``shown`` (default: ``context``) to inputs."""
     try:
+        if mapping:
+            inputs = {**(inputs or {}), **trigger_inputs.map_inputs(mapping, shown or context)}
         checked = check_inputs(flow.inputs, inputs or {})
     except InputError as exc:
         audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_REFUSED, target=flow.ref,
@@ -232,18 +259,21 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
     except NotFound:
         raise NotFound(NO_WEBHOOK) from None
     flow = load_flow_of(revision)
-    hook = next((t.webhook for t in flow.triggers
-                 if t.webhook is not None and t.webhook.key == key), None)
-    if hook is None:
+    trigger = next((t for t in flow.triggers
+                    if t.webhook is not None and t.webhook.key == key), None)
+    if trigger is None or trigger.webhook is None:
         raise NotFound(NO_WEBHOOK)
+    hook = trigger.webhook
     if hook.secret is not None:
         try:
             secret = hook.secret.resolve(system=f"webhook {flow.ref}/{key}")
         except SecretError as exc:
             raise WebhookRefused(str(exc)) from None
         check_hub_signature(secret, body=body, given=signature)
-    inputs = check_inputs(flow.inputs, payload)
     context = {"type": TriggerType.WEBHOOK, "key": key, "origin": origin}
+    if trigger.inputs:  # the body is what fired, mapped into inputs (a failure is 422)
+        payload = trigger_inputs.map_inputs(trigger.inputs, {**context, "body": payload})
+    inputs = check_inputs(flow.inputs, payload)
     decisions = policy_points.check(flow, Point.START, actor=ACTOR,  # 422 when refused
                                     run={"inputs": inputs, "trigger": context})
     if idempotency_key:

@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -74,7 +75,7 @@ def chosen(schedule: Schedule, due: list[datetime], now: datetime) -> list[datet
 
 
 def handle(session: Session, revision: FlowRevision, flow: Flow, schedule: Schedule,
-           now: datetime) -> Handled:
+           now: datetime, mapping: dict[str, Any] | None = None) -> Handled:
     """Fire what is due for one schedule trigger; the caller commits."""
     key = trigger_key(flow, schedule)
     cursor = session.scalar(select(ScheduleCursor).where(ScheduleCursor.key == key)
@@ -92,7 +93,7 @@ def handle(session: Session, revision: FlowRevision, flow: Flow, schedule: Sched
                    "timezone": schedule.timezone, "tick": tick.isoformat(),
                    "late_s": round((now - tick).total_seconds(), 3)}
         if (started := fire(session, revision, flow, f"{key}@{tick.isoformat()}", context,
-                            ORIGIN)):
+                            ORIGIN, mapping=mapping)):
             fired.append(started)
     skipped = len(due) - len(fire_now) + (1 if overflow else 0)
     if skipped:
@@ -130,7 +131,8 @@ def tick(dispatcher: Dispatcher | None = None, now: datetime | None = None) -> H
             schedule = flow.triggers[index].schedule if index < len(flow.triggers) else None
             if schedule is None:
                 continue  # a new revision changed the triggers since the listing
-            result = handle(session, revision, flow, schedule, now)
+            result = handle(session, revision, flow, schedule, now,
+                            mapping=flow.triggers[index].inputs)
         fired += result.fired
         skipped += result.skipped
     if dispatcher is not None:
