@@ -14,7 +14,8 @@ from interlock.operations.runtime import periodic_jobs
 from interlock.store.db import dispose_all
 from interlock.testing import pg_schema
 
-pytest_plugins = ["fixtures_airflow", "fixtures_dagster", "fixtures_oidc", "fixtures_browser"]
+pytest_plugins = ["fixtures_airflow", "fixtures_dagster", "fixtures_oidc", "fixtures_browser",
+                  "fixtures_llm"]
 
 PG_URL = os.environ.get("INTERLOCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
