@@ -41,6 +41,7 @@ from interlock.store.outbox import Dispatcher, Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
+from interlock.telemetry import settings as telemetry
 from interlock.triggers.firing import after_flow_run
 
 ACTOR = "planner"
@@ -155,6 +156,8 @@ class _Applier:
         self.run_state = d.to
         if d.to in RUN_TERMINAL:
             self._fire_waiting_flows(d.to)
+            if telemetry.enabled():  # its spans, sent once this transaction commits
+                self.work.append(outbox.add(self.session, Work(TaskKind.EXPORT, self.run_id)))
             if was not in RUN_WAITING:  # it held its flow's and namespace's slots
                 self._wake(self.admission.wake_after_run())
 

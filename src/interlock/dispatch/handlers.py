@@ -9,6 +9,7 @@ from interlock.dispatch.controller import advance
 from interlock.errors import Transient
 from interlock.store.outbox import Dispatcher, Work
 from interlock.store.tables import TaskKind
+from interlock.telemetry import sender
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,12 @@ def handle(work: Work, *, dispatcher: Dispatcher) -> None:
         case TaskKind.CANCEL:
             assert work.attempt_id is not None
             executor.cancel(work.attempt_id)
+        case TaskKind.EXPORT:
+            try:
+                sender.send(work.run_id)
+            except Transient as exc:  # the outbox row stays: sent again after its lease
+                log.warning("exporting the spans of run %s failed, will retry: %s",
+                            work.run_id, exc)
         case TaskKind.REPORT:
             assert work.attempt_id is not None
             try:

@@ -42,6 +42,7 @@ class TaskKind(StrEnum):
     EXECUTE = "execute"  # submit an attempt to its adapter
     CANCEL = "cancel"    # ask the foreign system to stop an attempt
     REPORT = "report"    # tell other systems about the datasets a succeeded attempt produced
+    EXPORT = "export"    # send a finished run's spans to the OpenTelemetry collector
 
 
 class FlowRevision(Base):

@@ -1,0 +1,1 @@
+"""OpenTelemetry export of finished runs (`docs/trace.md`, "OpenTelemetry")."""
