@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,12 +11,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from interlock.config.env import settings
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x1A7E_10C4  # advisory lock id: one process migrates at a time
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout: an unanswered connection attempt gives up
@@ -90,6 +95,13 @@ def upgrade(engine: Engine) -> None:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
+            newer = _newer_than_this_release(cfg, conn)
+            if newer is not None:
+                # A newer release migrated the store (migrations only add: docs/operations.md).
+                # This process runs on, so a rolling upgrade can restart old workers safely.
+                log.warning("the store is at migration %s, newer than this release knows; "
+                            "running without migrating: upgrade this process", newer)
+                return
             command.upgrade(cfg, "head")
             conn.commit()
         finally:
@@ -97,6 +109,18 @@ def upgrade(engine: Engine) -> None:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 conn.execute(text("RESET statement_timeout"))  # back to the configured bound
                 conn.commit()
+
+
+def _newer_than_this_release(cfg: Config, conn: Any) -> str | None:
+    """The store's migration when this code does not know it (a newer release's), else None."""
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return None
+    try:
+        ScriptDirectory.from_config(cfg).get_revision(current)
+    except CommandError:
+        return current
+    return None
 
 
 @contextmanager
