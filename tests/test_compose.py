@@ -64,10 +64,31 @@ def test_the_api_is_published_on_loopback_unless_told_otherwise() -> None:
     assert ports, "the api service publishes nothing"
     for binding in ports:
         assert isinstance(binding, str), f"use the short syntax with a host address: {binding}"
-        host, _, rest = binding.rpartition(":8000:")  # host part may be ${VAR:-default}
+        host, _, rest = binding.rpartition(":8000-8001:")  # host may be ${VAR:-default}
         assert rest == "8000" and host, f"no host address in {binding!r}"
         default = host.removeprefix("${INTERLOCK_PUBLISH:-").removesuffix("}")
         assert default == "127.0.0.1", f"{binding!r} does not default to loopback"
     for name, service in _services().items():  # no other service is published at all
         if name != "api":
             assert "ports" not in service, f"`{name}` publishes ports"
+
+
+# The deployment users run (docs/operations.md): how many of each, and which answer probes.
+REPLICAS = {"api": 2, "worker": 2, "scheduler": 2}
+
+
+@pytest.mark.parametrize(("service", "count"), sorted(REPLICAS.items()))
+def test_each_interlock_process_runs_twice_so_one_can_die(service: str, count: int) -> None:
+    assert _services()[service]["deploy"]["replicas"] >= count
+
+
+def test_every_service_restarts_when_it_dies() -> None:
+    for name, service in _services().items():
+        assert service.get("restart") in ("unless-stopped", "always"), f"`{name}` restart"
+
+
+def test_the_workers_health_check_is_a_command_the_cli_has() -> None:
+    check = _services()["worker"]["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "interlock", "worker-ping"], check
+    cli = _cli()
+    cli.commands["worker-ping"].make_context("worker-ping", list(check[3:]), parent=None)

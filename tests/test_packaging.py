@@ -32,7 +32,7 @@ COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose_spec.json"
 ADAPTERS = {"script": "interlock_script:ScriptAdapter", "noop": "interlock_noop:NoopAdapter",
             "airflow": "interlock_airflow:AirflowAdapter",
             "dagster": "interlock_dagster:DagsterAdapter", "cron": "interlock_cron:CronAdapter",
-            "rpa": "interlock_rpa:RpaAdapter"}
+            "rpa": "interlock_rpa:RpaAdapter", "agent": "interlock_agent:AgentAdapter"}
 
 
 def test_adapters_are_found_through_the_entry_point_group() -> None:

@@ -73,6 +73,22 @@ def worker(concurrency: Annotated[int, typer.Option(min=1)] = 8,
     run_worker(concurrency=concurrency, loglevel=loglevel, name=name)
 
 
+@app.command(name="worker-ping")
+def worker_ping(name: Annotated[str | None, typer.Argument(
+                    help="The worker's node name; default: this host's `interlock worker`.")]
+                = None,
+                timeout: Annotated[float, typer.Option(min=0.1, max=60)] = 5.0) -> None:
+    """Ask a worker, through the broker, whether it is alive (exit 0) or not (exit 1): a
+    container health check."""
+    from interlock.operations.worker_ping import default_name, ping
+    if not settings().broker_url:
+        fail("INTERLOCK_BROKER_URL is not set; e.g. redis://127.0.0.1:6379/0", EXIT_BAD_INPUT)
+    who = name or default_name()
+    if not ping(who, timeout=timeout):
+        fail(f"worker {who} did not answer within {timeout:g}s", 1)
+    typer.echo(f"{who}: pong")
+
+
 @app.command()
 def schema(output: Annotated[Path | None, typer.Option("--output", "-o")] = None) -> None:
     """Print (or write) the JSON Schema of flow files, for editors."""

@@ -1,5 +1,5 @@
 """agents: the sessions (conversation, lease, outcome) and steps of `uses: agent` nodes
-(interlock_agent, docs/agents.md)
+(the agent adapter, docs/agents.md)
 
 Revision ID: 0015
 Revises: 0014
