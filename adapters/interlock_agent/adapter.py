@@ -29,6 +29,8 @@ from interlock.adapters import (
     registered,
 )
 from interlock.adapters.agents import agent_host
+from interlock_agent import mcp_tools
+from interlock_agent.approval import needed
 from interlock_agent.loop import LostLease, Slice
 from interlock_agent.params import AgentParams
 
@@ -56,6 +58,12 @@ class AgentAdapter(Adapter):
         if allowed and params.model not in allowed:
             raise Rejected(f"model {params.model!r} is not allowed on {system.name} "
                            f"(models: {', '.join(allowed)})")
+        params = mcp_tools.expand(params)  # each MCP allow-list against the server's list
+        for tool in params.tools:  # rules a request could not hold fail now, not mid-run
+            wanted = needed(tool.approval)
+            problem = wanted and wanted.rules and agent_host().approval_problem(wanted.rules)
+            if problem:
+                raise Rejected(f"tool `{tool.name}`: {problem}")
         messages: list[dict[str, Any]] = []
         if params.instructions:
             messages.append({"role": "system", "content": params.instructions})

@@ -1,6 +1,7 @@
 """A tool call, before it runs, in order (`docs/agents.md`): the allow-list and the shape
-of its arguments, the policies' `tool` point, the tool's approval. Each refusal is a
-sentence the model reads as the tool's result; the agent may go on."""
+of its arguments, the policies' `tool` point, then whether the tool's `approval:` asks
+people (the loop opens the request and parks the session). Each refusal is a sentence the
+model reads as the tool's result; the agent may go on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from interlock.adapters.agents import AgentHost, Usage
+from interlock_agent.approval import ToolApproval, needed
 from interlock_agent.params import AgentParams, Tool
 from interlock_agent.wire import ToolCall
 
@@ -23,6 +25,7 @@ class Verdict:
     arguments: dict[str, Any] | None
     refused: str | None = None                  # told to the model, recorded
     policy: dict[str, Any] | None = None        # {allowed, by, message}
+    approval: ToolApproval | None = None        # people must approve it before it runs
 
 
 def govern(call: ToolCall, params: AgentParams, *, host: AgentHost, run_id: str,
@@ -37,7 +40,8 @@ def govern(call: ToolCall, params: AgentParams, *, host: AgentHost, run_id: str,
         return Verdict(tool, arguments, f"refused: {problem}")
     assert arguments is not None
     seen = {"name": tool.name, "kind": tool.kind, "target": tool.target,
-            "arguments": arguments, "approval": tool.approval,
+            "arguments": arguments,
+            "approval": "none" if needed(tool.approval) is None else "required",
             "arguments_bytes": len(json.dumps(arguments).encode())}
     agent = {"system": params.system, "model": params.model,
              "tool_calls": used.tool_calls, "model_requests": used.model_requests}
@@ -46,10 +50,7 @@ def govern(call: ToolCall, params: AgentParams, *, host: AgentHost, run_id: str,
               "rules": decided.decisions}
     if not decided.allowed:
         return Verdict(tool, arguments, f"denied by {decided.by}: {decided.message}", policy)
-    if tool.approval == "required":  # fail closed until tool approvals exist (docs/agents.md)
-        return Verdict(tool, arguments, "denied: this tool needs a person's approval, which "
-                                        "this version of Interlock cannot ask for yet", policy)
-    return Verdict(tool, arguments, None, policy)
+    return Verdict(tool, arguments, None, policy, approval=needed(tool.approval))
 
 
 def _arguments(text: str, tool: Tool) -> tuple[dict[str, Any] | None, str | None]:

@@ -11,18 +11,16 @@ import time
 from typing import Any
 
 from interlock.adapters import Rejected, Transient, registered
-from interlock.adapters.agents import AgentHost, SessionView, StepView
+from interlock.adapters.agents import AgentHost, SessionView, StepView, ToolRequest
 from interlock.adapters.masking import Masker
 from interlock_agent import budget, client, tools, wire
 from interlock_agent.answer import final_outputs
-from interlock_agent.governance import govern
+from interlock_agent.governance import Verdict, govern
 from interlock_agent.outcome import WAIT, Outcome
 from interlock_agent.params import AgentParams
 
 SLICE_S = 20.0      # a poll gives the agent this long before handing the worker back
 MAX_TIMEOUT_S = 300.0
-
-
 
 
 class Slice:
@@ -49,6 +47,8 @@ class Slice:
 
     def step(self) -> Outcome | str | None:
         last = self.last
+        if last is not None and last.state == "waiting":  # parked for people's approval
+            return self._waiting(last)
         if last is not None and last.state == "started":
             if last.kind == "model":  # a request a dead worker sent: no effect, ask again
                 self._end(last.seq, "abandoned", {"error": "its worker stopped; asked again"})
@@ -120,11 +120,55 @@ class Slice:
             self._answer_tool(seq, call.id, verdict.refused, "refused")
             return None
         if (over := budget.before_tool(self.params.budget, used)) is not None:
-            return Outcome("failed", error=over)
+            return Outcome("failed", error=over)  # people are not asked for a call it cannot make
+        if verdict.approval is not None:
+            return self._ask(call, verdict, fields)
         seq = self._begin("tool", fields)  # recorded (with its key) before it runs
         self.last = StepView(seq=seq, kind="tool", state="started",
                              idempotency_key=f"{self.view.key}.s{seq}", tool=call.name,
                              call_id=call.id, arguments=verdict.arguments)
+        return self._tool(self.last)
+
+    # -- approval -------------------------------------------------------------------------
+
+    def _ask(self, call: wire.ToolCall, verdict: Verdict, fields: dict[str, Any]) -> str:
+        """Record the call as waiting with its request (one transaction), then park."""
+        assert verdict.tool is not None and verdict.approval is not None
+        tool, seq = verdict.tool, self.seq + 1
+        request = ToolRequest(name=tool.name, kind=tool.kind, target=tool.target,
+                              arguments=verdict.arguments or {},
+                              rules=verdict.approval.rules, timeout_s=verdict.approval.timeout)
+        approval_id = self.host.ask(self.view.key, owner=self.owner, seq=seq, fields=fields,
+                                    request=request)
+        if approval_id is None:
+            raise LostLease(f"step {seq} of {self.view.key}")
+        self.seq = seq
+        self.last = StepView(seq=seq, kind="tool", state="waiting",
+                             idempotency_key=f"{self.view.key}.s{seq}", tool=tool.name,
+                             call_id=call.id, arguments=verdict.arguments,
+                             approval_id=approval_id)
+        return WAIT
+
+    def _waiting(self, step: StepView) -> Outcome | str | None:
+        """A parked call: only its request is read. Approved: budgets again (the pause
+        counted), then it runs once under the step's key; otherwise the model is told."""
+        assert step.approval_id is not None
+        seen = self.host.approval(step.approval_id)
+        used = self.host.usage(self.view.run_id, self.view.node_id)
+        if seen.state == "pending":
+            over = budget.wall(self.params.budget, used)
+            return WAIT if over is None else Outcome("failed", error=over)
+        if seen.state != "approved":
+            self._answer_tool(step.seq, step.call_id or "", seen.told, "refused")
+            return None
+        if (over := budget.before_tool(self.params.budget, used)) is not None:
+            return Outcome("failed", error=over)
+        if not self.host.resume(self.view.key, owner=self.owner, seq=step.seq):
+            raise LostLease(f"step {step.seq} of {self.view.key}")
+        self.last = StepView(seq=step.seq, kind="tool", state="started",
+                             idempotency_key=step.idempotency_key, tool=step.tool,
+                             call_id=step.call_id, arguments=step.arguments,
+                             approval_id=step.approval_id)
         return self._tool(self.last)
 
     def _tool(self, step: StepView) -> Outcome | str | None:

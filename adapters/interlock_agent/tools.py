@@ -19,9 +19,11 @@ from interlock.adapters import (
 )
 from interlock.adapters.agents import AgentHost
 from interlock.adapters.contract import Handle
+from interlock_agent import mcp_tools
 from interlock_agent.params import Tool
 
 MAX_RESULT_CHARS = 8192  # what the model is told of a tool's result
+MCP_CALLING = "mcp:calling"  # an MCP step's ref once its call may have reached the server
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def advance(tool: Tool, arguments: dict[str, Any], *, key: str, ref: str | None,
         if tool.flow is not None:
             return _flow(tool, arguments, key=key, ref=ref, host=host, run_id=run_id,
                          node_id=node_id)
+        if tool.mcp is not None:
+            return _mcp(tool, arguments, key=key, ref=ref, host=host)
         return _action(tool, arguments, key=key, ref=ref, run_id=run_id, node_id=node_id,
                        attempt=attempt, traceparent=traceparent)
     except Transient:
@@ -62,6 +66,23 @@ def _flow(tool: Tool, arguments: dict[str, Any], *, key: str, ref: str | None,
         body["error"] = seen.error
     error = None if seen.state == "succeeded" else f"the flow run {child} {seen.state}"
     return Progress(done=True, result=bounded(body), ref=child, error=error)
+
+
+def _mcp(tool: Tool, arguments: dict[str, Any], *, key: str, ref: str | None,
+         host: AgentHost) -> Progress:
+    """One call on a freshly started server. MCP has no idempotency of its own (the key
+    goes in `_meta` for servers that honour it), so a call a dead worker may have made is
+    not made again unless the tool is read-only; the model is told instead."""
+    assert tool.mcp is not None
+    if ref == MCP_CALLING and tool.mcp.read_only_by is None:
+        text = ("the tool's result is unknown: the worker running this call stopped, and "
+                "Interlock does not call a tool that changes things twice")
+        return Progress(done=True, result=text, ref=ref, error=text)
+    session_key, _, seq = key.rpartition(".s")  # the step key is `<session key>.s<seq>`
+    host.note(session_key, seq=int(seq), ref=MCP_CALLING)
+    called = mcp_tools.call(tool, arguments, key=key)
+    return Progress(done=True, result=bounded(called.body), ref=MCP_CALLING,
+                    error=called.error)
 
 
 def _action(tool: Tool, arguments: dict[str, Any], *, key: str, ref: str | None,

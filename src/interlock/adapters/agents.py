@@ -27,6 +27,7 @@ class StepView:
     call_id: str | None = None
     arguments: dict[str, Any] | None = None
     ref: str | None = None            # a flow tool's child run, an action's handle (JSON)
+    approval_id: str | None = None    # the request a waiting (or approved) call is under
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,26 @@ class ToolVerdict:
 
 
 @dataclass(frozen=True)
+class ToolRequest:
+    """A tool call to put to people: what they see and approve, and who may decide."""
+
+    name: str
+    kind: str                         # flow | action | mcp
+    target: str
+    arguments: dict[str, Any]
+    rules: list[dict[str, Any]]       # QuorumRule-shaped; [] for one `approver`
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    id: str
+    state: str                        # an ApprovalState value
+    told: str = ""                    # what the model reads when the call may not run
+    decided_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FlowProgress:
     run_id: str
     finished: bool
@@ -90,6 +111,20 @@ class AgentHost(Protocol):
             messages: list[dict[str, Any]] | None) -> bool:
         """Finish step ``seq`` (and store the conversation, when given) with its audit
         record, in one transaction; False when the lease was lost."""
+
+    def ask(self, key: str, *, owner: str, seq: int, fields: dict[str, Any],
+            request: ToolRequest) -> str | None:
+        """Record step ``seq`` as a tool call waiting for approval and open its request, in
+        one transaction; the request's id, or None when the lease was lost."""
+
+    def approval(self, request_id: str) -> ApprovalView:
+        """The request's state (timed out here once past its deadline)."""
+
+    def resume(self, key: str, *, owner: str, seq: int) -> bool:
+        """An approved waiting step becomes `started` (it runs now); False: lease lost."""
+
+    def approval_problem(self, rules: list[dict[str, Any]]) -> str | None:
+        """Why these approval rules are not valid rules, if they are not."""
 
     def note(self, key: str, *, seq: int, ref: str) -> None:
         """What a started tool step is waiting on (kept for reconciliation)."""

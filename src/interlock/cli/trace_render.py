@@ -20,6 +20,7 @@ INFO_WIDTH = 18           # "+12m03s  1h02m" and a little room
 MIN_BAR_WIDTH = 10
 EXCERPT_LINES = 12
 BAR, OPEN_BAR, INSTANT = "█", "▒", "▏"
+AGENT_KINDS = frozenset({SpanKind.MODEL, SpanKind.TOOL, SpanKind.APPROVAL})
 
 
 def state_text(kind: SpanKind | None, state: str) -> Text:
@@ -87,6 +88,8 @@ def _span_label(span: Span, *, traced: bool) -> Text:
                              f" {span.run_id} ")
     elif span.kind is SpanKind.ATTEMPT:
         head = Text(f"attempt {span.attempt} ")
+    elif span.kind in AGENT_KINDS:  # an agent's step: what it was, not its key
+        head = Text.assemble((span.label, "bold"), " ")
     else:
         head = Text.assemble((span.label, "bold"), f" {span.external_id} ")
     head.append_text(state_text(span.kind, span.state))
@@ -145,6 +148,8 @@ def _row_label(span: Span) -> str:
         return f"{mark}{span.label}"
     if span.kind is SpanKind.ATTEMPT:
         return f"{mark}  {span.node_id} #{span.attempt}"
+    if span.kind is SpanKind.APPROVAL:  # under an agent's tool call
+        return f"{mark}      ↳ {span.label}"
     under_attempt = (span.parent_id or "").startswith("attempt:")
     return f"{mark}    ↳ {span.label}" if under_attempt else f"{mark}{span.label}"
 

@@ -45,6 +45,7 @@ RUN_AS_KEY = "run_as"  # top level: namespace -> OS user of its script and robot
 MIN_SECRET_BYTES = 16  # an HMAC key shorter than this is refused (signing.MIN_SECRET_BYTES)
 # Header names whose value is a credential: written only as a secret reference.
 LLM_KIND = "llm"  # systems that answer chat completions (`uses: agent` talks to them)
+MCP_KIND = "mcp"  # MCP servers whose tools agents may call (`docs/agents.md`, "MCP tools")
 SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "password", "cookie", "session",
                        "signature", "credential")
 
@@ -152,6 +153,28 @@ class LlmSettings(BaseModel):
     max_response_bytes: int = Field(default=1_000_000, ge=1024, le=16_000_000)
 
 
+class McpSettings(BaseModel):
+    """An `mcp/<name>` system: an MCP server started over stdio for each tool call, its
+    argv and its whole environment written here by the admin, never in a flow."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: list[str] = Field(min_length=1, max_length=64)  # argv, no shell
+    env: dict[str, SecretRef | str] = Field(default_factory=dict, max_length=64)  # all it gets
+    cwd: Path | None = None
+    trusted: bool = False          # only then are its readOnlyHint annotations believed
+    read_only: list[str] = Field(default_factory=list, max_length=64)  # admin-vouched tools
+    max_output_bytes: int = Field(default=1_000_000, ge=1024, le=16_000_000)
+
+    @field_validator("env")
+    @classmethod
+    def _no_literal_credentials(cls, env: dict[str, SecretRef | str]) -> dict[str, Any]:
+        for name, value in env.items():
+            if isinstance(value, str) and any(w in name.lower() for w in SECRET_HEADER_WORDS):
+                raise ValueError(f"`{name}` carries a credential: write it as a reference, "
+                                 "`{env: NAME}` or `{file: PATH}`; never the secret itself")
+        return env
+
+
 class System(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SYSTEM_NAME)
@@ -169,6 +192,7 @@ class System(BaseModel):
         "at most this many attempts in flight on the system, whatever flow started them; "
         "the others wait in `slot_wait`, oldest first"))
     llm: LlmSettings | None = None     # `llm/<name>` systems only (`docs/agents.md`)
+    mcp: McpSettings | None = None     # `mcp/<name>` systems only (`docs/agents.md`)
 
     @property
     def llm_settings(self) -> LlmSettings:
@@ -185,7 +209,10 @@ class System(BaseModel):
     def _url_unless_host(self) -> System:
         if self.llm is not None and self.kind != LLM_KIND:
             raise ValueError("`llm:` belongs to `llm/<name>` systems only")
-        if not self.url and _needs_url(self.kind):
+        if (self.mcp is not None) != (self.kind == MCP_KIND):
+            raise ValueError("an `mcp/<name>` system has `mcp: {command: [...]}` (a stdio "
+                             "server; HTTP servers are not supported yet), and only it has")
+        if not self.url and _needs_url(self.kind) and self.kind != MCP_KIND:
             raise ValueError(f"`url` is required for a {self.kind} system, e.g. "
                              "http://airflow.internal:8080")
         return self
@@ -253,6 +280,8 @@ class Systems:
             refs += [system.events_secret] if system.events_secret else []
             refs += [v for v in system.headers.values() if isinstance(v, SecretRef)]
             refs += [system.llm.api_key] if system.llm and system.llm.api_key else []
+            refs += [v for v in (system.mcp.env.values() if system.mcp else ())
+                     if isinstance(v, SecretRef)]
         return frozenset(r.env for r in refs if r.env)
 
     def __len__(self) -> int:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from interlock.access.permissions import Permission
 from interlock.adapters import agents as sdk
+from interlock.approvals import tools as tool_approvals
 from interlock.errors import NotFound
 from interlock.operations import runs as run_ops
 from interlock.operations.runs import Guard
@@ -22,7 +23,14 @@ from interlock.store import audit, facts
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
 from interlock.store.outbox import carrier
-from interlock.store.tables import AgentSession, AgentStep, Run, StepKind, StepState
+from interlock.store.tables import (
+    AgentSession,
+    AgentStep,
+    ApprovalRequest,
+    Run,
+    StepKind,
+    StepState,
+)
 from interlock.triggers.types import TriggerType
 
 ACTOR = "agent"
@@ -36,7 +44,8 @@ def _view(session: Any, s: AgentSession) -> sdk.SessionView:
     last = store.last_step(session, s)
     step = None if last is None else sdk.StepView(
         seq=last.seq, kind=last.kind, state=last.state, idempotency_key=last.idempotency_key,
-        tool=last.tool, call_id=last.call_id, arguments=last.arguments, ref=last.ref)
+        tool=last.tool, call_id=last.call_id, arguments=last.arguments, ref=last.ref,
+        approval_id=last.approval_id)
     return sdk.SessionView(key=s.key, run_id=s.run_id, node_id=s.node_id, attempt=s.attempt,
                            params=s.params, messages=list(s.messages),
                            started_at=s.started_at, outcome=s.outcome, last=step)
@@ -56,6 +65,12 @@ def _audit_step(session: Any, step: AgentStep) -> None:
                   "result_sha256": _sha(step.result), "ref": step.ref}
     if step.error:
         after["error"] = facts.short(step.error)
+    if step.approval_id:  # the decision people made on this call
+        row = session.get(ApprovalRequest, step.approval_id)
+        if row is not None:
+            after["approval"] = {"id": row.id, "state": row.state,
+                                 "decided_by": row.decided_by,
+                                 "payload_hash": row.payload_hash}
     audit.record(session, actor=_actor(step.run_id, step.node_id),
                  action=audit.Action.AGENT_STEP,
                  target=f"runs/{step.run_id}/nodes/{step.node_id}", origin=audit.LOCAL_ORIGIN,
@@ -111,13 +126,61 @@ class Host:
             if s is None or not store.held(session, key, owner, renew_s=self._renew(key, owner)):
                 return False
             step = store.step_of(session, s, seq)
-            if step is None or step.state != StepState.STARTED.value:
+            if step is None or step.state not in (StepState.STARTED.value,
+                                                  StepState.WAITING.value):
                 return False
+            if step.state == StepState.WAITING.value:  # refused by people: the wait is over
+                tool_approvals.shown_done(session, s.run_id, s.node_id, s.attempt)
             store.end_step(step, state=StepState(state), fields=fields)
             if messages is not None:
                 s.messages = messages
             _audit_step(session, step)
             return True
+
+    def ask(self, key: str, *, owner: str, seq: int, fields: dict[str, Any],
+            request: sdk.ToolRequest) -> str | None:
+        with session_scope() as session:
+            s = session.get(AgentSession, key)
+            if s is None or not store.held(session, key, owner, renew_s=self._renew(key, owner)):
+                return None
+            step = store.begin_step(session, s, seq=seq, kind=StepKind.TOOL, fields=fields,
+                                    state=StepState.WAITING)
+            if step is None:
+                return None
+            row = tool_approvals.open_request(
+                session, run_id=s.run_id, node_id=s.node_id, attempt=s.attempt,
+                step_key=step.idempotency_key,
+                tool={"name": request.name, "kind": request.kind, "target": request.target,
+                      "arguments": request.arguments},
+                rules=request.rules, timeout_s=request.timeout_s)
+            step.approval_id = row.id
+            return row.id
+
+    def approval(self, request_id: str) -> sdk.ApprovalView:
+        with session_scope() as session:
+            row = tool_approvals.look(session, request_id)
+            if row is None:
+                return sdk.ApprovalView(id=request_id, state="cancelled",
+                                        told="the approval request is gone; the call did "
+                                             "not run")
+            return sdk.ApprovalView(id=row.id, state=row.state,
+                                    told=tool_approvals.told(session, row),
+                                    decided_by=tuple(row.decided_by))
+
+    def resume(self, key: str, *, owner: str, seq: int) -> bool:
+        with session_scope() as session:
+            s = session.get(AgentSession, key)
+            if s is None or not store.held(session, key, owner, renew_s=self._renew(key, owner)):
+                return False
+            step = store.step_of(session, s, seq)
+            if step is None or step.state != StepState.WAITING.value:
+                return step is not None and step.state == StepState.STARTED.value
+            store.resume_step(step)
+            tool_approvals.shown_done(session, s.run_id, s.node_id, s.attempt)
+            return True
+
+    def approval_problem(self, rules: list[dict[str, Any]]) -> str | None:
+        return tool_approvals.rules_problem(rules)
 
     def note(self, key: str, *, seq: int, ref: str) -> None:
         with session_scope() as session:
@@ -137,7 +200,13 @@ class Host:
         if owner is not None:
             self._leases.pop((key, owner), None)
         with session_scope() as session:
-            return store.close(session, key, owner=owner, outcome=outcome)
+            closed = store.close(session, key, owner=owner, outcome=outcome)
+            s = session.get(AgentSession, key)
+            if closed and s is not None:  # a call still waiting will never run
+                tool_approvals.cancel_open(session, run_id=s.run_id, node_id=s.node_id,
+                                           attempt=s.attempt,
+                                           reason=f"the agent ended {outcome.get('state')}")
+            return closed
 
     def outcome(self, key: str) -> dict[str, Any] | None:
         with session_scope() as session:

@@ -70,9 +70,10 @@ def last_step(session: Session, s: AgentSession) -> AgentStep | None:
 
 
 def begin_step(session: Session, s: AgentSession, *, seq: int, kind: StepKind,
-               fields: dict[str, Any]) -> AgentStep | None:
+               fields: dict[str, Any],
+               state: StepState = StepState.STARTED) -> AgentStep | None:
     step = AgentStep(run_id=s.run_id, node_id=s.node_id, attempt=s.attempt, seq=seq,
-                     kind=kind.value, state=StepState.STARTED.value,
+                     kind=kind.value, state=state.value,
                      idempotency_key=f"{s.key}.s{seq}", started_at=clock.now(),
                      **_known(fields))
     try:
@@ -87,6 +88,12 @@ def step_of(session: Session, s: AgentSession, seq: int) -> AgentStep | None:
     return session.scalar(select(AgentStep).where(
         AgentStep.run_id == s.run_id, AgentStep.node_id == s.node_id,
         AgentStep.attempt == s.attempt, AgentStep.seq == seq))
+
+
+def resume_step(step: AgentStep) -> None:
+    """A waiting tool call, approved: it runs now (its duration is the tool's, not the
+    wait's; the request keeps when it was asked and decided)."""
+    step.state, step.started_at = StepState.STARTED.value, clock.now()
 
 
 def end_step(step: AgentStep, *, state: StepState, fields: dict[str, Any]) -> None:

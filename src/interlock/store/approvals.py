@@ -29,6 +29,7 @@ MAX_COMMENT = 4000
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 IMPOSED = "imposed"  # `details` key: {policy, rule, gate} of a request a policy asked for
 WAIVED = "waived"    # `details` key: actor -> which duty a policy let them approve despite
+TOOL_CALL = "tool_call"  # `details` key: {step, tool} of an agent's tool call (not a gate)
 
 
 def new_request(session: Session, *, actor: str, audit_origin: str = audit.LOCAL_ORIGIN,
@@ -112,11 +113,13 @@ def with_imposed_gates(flow: Flow, latest: dict[str, ApprovalRequest]) -> Flow:
 
 
 def latest_by_node(session: Session, run_id: str) -> dict[str, ApprovalRequest]:
-    """Each gated node's newest request in ``run_id``."""
+    """Each gated node's newest request in ``run_id`` (an agent's tool-call requests are
+    the agent's to read, not the planner's: left out)."""
     rows = session.scalars(select(ApprovalRequest).where(ApprovalRequest.run_id == run_id)
                            .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
                            .execution_options(populate_existing=True))
-    return {row.node_id: row for row in rows if row.node_id is not None}
+    return {row.node_id: row for row in rows
+            if row.node_id is not None and TOOL_CALL not in (row.details or {})}
 
 
 def add_vote(session: Session, *, row: ApprovalRequest, actor: str, groups: tuple[str, ...],

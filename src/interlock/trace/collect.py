@@ -14,6 +14,7 @@ from interlock.states import NodeState
 from interlock.store import runs as run_store
 from interlock.store.runs import Loaded
 from interlock.store.tables import Attempt, ExternalRun, Run
+from interlock.trace.agent import agent_spans
 from interlock.trace.model import NodeTrace, Span
 from interlock.trace.spans import (
     attempt_span,
@@ -54,6 +55,8 @@ class Collector:
             a = by_id[row.attempt_id or 0]
             self._add(foreign_span(row, parent_id=attempt_span_id(a.run_id, a.node_id, a.number),
                                    run_id=a.run_id, upstream=upstream))
+        for span in agent_spans(self.session, attempts, upstream=upstream):
+            self._add(span)
         self.nodes += [_node_trace(loaded, nid) for nid in loaded.graph.order]
         return run_span_id(run.id)
 

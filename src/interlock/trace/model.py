@@ -15,13 +15,17 @@ class SpanKind(StrEnum):
     RUN = "run"                  # an Interlock run, from its creation to its end
     ATTEMPT = "attempt"          # one attempt of one node
     FOREIGN_RUN = "foreign_run"  # a run in a foreign system (Airflow DAG run, Dagster run...)
+    MODEL = "model"              # an agent's model request (`docs/agents.md`)
+    TOOL = "tool"                # an agent's tool call
+    APPROVAL = "approval"        # people deciding on an agent's tool call
 
 
 class Span(BaseModel):
     """One bar of the timeline."""
 
-    id: str = Field(description="`run:<id>`, `attempt:<run>/<node>/<n>` or "
-                                "`foreign:<system>/<job>/<external id>`")
+    id: str = Field(description="`run:<id>`, `attempt:<run>/<node>/<n>`, "
+                                "`foreign:<system>/<job>/<external id>`, an agent's "
+                                "`step:<run>/<node>/<n>/<seq>` or `approval:<id>`")
     parent_id: str | None = Field(description=(
         "what this span belongs to or was caused by: an attempt's run, a foreign run's "
         "attempt (when Interlock started it), a run's triggering run"))
@@ -47,6 +51,8 @@ class Span(BaseModel):
     log_excerpt: str | None = None
     deep_link: str | None = Field(default=None, description="the run in its own UI, or a "
                                   "file:// link to a local attempt's directory or log")
+    approval_id: str | None = Field(default=None, description="an agent's tool call: the "
+                                    "approval request it waited for")
 
 
 class NodeTrace(BaseModel):

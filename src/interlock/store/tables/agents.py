@@ -20,6 +20,7 @@ class StepKind(StrEnum):
 
 
 class StepState(StrEnum):
+    WAITING = "waiting"      # a tool call waiting for people's approval: not executed yet
     STARTED = "started"      # recorded before the work; left so by a dead worker: reconciled
     DONE = "done"            # finished (a tool's own failure is told to the model: still done)
     REFUSED = "refused"      # not executed: not on the allow-list, bad arguments, policy
