@@ -173,6 +173,8 @@ CASES: dict[tuple[str, str], Case] = {
         "GET", f"{API}/lineage", {"params": {"nodeId": "job:prod:ingest"}})),
     ("GET", f"{API}/lineage/impact"): Case(Permission.LINEAGE_READ, lambda i: (
         "GET", f"{API}/lineage/impact", {"params": {"nodeId": "job:prod:ingest"}})),
+    ("GET", f"{API}/lineage/nodes"): Case(Permission.LINEAGE_READ, lambda i: (
+        "GET", f"{API}/lineage/nodes", {"params": {"q": "ingest"}})),
     ("GET", f"{API}/lineage/datasets/{{dataset}}"): Case(Permission.LINEAGE_READ, lambda i: (
         "GET", f"{API}/lineage/datasets/s3%3A%2F%2Fb/orders/history", {})),
     ("GET", f"{API}/policies"): Case(Permission.FLOWS_READ, lambda i: (

@@ -214,6 +214,17 @@ def test_audit_page(tab: Any, site: Site) -> None:
     audit(tab, site, "audit")
 
 
+def test_lineage_map(tab: Any, site: Site) -> None:
+    """The payout flow declares it produces `postgres://ledger/payments`: that dataset's
+    graph, found as the map's search finds it."""
+    found = site.api.get(f"{API}/lineage/nodes", params={"q": "payments"}).json()
+    node = next(n["id"] for n in found["nodes"] if n["id"].startswith("dataset:"))
+    tab.goto(f"{site.base}/lineage?node={node}")
+    tab.get_by_test_id("lin-map").wait_for()
+    tab.wait_for_function("document.querySelector('[data-paint-ms]') !== null")
+    audit(tab, site, "lineage")
+
+
 def test_health_page(tab: Any, site: Site) -> None:
     tab.goto(f"{site.base}/health")
     tab.get_by_test_id("systems").or_(tab.get_by_test_id("flows")).first.wait_for()

@@ -7,6 +7,7 @@ import { ApprovalPage } from "./pages/ApprovalPage";
 import { Approvals } from "./pages/Approvals";
 import { Audit } from "./pages/Audit";
 import { Health } from "./pages/Health";
+import { Lineage } from "./pages/Lineage";
 import { Login } from "./pages/Login";
 import { RunPage } from "./pages/RunPage";
 import { Runs } from "./pages/Runs";
@@ -87,6 +88,7 @@ function App() {
     { href: "/approvals", label: "Approvals", ok: may(me, "approvals:read") },
     { href: "/audit", label: "Audit", ok: may(me, "audit:read", "*") },
     { href: "/health", label: "Health", ok: may(me, "systems:read", "*") },
+    { href: "/lineage", label: "Lineage", ok: may(me, "lineage:read", "*") },
   ].filter((p) => p.ok);
   const denied = (label: string, permission: string) => (
     <section><h1>{label}</h1><p class="error" role="alert" data-testid="page-denied">
@@ -99,6 +101,7 @@ function App() {
   else if (route === "/approvals") page = may(me, "approvals:read") ? <Approvals me={me} /> : denied("Approvals", "approvals:read");
   else if (route === "/audit") page = may(me, "audit:read", "*") ? <Audit /> : denied("Audit", "audit:read");
   else if (route === "/health") page = may(me, "systems:read", "*") ? <Health me={me} /> : denied("Health", "systems:read");
+  else if (route === "/lineage") page = may(me, "lineage:read", "*") ? <Lineage path={path} /> : denied("Lineage", "lineage:read");
   else page = <Runs me={me} />;
   return (
     <div class="shell">

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from pydantic import BaseModel, Field
+from sqlalchemy import String, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from interlock.errors import NotFound
@@ -156,3 +157,89 @@ def history(session: Session, *, namespace: str, name: str, limit: int = 50,
 
 
 _ACCESS = {"read": Direction.IN, "write": Direction.OUT}
+
+
+# --- finding a start node --------------------------------------------------------------
+
+SEARCH_MAX = 100  # matches per answer, at most
+SEARCH_TEXT_MAX = 1000  # as a node id: a whole id may be pasted
+
+
+class NodeMatch(BaseModel):
+    id: str = Field(description="`job:<namespace>:<name>` or `dataset:<namespace>:<name>`")
+    type: NodeKind
+    namespace: str
+    name: str
+    system: str | None = Field(default=None, description="jobs only")
+
+
+class NodeMatches(BaseModel):
+    nodes: list[NodeMatch] = Field(description="best first: the id itself, a name equal to "
+                                               "the text, starting with it, containing it, "
+                                               "then a namespace containing it")
+    more: bool = Field(description="more nodes match than `limit`: narrow the text")
+
+
+def search(session: Session, *, text: str, kind: NodeKind | None = None,
+           system: str | None = None, limit: int = 20) -> NodeMatches:
+    """Jobs and datasets whose name or namespace holds ``text``, best first. Any case
+    (ASCII letters only on SQLite, whose lower() knows no others); `%` and `_` mean
+    themselves; a full node id finds that node first. ``system`` keeps jobs of that system
+    (a dataset has none). A scan of both tables: fine to a few hundred thousand nodes (a
+    LIKE with a leading wildcard uses no index)."""
+    limit = max(1, min(limit, SEARCH_MAX))
+    needle = text.strip().lower()
+    found: list[tuple[tuple[int, int, str, str], NodeMatch]] = []
+    exact = _exact(session, text.strip(), kind)
+    kinds = [k for k in NodeKind if kind in (None, k) and not (system and k is NodeKind.DATASET)]
+    for k in kinds:
+        found += _matching(session, k, needle, system=system, limit=limit + 1)
+    if exact is not None and (system is None or exact.system == system):
+        found = [((-1, 0, "", ""), exact), *((key, m) for key, m in found if m.id != exact.id)]
+    found.sort(key=lambda item: item[0])
+    return NodeMatches(nodes=[m for _, m in found[:limit]], more=len(found) > limit)
+
+
+def _exact(session: Session, text: str, kind: NodeKind | None) -> NodeMatch | None:
+    """The node a full id names (`job:airflow/prod:ingest`), if it exists."""
+    prefix = text.partition(":")[0]
+    if prefix not in {k.value for k in NodeKind} or kind not in (None, NodeKind(prefix)):
+        return None
+    try:
+        return _match_of(session, resolve(session, text))
+    except (ValueError, NotFound):
+        return None
+
+
+def _match_of(session: Session, ref: NodeRef) -> NodeMatch:
+    system = session.execute(select(JOBS.c.system).where(JOBS.c.id == ref.id)).scalar() \
+        if ref.kind is NodeKind.JOB else None
+    return NodeMatch(id=ref.node_id, type=ref.kind, namespace=ref.namespace, name=ref.name,
+                     system=system)
+
+
+def _matching(session: Session, kind: NodeKind, needle: str, *, system: str | None,
+              limit: int) -> list[tuple[tuple[int, int, str, str], NodeMatch]]:
+    table = JOBS if kind is NodeKind.JOB else DATASETS
+    name, namespace = func.lower(table.c.name), func.lower(table.c.namespace)
+    contains, starts = f"%{_like(needle)}%", f"{_like(needle)}%"
+    rank = case((name == needle, 0), (name.like(starts, escape="\\"), 1),
+                (name.like(contains, escape="\\"), 2), else_=3)
+    columns = [table.c.namespace, table.c.name,
+               table.c.system if kind is NodeKind.JOB else literal(None, String).label("system")]
+    query = select(rank.label("rank"), *columns)
+    if needle:
+        query = query.where(or_(name.like(contains, escape="\\"),
+                                namespace.like(contains, escape="\\")))
+    if system is not None:
+        query = query.where(JOBS.c.system == system)
+    rows = session.execute(query.order_by(rank, func.length(table.c.name), table.c.name,
+                                          table.c.namespace).limit(limit)).all()
+    return [((r.rank, len(r.name), r.name, r.namespace),
+             NodeMatch(id=node_id(kind, r.namespace, r.name), type=kind,
+                       namespace=r.namespace, name=r.name, system=r.system)) for r in rows]
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern that matches only itself (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

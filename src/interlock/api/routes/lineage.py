@@ -24,10 +24,10 @@ from interlock.api.errors import ERROR_RESPONSES, ErrorBody
 from interlock.api.security import requires
 from interlock.errors import NotFound
 from interlock.lineage import queries
-from interlock.lineage.nodes import Stream
+from interlock.lineage.nodes import NodeKind, Stream
 from interlock.lineage.validate import InvalidEvent
 from interlock.lineage.views import DatasetHistory, Impact, LineageGraph
-from interlock.operations import reads
+from interlock.operations import lineage_nodes, reads
 
 router = APIRouter(prefix="/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 
@@ -37,6 +37,7 @@ NodeIdQuery = Annotated[str, Query(
     description="`job:<namespace>:<name>` or `dataset:<namespace>:<name>`")]
 DepthQuery = Annotated[int, Query(ge=0, le=queries.MAX_DEPTH,
                                   description="how many jobs away, in each direction")]
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL refuses NUL)
 
 
 @router.post("", status_code=201, response_class=Response,
@@ -100,6 +101,22 @@ def get_impact(node: NodeIdQuery,
                depth: DepthQuery = queries.MAX_DEPTH) -> Response:
     """Jobs (by system), datasets, Interlock flows and systems affected by a node."""
     return _json(reads.lineage_impact(node, direction=direction, depth=depth))
+
+
+@router.get("/nodes", dependencies=[requires(Permission.LINEAGE_READ)],
+            response_model=queries.NodeMatches)
+def search_nodes(q: Annotated[str, Query(
+                     max_length=queries.SEARCH_TEXT_MAX, pattern=PRINTABLE,
+                     description="part of a name or namespace, any case; or a whole node id")]
+                 = "",
+                 kind: Annotated[NodeKind | None, Query(alias="type")] = None,
+                 system: Annotated[str | None, Query(
+                     min_length=1, max_length=200, pattern=PRINTABLE,
+                     description="only jobs of this system (`airflow/prod`)")] = None,
+                 limit: Annotated[int, Query(ge=1, le=queries.SEARCH_MAX)] = 20,
+                 ) -> queries.NodeMatches:
+    """Jobs and datasets by name, to start a lineage graph from: best matches first."""
+    return lineage_nodes.search_nodes(text=q, kind=kind, system=system, limit=limit)
 
 
 def _json(data: dict[str, Any]) -> Response:
