@@ -64,6 +64,9 @@ class Settings:
     #   (`docs/notifications.md`); None = notify nobody
     deadlines_s: float = 10.0  # INTERLOCK_DEADLINES_SECONDS: how often `sla:` deadlines are
     #   checked (LATE, at_risk; `docs/deadlines.md`); 0 = never
+    idle_tx_timeout_ms: int = 60000  # INTERLOCK_IDLE_TX_TIMEOUT_MS: PostgreSQL ends a session
+    #   idle inside a transaction this long (its host lost the network), releasing its row
+    #   locks; 0 = never (docs/deploy.md, "Across hosts")
 
     @property
     def attempts_dir(self) -> Path:
@@ -121,6 +124,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         secrets_dir=_path(env.get("INTERLOCK_SECRETS_DIR")),
         notify_file=_path(env.get("INTERLOCK_NOTIFY_FILE")),
         deadlines_s=float(env.get("INTERLOCK_DEADLINES_SECONDS") or 10),
+        idle_tx_timeout_ms=int(env.get("INTERLOCK_IDLE_TX_TIMEOUT_MS") or 60000),
     )
 
 

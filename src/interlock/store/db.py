@@ -75,13 +75,17 @@ def _create(url: str) -> Engine:
 def _pg_args(url: URL) -> dict[str, Any]:
     """Bounds on a PostgreSQL that hangs: a connection attempt gives up after
     CONNECT_TIMEOUT_S, a statement after INTERLOCK_STATEMENT_TIMEOUT_MS (PostgreSQL cancels
-    it: QueryCanceled, which the API answers with 503). Options in the URL (a search_path)
-    are kept: `connect_args` would replace them."""
+    it: QueryCanceled, which the API answers with 503). And on a client that vanishes: a
+    session idle inside a transaction for INTERLOCK_IDLE_TX_TIMEOUT_MS is ended by the server,
+    so the row locks of a host that lost its network mid-transaction (a run's lock, a
+    schedule's cursor) pass to the other hosts instead of being held until its cable is back.
+    Options in the URL (a search_path) are kept: `connect_args` would replace them."""
     given = url.query.get("options", "")
     options = " ".join(given) if isinstance(given, tuple) else given
-    timeout = f"-c statement_timeout={settings().statement_timeout_ms}"
+    bounds = (f"-c statement_timeout={settings().statement_timeout_ms} "
+              f"-c idle_in_transaction_session_timeout={settings().idle_tx_timeout_ms}")
     return {"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"{options} {timeout}".strip()}
+            "options": f"{options} {bounds}".strip()}
 
 
 def upgrade(engine: Engine) -> None:
