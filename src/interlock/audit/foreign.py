@@ -90,7 +90,10 @@ class ForeignLogCopier:
         if not self._every.due(settings().watch_s):
             return 0
         copied = 0
-        for system in load_systems().names():
+        systems = load_systems()
+        for system in systems.names():
+            if systems.get(system).kind not in self.registry.kinds:
+                continue  # a model endpoint or an MCP server: no adapter, no log to copy
             try:
                 copied += copy_log(system, self.registry)
             except (AdapterError, UnknownAdapter, InterlockError) as exc:
