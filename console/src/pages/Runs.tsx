@@ -6,7 +6,7 @@ import { listen } from "../sse";
 import type { Me, RunSummary } from "../types";
 
 const WINDOWS: Record<string, number> = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-const FIELDS = ["flow_id", "namespace", "state", "trigger", "window"] as const;
+const FIELDS = ["flow_id", "namespace", "system", "state", "trigger", "window"] as const;
 type Filters = Record<(typeof FIELDS)[number], string>;
 
 function fromUrl(): Filters {
@@ -16,7 +16,7 @@ function fromUrl(): Filters {
 
 function streamPath(f: Filters): string {
   const q = new URLSearchParams({ limit: "100" });
-  for (const key of ["flow_id", "namespace", "state", "trigger"] as const) if (f[key]) q.set(key, f[key]);
+  for (const key of ["flow_id", "namespace", "system", "state", "trigger"] as const) if (f[key]) q.set(key, f[key]);
   if (f.window && WINDOWS[f.window]) q.set("since", new Date(Date.now() - WINDOWS[f.window] * 1000).toISOString());
   return `/stream/runs?${q}`;
 }
@@ -48,6 +48,8 @@ export function Runs({ me }: { me: Me }) {
         <label>Namespace <input value={filters.namespace} onChange={set("namespace")} list="namespaces"
                                 data-testid="filter-namespace" /></label>
         <datalist id="namespaces">{namespaces.map((n) => <option key={n} value={n} />)}</datalist>
+        <label>System <input value={filters.system} onChange={set("system")} placeholder="airflow/prod"
+                             data-testid="filter-system" /></label>
         <label>State <select value={filters.state} onChange={set("state")} data-testid="filter-state">
           <option value="">any</option>{RUN_STATES.map((s) => <option key={s}>{s}</option>)}</select></label>
         <label>Trigger <select value={filters.trigger} onChange={set("trigger")} data-testid="filter-trigger">

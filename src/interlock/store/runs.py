@@ -218,6 +218,7 @@ class RunFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     namespaces: list[str] | None = None  # patterns the caller may see; None: every namespace
+    system: str | None = None  # runs with a node attempted on this system (`with.system`)
 
 
 def list_runs(session: Session, *, filters: RunFilter, limit: int,
@@ -232,6 +233,9 @@ def list_runs(session: Session, *, filters: RunFilter, limit: int,
         query = query.where(in_namespaces(Run.namespace, filters.namespaces))
     if filters.flow_id is not None:
         query = query.where(Run.flow_id == filters.flow_id)
+    if filters.system is not None:  # attempts are indexed by run: one probe per candidate
+        query = query.where(select(Attempt.id).where(
+            Attempt.run_id == Run.id, Attempt.system == filters.system).exists())
     if filters.created_after is not None:
         query = query.where(Run.created_at >= filters.created_after)
     if filters.created_before is not None:

@@ -66,12 +66,14 @@ def start_run(body: RunCreate, dispatcher: DispatcherDep, response: Response,
 def list_runs(state: RunState | None = None,
               namespace: Annotated[str | None, Query(max_length=200)] = None,
               flow_id: Annotated[str | None, Query(max_length=128)] = None,
+              system: Annotated[str | None, Query(max_length=200, description=(
+                  "runs with a node on this registered system, e.g. airflow/prod"))] = None,
               created_after: datetime | None = None, created_before: datetime | None = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               cursor: Annotated[str | None, Query(max_length=500)] = None, *,
               access: Annotated[Access, requires(Permission.RUNS_READ)]) -> RunPage:
     """Runs of the namespaces the caller may read, newest first."""
-    filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id,
+    filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id, system=system,
                         created_after=aware(created_after), created_before=aware(created_before),
                         namespaces=access.patterns())
     return ops.list_runs(filters=filters, limit=limit, cursor=cursor)

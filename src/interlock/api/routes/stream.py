@@ -91,6 +91,8 @@ TOO_MANY = {429: {"description": "the caller holds too many streams"}}
 def stream_runs(request: Request, state: RunState | None = None,
                 namespace: Annotated[str | None, Query(max_length=200)] = None,
                 flow_id: Annotated[str | None, Query(max_length=128)] = None,
+                system: Annotated[str | None, Query(max_length=200, description=(
+                    "runs with a node on this registered system"))] = None,
                 trigger: TriggerType | None = None,
                 since: AwareDatetime | None = None, until: AwareDatetime | None = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50, *,
@@ -101,7 +103,7 @@ def stream_runs(request: Request, state: RunState | None = None,
     `since`/`until` bound `created_at` (with a zone); `trigger` is the trigger type."""
     if since is not None and until is not None and until < since:
         raise ValueError("`until` is before `since`")
-    filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id,
+    filters = RunFilter(state=state, namespace=namespace, flow_id=flow_id, system=system,
                         created_after=since, created_before=until,
                         namespaces=access.patterns())
     return _open(request, access, "runs",
