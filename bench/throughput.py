@@ -6,6 +6,12 @@ p50/p99 start->finish latency (run created -> run finished, from the store's clo
 
     python bench/throughput.py                      # 60 s, 2 workers, PostgreSQL, Redis
     python bench/throughput.py --duration 20 --workers 1
+    python bench/throughput.py --cost 50            # what one run costs the store, alone
+
+`--cost N` runs N flows one after another (after a warm-up) and prints what each cost
+PostgreSQL: write transactions (transaction ids assigned: `txid_current()` moves only for
+transactions that write), all transactions committed and rows written (`pg_stat_database`),
+per run. Counted for the whole cluster: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ def main() -> None:
             pool.start(concurrency=args.concurrency)
         for worker in pool.workers:
             worker.wait_ready()
-        _measure(args)
+        _cost(args, admin) if args.cost else _measure(args)
     finally:
         pool.stop_all()
         flush_redis_db(args.redis)
@@ -127,6 +133,48 @@ def _measure(args: argparse.Namespace) -> None:
               f"mean={statistics.mean(latencies) * 1000:.0f} ms")
 
 
+COUNTERS = text("SELECT txid_current(), xact_commit, tup_inserted, tup_updated, tup_deleted "
+               "FROM pg_stat_database WHERE datname = current_database()")
+
+
+def _cost(args: argparse.Namespace, admin: object) -> None:
+    from interlock.dispatch.celery_app import CeleryDispatcher, app
+    from interlock.operations import runs as ops
+    from tests.helpers import wait_run
+
+    dispatcher = CeleryDispatcher(app())
+    flow, _ = ops.register(FLOW, file="bench")
+
+    def one() -> None:
+        run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
+                               dispatcher=dispatcher, actor="bench")
+        assert wait_run(run_id).state.value == "succeeded"
+
+    def counters() -> tuple[int, ...]:
+        time.sleep(1.5)  # backends flush their statistics at most once a second
+        with admin.connect() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            return tuple(int(v) for v in conn.execute(COUNTERS).one())
+
+    for _ in range(5):
+        one()  # warm-up: caches, connections, the flow's revision
+    before = counters()
+    for _ in range(args.cost):
+        one()
+    after = counters()
+    # Each counters() call takes one transaction id itself, and the submitter's start_run,
+    # the polling of wait_run and the two snapshots are counted too: they are this
+    # process's, not the workers', and are shown apart.
+    xids, commits, ins, upd, dele = (a - b for a, b in zip(after, before, strict=True))
+    per = args.cost
+    print(f"cost of one 3-node noop run, {per} runs one after another "
+          f"(workers={args.workers}):")
+    print(f"  write transactions (xids) {(xids - 1) / per:.1f} per run (incl. the start)")
+    print(f"  transactions committed {commits / per:.1f} per run (incl. reads and polling)")
+    print(f"  rows inserted {ins / per:.1f}, updated {upd / per:.1f}, deleted {dele / per:.1f} "
+          "per run")
+
+
 def rows_start(rows: list) -> object:  # type: ignore[type-arg]
     return min(r.created_at for r in rows)
 
@@ -145,6 +193,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--submitters", type=int, default=2)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--cost", type=int, default=0,
+                        help="instead: N runs one at a time, and what each cost the store")
     return parser.parse_args()
 
 
