@@ -35,6 +35,13 @@ def make_app(broker_url: str) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
+        # A broker down for long (a Redis restart, a failover) is waited for, never given up
+        # on: the default stops the worker after 100 attempts.
+        broker_connection_max_retries=None,
+        # Tasks running when the connection drops go on (False, today's default, said
+        # explicitly: Celery 6 turns it on). A thread cannot be cancelled anyway, and what
+        # they do is idempotent: the outbox re-sends whatever they do not finish.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Longer than any countdown we use, so delayed tasks are not delivered twice.
         broker_transport_options={"visibility_timeout": 600},
         worker_hijack_root_logger=False,
