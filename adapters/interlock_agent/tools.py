@@ -104,7 +104,10 @@ def _action(tool: Tool, arguments: dict[str, Any], *, key: str, ref: str | None,
                       traceparent=traceparent)
         got = adapter.submit(job, key=key)
     else:
-        got = adapter.poll([Handle(**json.loads(ref))])[0]
+        seen = adapter.poll([Handle(**json.loads(ref))])
+        if not seen:  # its system did not answer this time (skipped): look again next poll
+            return Progress(done=False, ref=ref)
+        got = seen[0]
     handle = got.handle if isinstance(got, Observation) else got
     ref = json.dumps(asdict(handle), default=str)
     if not isinstance(got, Observation) or not got.finished:
