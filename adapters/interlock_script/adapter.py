@@ -9,6 +9,7 @@ LOST attempt at worst, never a script started twice.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -22,7 +23,16 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, Observation, Rejected, settings
+from interlock.adapters import (
+    Adapter,
+    Handle,
+    JobSpec,
+    LogChunk,
+    Observation,
+    Rejected,
+    Transient,
+    settings,
+)
 from interlock_script.layout import AttemptPaths, dir_name_for, write_atomically
 from interlock_script.logread import read_chunk
 from interlock_script.observe import lost, observe, on_this_host, paths_of
@@ -36,6 +46,7 @@ from interlock_script.status import runner_status
 
 KIND = "script"
 RUNNER_MODULE = "interlock_script.runner"
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 LAUNCH_TIMEOUT_S = 30.0  # the launcher only forks and exits; this is a safety net
 
 
@@ -46,6 +57,15 @@ class ScriptAdapter(Adapter):
     system_has_url: ClassVar[bool] = False  # script/<name> systems only say who runs (run_as)
 
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:
+        try:
+            return self._submit(job, key)
+        except OSError as exc:
+            if exc.errno in DISK_FULL:  # space comes back: submitted again after a backoff
+                raise Transient(f"the attempts folder {settings().attempts_dir} is full "
+                                f"({exc.strerror}); the node starts once there is room") from None
+            raise
+
+    def _submit(self, job: JobSpec, key: str) -> Handle | Observation:
         paths = AttemptPaths(settings().attempts_dir / dir_name_for(key))
         paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = Handle(kind=KIND, external_id=key,
