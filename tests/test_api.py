@@ -119,6 +119,7 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
         events,
         flows,
         lineage,
+        login,
         me,
         policies,
         runs,
@@ -129,7 +130,7 @@ def test_openapi_lists_every_route_and_the_public_schemas(client: TestClient) ->
     )
     routers = (runs.router, flows.router, events.router, webhooks.router, cron.router,
                trace.router, audit.router, dashboards.router, lineage.router, tokens.router,
-               approvals.router, policies.router, me.router, stream.router)
+               approvals.router, policies.router, me.router, stream.router, login.router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     # OpenAPI writes a `{name:path}` parameter as `{name}`
     expected = {(API + r.path.replace(":path}", "}"), m.lower()) for r in routes for m in r.methods}
