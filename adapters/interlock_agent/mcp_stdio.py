@@ -66,7 +66,9 @@ async def connected(launch: Launch, watch: Watch) -> AsyncIterator[ClientSession
     finally:
         kill_group(process.pid)
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await process.wait()   # reaped: no zombie left behind either
+            # Its pipes closed and the process reaped: no zombie, no pipe left to the
+            # garbage collector (a reader stopped early, over the output bound, left one).
+            await process.aclose()
 
 
 def kill_group(pid: int) -> None:
