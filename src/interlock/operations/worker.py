@@ -11,8 +11,11 @@ raises `AttributeError: 'NoneType' object has no attribute 'hostname'`; Celery c
 #582 report the same). Nothing is lost (the outbox re-sends what the worker held), but a
 host whose supervisor does not restart it would have one worker fewer. So the process
 replaces itself (`exec`: same pid, same process group, a fresh broker connection) unless a
-shutdown was asked for or it gave up within `MIN_UP_S` of starting (a configuration that
-can never work exits, as before, instead of looping).
+shutdown was asked for, at most once every `MIN_UP_S` seconds (a worker that gave up sooner
+after starting waits out the rest first: a configuration that can never work is retried
+slowly, with an error logged each time, as a supervisor would, instead of spinning). The
+pace holds whatever the uptime: a worker that lost Redis one second after it started is
+restarted too (`tests/test_broker_down.py` found one left alive but consuming nothing).
 """
 
 from __future__ import annotations
@@ -45,16 +48,17 @@ def run_worker(*, concurrency: int, loglevel: str, name: str | None) -> None:
         worker.start()
     finally:
         reconciler.stop()
-    if gave_up(worker.exitcode, up_s=time.monotonic() - began):
+    if gave_up(worker.exitcode):
+        pause = max(0.0, MIN_UP_S - (time.monotonic() - began))
         log.error("the Celery worker stopped on an unrecoverable error (above); starting "
-                  "again in this process with a fresh broker connection")
+                  "again in this process with a fresh broker connection in %.0f s", pause)
+        time.sleep(pause)
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, sys.orig_argv)
 
 
-def gave_up(exitcode: int | None, *, up_s: float) -> bool:
-    """Did Celery stop the worker on its own (not a SIGTERM/SIGINT/SIGQUIT), after it had
-    been up long enough to have worked?"""
+def gave_up(exitcode: int | None) -> bool:
+    """Did Celery stop the worker on its own, not on a SIGTERM/SIGINT/SIGQUIT?"""
     asked = celery_state.should_stop is not None or celery_state.should_terminate is not None
-    return bool(exitcode) and not asked and up_s >= MIN_UP_S
+    return bool(exitcode) and not asked
