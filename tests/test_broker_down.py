@@ -7,22 +7,19 @@ finishes once Redis is back."""
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
-import subprocess
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from interlock.access.permissions import Role
 from interlock.api.main import create_app
 from interlock.dispatch.celery_app import CeleryDispatcher, make_app
 from interlock.states import RunState
 from tests.helpers import bearer, wait_run, write_flow
+from tests.soak_services import PrivateRedis
 from tests.workers import worker_pool
 
 with warnings.catch_warnings():
@@ -42,46 +39,12 @@ nodes:
 """
 
 
-class PrivateRedis:
-    """A redis-server on a free loopback port, in its own process group."""
-
-    def __init__(self, home: Path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.home = home
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.home)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis.from_url(self.url).ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("the test's redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(tmp_path)
     server.start()
     yield server
-    server.kill()
+    server.stop()
 
 
 def test_runs_started_while_redis_is_down_answer_201_and_finish_once_it_is_back(
@@ -100,7 +63,7 @@ def test_runs_started_while_redis_is_down_answer_201_and_finish_once_it_is_back(
             start = {"namespace": "tests.broker", "flow_id": "ping"}
             up = client.post("/api/v1/runs", json={**start, "inputs": {"n": 0}}, headers=admin)
             assert up.status_code == 201
-            private_redis.kill()
+            private_redis.stop()
             answers, took = [], []
             for n in (1, 2, 3):
                 for _ in range(2):  # the client retries each one with its key
