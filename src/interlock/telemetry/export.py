@@ -33,6 +33,7 @@ from sqlalchemy import select
 from interlock import __version__
 from interlock.errors import Transient
 from interlock.states import NODE_FAILED, RunState
+from interlock.store.approvals import TOOL_CALL
 from interlock.store.db import session_scope
 from interlock.store.tables import ApprovalRequest, Attempt
 from interlock.trace.build import build_trace
@@ -79,11 +80,16 @@ def export_run(run_id: str, exporter: SpanExporter) -> int:
     not take them (the outbox sends them again)."""
     with session_scope() as session:
         trace = build_trace(session, run_id)
-        keys = {(a.node_id, a.number): a.key for a in session.scalars(
-            select(Attempt).where(Attempt.run_id == run_id))}
-        waits = [_approval_wait(r) for r in session.scalars(select(ApprovalRequest).where(
-            ApprovalRequest.run_id == run_id, ApprovalRequest.node_id.is_not(None)))]
-    spans = to_otel(trace, keys, [w for w in waits if w is not None])
+        keys = {(node_id, number): key for node_id, number, key in session.execute(
+            select(Attempt.node_id, Attempt.number, Attempt.key)
+            .where(Attempt.run_id == run_id))}
+        # A node's gate only: an agent's tool-call request is already in the trace, under
+        # its tool span.
+        waits = [Wait(r.id, r.node_id, r.state, r.created_at, r.decided_at)
+                 for r in session.scalars(select(ApprovalRequest).where(
+                     ApprovalRequest.run_id == run_id, ApprovalRequest.node_id.is_not(None)))
+                 if r.node_id is not None and TOOL_CALL not in (r.details or {})]
+    spans = to_otel(trace, keys, waits)
     if spans and exporter.export(spans) is not SpanExportResult.SUCCESS:
         raise Transient(f"the OpenTelemetry collector did not take the {len(spans)} spans "
                         f"of run {run_id}; sent again later")
@@ -99,12 +105,6 @@ class Wait:
     state: str
     asked_at: datetime
     decided_at: datetime | None
-
-
-def _approval_wait(row: ApprovalRequest) -> Wait | None:
-    if row.node_id is None:
-        return None
-    return Wait(row.id, row.node_id, row.state, row.created_at, row.decided_at)
 
 
 def to_otel(trace: RunTrace, attempt_keys: dict[tuple[str, int], str],
