@@ -12,7 +12,7 @@ from interlock.dashboards import metrics
 from interlock.dashboards.models import DashboardRunPage, FlowPage, SystemsReport
 from interlock.errors import NotFound
 from interlock.lineage import ingest, queries
-from interlock.lineage.nodes import Stream
+from interlock.lineage.nodes import NodeKind, Stream
 from interlock.lineage.views import DatasetHistory
 from interlock.store import flows as flow_store
 from interlock.store.db import session_scope
@@ -80,6 +80,13 @@ def lineage_graph(node: str, *, depth: int) -> dict[str, Any]:
 def lineage_impact(node: str, *, direction: Stream, depth: int) -> dict[str, Any]:
     with session_scope() as session:
         return queries.impact(session, node, stream=direction, depth=depth)
+
+
+def search_nodes(*, text: str, kind: NodeKind | None, system: str | None,
+                 limit: int) -> queries.NodeMatches:
+    """Lineage nodes by name, for the console's map (`GET /lineage/nodes`)."""
+    with session_scope() as session:
+        return queries.search(session, text=text, kind=kind, system=system, limit=limit)
 
 
 def dataset_history(*, namespace: str, name: str, limit: int, cursor: str | None,

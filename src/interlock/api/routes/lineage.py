@@ -27,7 +27,7 @@ from interlock.lineage import queries
 from interlock.lineage.nodes import NodeKind, Stream
 from interlock.lineage.validate import InvalidEvent
 from interlock.lineage.views import DatasetHistory, Impact, LineageGraph
-from interlock.operations import lineage_nodes, reads
+from interlock.operations import reads
 
 router = APIRouter(prefix="/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 
@@ -116,7 +116,7 @@ def search_nodes(q: Annotated[str, Query(
                  limit: Annotated[int, Query(ge=1, le=queries.SEARCH_MAX)] = 20,
                  ) -> queries.NodeMatches:
     """Jobs and datasets by name, to start a lineage graph from: best matches first."""
-    return lineage_nodes.search_nodes(text=q, kind=kind, system=system, limit=limit)
+    return reads.search_nodes(text=q, kind=kind, system=system, limit=limit)
 
 
 def _json(data: dict[str, Any]) -> Response:
