@@ -191,10 +191,28 @@ def test_the_approvals_stream_is_the_inbox_of_the_callers_namespaces(
 @pytest.mark.parametrize("query", [
     "state=<script>", "trigger=' OR 1=1 --", "since=2026-01-01T00:00:00",  # no zone
     "since=9999999-01-01T00:00:00Z", "limit=0", "limit=201", "limit=-1", "limit=1e9",
-    "namespace=" + "a" * 201, "flow_id=" + "x" * 129, "since=%00"])
+    "namespace=" + "a" * 201, "flow_id=" + "x" * 129, "since=%00", "system=" + "s" * 201])
 def test_the_runs_stream_refuses_hostile_filters(client: TestClient, query: str) -> None:
     resp = client.get(f"{API}/stream/runs?{query}", headers=bearer(Role.VIEWER, "*"))
     assert resp.status_code == 422, resp.text
+
+
+@pytest.mark.parametrize("system", ["' OR 1=1 --", "airflow/%", "a\\_b", "<script>"])
+def test_the_runs_list_takes_a_hostile_system_as_a_plain_name(client: TestClient,
+                                                              system: str) -> None:
+    """`system=` is compared as it is (no pattern, no SQL): a run exists, and is not listed
+    for a system nothing has."""
+    admin = bearer(Role.ADMIN, "*", name="system-filter-admin")
+    flow = "id: plain\nnamespace: tests.sys\nnodes:\n  a: {uses: noop}\n"
+    assert client.post(f"{API}/flows", json={"source": flow}, headers=admin).status_code == 201
+    assert client.post(f"{API}/runs", json={"namespace": "tests.sys", "flow_id": "plain"},
+                       headers=admin).status_code == 201
+    viewer = bearer(Role.VIEWER, "*")
+    assert client.get(f"{API}/runs", headers=viewer).json()["runs"] != []
+    resp = client.get(f"{API}/runs", params={"system": system}, headers=viewer)
+    assert resp.status_code == 200 and resp.json()["runs"] == [], resp.text
+    too_long = client.get(f"{API}/runs", params={"system": "s" * 201}, headers=viewer)
+    assert too_long.status_code == 422
 
 
 def test_a_window_that_ends_before_it_starts_is_refused(client: TestClient) -> None:
