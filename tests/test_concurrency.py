@@ -224,7 +224,8 @@ def test_namespace_limit_from_a_policy_and_cancelling_a_queued_run(
     other = "id: other\nnamespace: tests.limits\nnodes: {a: {uses: noop}}\n"
     running = start(slow, tmp_path, embedded, 1, "slow.yaml")[0]
     queued = start(other, tmp_path, embedded, 2, "other.yaml")
-    wait_state(queued[0], RunState.QUEUED)
+    for run_id in queued:  # both planned, so the check below is not a race with planning
+        wait_state(run_id, RunState.QUEUED)
     ops.cancel_run(queued[0], dispatcher=embedded)
     assert wait_run(queued[0]).state is RunState.CANCELLED
     assert ops.get_run(queued[1]).state is RunState.QUEUED  # still behind the slow run
