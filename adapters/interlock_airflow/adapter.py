@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from interlock.adapters import (
     Adapter,
+    AssetBatch,
     ForeignAction,
     ForeignApproval,
     ForeignEvent,
@@ -22,7 +23,7 @@ from interlock.adapters import (
     registered,
 )
 from interlock.adapters.openlineage import parent_run_facet
-from interlock_airflow import actions, discover, events, hitl, observe, runs, tasks
+from interlock_airflow import actions, assets, discover, events, hitl, observe, runs, tasks
 from interlock_airflow.client import SESSIONS, AirflowSession
 from interlock_airflow.links import failed_task, run_url, with_task
 from interlock_airflow.params import AirflowParams, LogScope
@@ -124,6 +125,15 @@ class AirflowAdapter(Adapter):
 
     def parse_event(self, payload: dict[str, Any]) -> ForeignEvent:
         return events.parse(payload)
+
+    def asset_events(self, system: str, keys: Sequence[str],
+                     position: str | None) -> AssetBatch:
+        return assets.read(session(system), keys, position)
+
+    def report_materialization(self, system: str, asset_key: str, *,
+                               metadata: dict[str, Any]) -> None:
+        """An asset event in Airflow: the DAGs scheduled on the asset start."""
+        assets.report(session(system), asset_key, metadata)
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
         s = session(system)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from interlock.adapters import (
     Adapter,
+    AssetBatch,
     ForeignEvent,
     Handle,
     JobSpec,
@@ -30,7 +31,7 @@ from interlock.adapters import (
     registered,
 )
 from interlock.adapters.links import segment
-from interlock_dagster import events, locations, observe, queries
+from interlock_dagster import assets, events, locations, observe, queries
 from interlock_dagster.client import SESSIONS, GraphQLSession
 from interlock_dagster.observe import KEY_TAG
 from interlock_dagster.params import DagsterParams
@@ -104,6 +105,10 @@ class DagsterAdapter(Adapter):
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
         s = session(handle.system)
         return LogChunk(text=observe.log_text(observe.events(s, handle.external_id)))
+
+    def asset_events(self, system: str, keys: Sequence[str],
+                     position: str | None) -> AssetBatch:
+        return assets.read(session(system), keys, position)
 
     def report_materialization(self, system: str, asset_key: str, *,
                                metadata: dict[str, Any]) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.adapters import ForeignEvent, Rejected
+from interlock.adapters import AssetEvent, ForeignEvent, Rejected
+from interlock_dagster import assets
 from interlock_dagster.mapping import run_state
 
 INTERLOCK_TAGS = ("interlock/run_id", "interlock/node_id", "interlock/key")
+MAX_ASSETS = 200  # asset events pushed with one run: more is refused, not cut
 
 
 def parse(payload: dict[str, Any]) -> ForeignEvent:
@@ -23,7 +25,7 @@ def parse(payload: dict[str, Any]) -> ForeignEvent:
                         external_id=_text(payload, "run_id"), remote_status=status,
                         state=state, run_type=None, started_at=_time(payload.get("start_time")),
                         ended_at=_time(payload.get("end_time")),
-                        details=_details(tags or {}))
+                        details=_details(tags or {}), assets=_assets(payload))
 
 
 def of_run(system: str, run: dict[str, Any]) -> ForeignEvent:
@@ -58,3 +60,31 @@ def _details(tags: dict[str, Any]) -> dict[str, Any]:
     if tags:
         details["tags"] = {str(k): v for k, v in tags.items()}
     return details
+
+
+def _assets(payload: dict[str, Any]) -> tuple[AssetEvent, ...]:
+    """The materializations and observations the sensor pushed with a finished run, in the
+    shape of the GraphQL events (`timestamp` in ms, `metadataEntries`)."""
+    raw = payload.get("assets", [])
+    if not isinstance(raw, list) or len(raw) > MAX_ASSETS:
+        raise Rejected(f"`assets` must be a list of at most {MAX_ASSETS} asset events")
+    system, run_id, job = payload["system"], payload["run_id"], payload["job"]
+    found = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise Rejected("each of `assets` must be an object")
+        key, stamp, kind = item.get("key"), item.get("timestamp"), item.get("kind")
+        entries = item.get("metadataEntries", [])
+        partition = item.get("partition")
+        if not (isinstance(key, str) and 0 < len(key) <= 500 and isinstance(stamp, str)
+                and stamp.isdigit() and len(stamp) <= 16 and kind in assets.EVENT_KINDS
+                and isinstance(entries, list)
+                and all(isinstance(e, dict) and isinstance(e.get("label"), str)
+                        for e in entries)
+                and (partition is None or isinstance(partition, str))):
+            raise Rejected("an asset event needs `key`, `timestamp` (unix ms as digits), "
+                           f"`kind` (one of {sorted(assets.EVENT_KINDS)}), `metadataEntries`")
+        found.append(assets.event(system, key, {
+            "runId": run_id, "timestamp": stamp, "partition": partition,
+            "metadataEntries": entries, "runOrError": {"jobName": job}}, kind))
+    return tuple(found)

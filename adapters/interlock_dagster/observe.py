@@ -72,17 +72,17 @@ def outputs(evs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     assets: dict[str, Any] = {}
     for ev in evs:
         if ev["__typename"] == "ExecutionStepOutputEvent":
-            meta = _metadata(ev["metadataEntries"])
+            meta = metadata_of(ev["metadataEntries"])
             found.update(meta)
             found[f"{ev['stepKey']}.{ev['outputName']}"] = meta
         elif ev["__typename"] == "MaterializationEvent":
-            assets["/".join(ev["assetKey"]["path"])] = _metadata(ev["metadataEntries"])
+            assets["/".join(ev["assetKey"]["path"])] = metadata_of(ev["metadataEntries"])
     if assets:
         found["materializations"] = assets
     return found
 
 
-def _metadata(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def metadata_of(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for entry in entries:
         for field in ("floatValue", "intValue", "text", "boolValue"):

@@ -91,3 +91,31 @@ mutation Report($eventParams: ReportRunlessAssetEventsParams!) {
   }
 }
 """
+
+# Materializations and observations of one asset after a time (the watcher's position).
+ASSET_EVENTS = """
+query AssetEvents($assetKey: AssetKeyInput!, $after: String, $limit: Int) {
+  assetOrError(assetKey: $assetKey) {
+    __typename
+    ... on Asset {
+      assetMaterializations(afterTimestampMillis: $after, limit: $limit) {
+        runId timestamp stepKey partition metadataEntries { ...Meta }
+        runOrError { __typename ... on Run { jobName } }
+      }
+      assetObservations(afterTimestampMillis: $after, limit: $limit) {
+        runId timestamp stepKey partition metadataEntries { ...Meta }
+        runOrError { __typename ... on Run { jobName } }
+      }
+    }
+    ... on AssetNotFoundError { message }
+  }
+}
+fragment Meta on MetadataEntry {
+  __typename label
+  ... on FloatMetadataEntry { floatValue }
+  ... on IntMetadataEntry { intValue }
+  ... on TextMetadataEntry { text }
+  ... on JsonMetadataEntry { jsonString }
+  ... on BoolMetadataEntry { boolValue }
+}
+"""

@@ -1,4 +1,5 @@
-"""Dagster run-status sensors that push run completions to Interlock, signed.
+"""Dagster run-status sensors that push run completions to Interlock, signed, with the
+asset materializations and observations each run made (Interlock's data-aware triggers).
 
 Runs inside Dagster's environment (Interlock is not installed there): standard library
 plus `dagster`, and `_interlock_signing.py` beside this file. Add them to a code location's
@@ -49,7 +50,45 @@ def _event(context: dg.RunStatusSensorContext, system: str, status: str) -> dict
     return {"system": system, "kind": "run", "state": status, "job": run.job_name,
             "run_id": run.run_id, "tags": dict(run.tags),
             "start_time": record.start_time if record else None,
-            "end_time": record.end_time if record else None, "emitted_at": time.time()}
+            "end_time": record.end_time if record else None, "emitted_at": time.time(),
+            "assets": _assets(context.instance, run.run_id)}
+
+
+# What a run wrote, in the shape of Dagster's GraphQL events (the watcher reads those, and
+# the same event must be the same update whichever way it arrives).
+ASSET_EVENTS = ((dg.DagsterEventType.ASSET_MATERIALIZATION, "materialization"),
+                (dg.DagsterEventType.ASSET_OBSERVATION, "observation"))
+MAX_ASSETS = 200
+
+
+def _assets(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for event_type, kind in ASSET_EVENTS:
+        records = instance.get_records_for_run(run_id, of_type=event_type,
+                                               limit=MAX_ASSETS).records
+        for record in records:
+            entry = record.event_log_entry
+            data = entry.dagster_event.event_specific_data
+            asset = data.materialization if kind == "materialization" else data.asset_observation
+            found.append({"kind": kind, "key": "/".join(asset.asset_key.path),
+                          "timestamp": str(int(entry.timestamp * 1000)),
+                          "partition": asset.partition,
+                          "metadataEntries": [_entry(label, value.value)
+                                              for label, value in asset.metadata.items()]})
+    return found[:MAX_ASSETS]
+
+
+def _entry(label: str, value: Any) -> dict[str, Any]:
+    """A metadata value as GraphQL's typed entry."""
+    if isinstance(value, bool):
+        return {"label": label, "boolValue": value}
+    if isinstance(value, int):
+        return {"label": label, "intValue": value}
+    if isinstance(value, float):
+        return {"label": label, "floatValue": value}
+    if isinstance(value, (dict, list)):
+        return {"label": label, "jsonString": json.dumps(value)}
+    return {"label": label, "text": str(value)[:2000]}
 
 
 def interlock_sensors(url: str | None = None, secret: str | None = None,

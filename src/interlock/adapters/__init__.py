@@ -15,6 +15,8 @@ from interlock import clock
 from interlock.adapters import openlineage, paths, signing
 from interlock.adapters.contract import (
     Adapter,
+    AssetBatch,
+    AssetEvent,
     ForeignAction,
     ForeignApproval,
     ForeignEvent,
@@ -40,8 +42,8 @@ from interlock.errors import AdapterError, Conflict, InterlockError, Problem, Re
 from interlock.states import NODE_TERMINAL, NodeState
 
 __all__ = [
-    "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "Conflict", "CronJob",
-    "CronJobsError",
+    "NODE_TERMINAL", "Adapter", "AdapterError", "AdapterRegistry", "AssetBatch", "AssetEvent",
+    "Conflict", "CronJob", "CronJobsError",
     "ForeignAction", "ForeignApproval", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
     "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",

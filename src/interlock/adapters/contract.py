@@ -97,6 +97,29 @@ class RemoteJob:
 
 
 @dataclass(frozen=True)
+class AssetEvent:
+    """Data a foreign system says it wrote: a Dagster materialization, an Airflow asset
+    event. Taken in by `interlock.events.assets` (lineage and `after: {dataset: ...}`)."""
+
+    system: str
+    key: str                         # the asset in that system: Dagster key `a/b`, Airflow URI
+    ref: str                         # unique in the system (the same event seen twice is one)
+    at: datetime
+    job_id: str | None = None        # the job or DAG whose run wrote it (None: runless)
+    run_id: str | None = None
+    partition: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # Dagster metadata, Airflow extra
+
+
+@dataclass(frozen=True)
+class AssetBatch:
+    """Asset events read after a position, and the position to read after next time."""
+
+    events: list[AssetEvent]
+    position: str | None
+
+
+@dataclass(frozen=True)
 class ForeignEvent:
     """A state change a foreign system pushed to Interlock (a hint: polling confirms it)."""
 
@@ -110,6 +133,7 @@ class ForeignEvent:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    assets: tuple[AssetEvent, ...] = ()  # data the run wrote, pushed with it
 
 
 @dataclass(frozen=True)
@@ -204,6 +228,14 @@ class Adapter(ABC):
         """Runs of ``system`` that finished at or after ``since``, ours and foreign: how
         foreign runs are observed when the system does not push (see `interlock.events.watch`)."""
         return []
+
+    def asset_events(self, system: str, keys: Sequence[str],
+                     position: str | None) -> AssetBatch:
+        """Events of the assets ``keys`` of ``system`` after ``position`` (the batch's
+        position from the last call, kept by the watcher across restarts; None: a first read,
+        which looks a few minutes back). Oldest first; an adapter bounds how many it returns
+        per call."""
+        return AssetBatch([], position)
 
     def report_materialization(self, system: str, asset_key: str, *,
                                metadata: dict[str, Any]) -> None:

@@ -1,30 +1,29 @@
-"""Datasets made in one system and known as assets in another (`mappings/datasets.yaml`).
+"""What happens when a node writes data: its `produces:` datasets are updated.
 
-    datasets:
-      - namespace: postgres://risk
-        name: public.sanctions_hits
-        assets:
-          - {system: dagster/analytics, key: risk/sanctions_hits}
+A succeeded attempt whose node `produces:` datasets gets REPORT work (in the transaction
+that records its success), which, outside that transaction:
 
-When a node succeeds, each dataset it `produces:` that is mapped here is reported to the
-mapped systems (a runless materialization in Dagster), so their asset graphs and sensors
-see data made elsewhere. A node is never reported to the system that ran it.
+- tells each system the dataset is mapped to in `mappings/datasets.yaml` (a runless
+  materialization in Dagster, an asset event in Airflow), with the run, node, attempt and
+  trace id as metadata, so their own asset-scheduled jobs start from data made elsewhere.
+  Each (attempt, system, asset) is reported once (`launch_once`: a retry after one system
+  was down does not report again to the others); a node is never reported to the system
+  that ran it;
+- records the update (`triggers.datasets`), which starts the flows waiting on it
+  (`after: {dataset: ...}`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
+from interlock import clock
+from interlock.adapters.launches import launch_once
 from interlock.adapters.registry import AdapterRegistry, default_registry
-from interlock.config import files
-from interlock.config.env import current
-from interlock.config.mappings import mappings_dir
+from interlock.config.dataset_map import DatasetRef, Target, targets_of
 from interlock.config.systems import load_systems
 from interlock.errors import InterlockError, Rejected, Transient
 from interlock.spec.models import Dataset
@@ -33,65 +32,18 @@ from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
 from interlock.store.outbox import Dispatcher
 from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.triggers import datasets as dataset_triggers
+from interlock.triggers.firing import FLOW_SYSTEM, Fired
 
 log = logging.getLogger(__name__)
+ORIGIN = "worker"
+REPORTED = "reported"
 
 
-class DatasetMappingError(InterlockError):
-    pass
-
-
-class _Asset(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    system: str
-    key: str
-
-
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    namespace: str
-    name: str
-    assets: list[_Asset]
-
-
-@dataclass(frozen=True)
-class Target:
-    system: str
-    key: str
-
-
-def _entries(path: Path) -> list[_Entry]:
-    """The mapping's entries, read again only when the file changes; none without a file."""
-    try:
-        return files.cached_file(path, _parse_entries)
-    except FileNotFoundError:
-        return []
-
-
-def _parse_entries(path: Path) -> list[_Entry]:
-    try:
-        doc = files.read_yaml(path) or {}
-        return [_Entry.model_validate(e) for e in doc.get("datasets", [])]
-    except (yaml.YAMLError, ValidationError, AttributeError) as exc:
-        raise DatasetMappingError(f"{path}: {exc}") from exc
-
-
-def mapping_path() -> Path:
-    return current().datasets_file or mappings_dir() / "datasets.yaml"
-
-
-def targets_of(datasets: list[Dataset]) -> list[Target]:
-    if not datasets:  # most nodes: no file to look at on the hot path
-        return []
-    entries = _entries(mapping_path())
-    wanted = {(d.namespace, d.name) for d in datasets}
-    return [Target(a.system, a.key) for e in entries if (e.namespace, e.name) in wanted
-            for a in e.assets]
-
-
-def report(attempt_id: int, *, registry: AdapterRegistry | None = None) -> None:
+def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
+           registry: AdapterRegistry | None = None) -> None:
     """The REPORT work of a succeeded attempt; a Transient error leaves the outbox row, so
-    the report is sent again after the lease (at least once)."""
+    what was not reported yet is reported after the lease (at least once per target)."""
     registry = registry or default_registry()
     with session_scope() as session:
         attempt = session.get(Attempt, attempt_id)
@@ -99,31 +51,58 @@ def report(attempt_id: int, *, registry: AdapterRegistry | None = None) -> None:
             return
         run = session.get(Run, attempt.run_id)
         assert run is not None
-        node = flow_of_run(session, run).nodes[attempt.node_id]
+        produces = flow_of_run(session, run).nodes[attempt.node_id].produces
         metadata = {"interlock/run_id": run.id, "interlock/node_id": attempt.node_id,
                     "interlock/attempt": attempt.number, "interlock/trace_id": run.trace_id,
                     "interlock/flow": f"{run.namespace}/{run.flow_id}"}
-        run_id, uses = run.id, attempt.uses
+        run_id, uses, key, flow = run.id, attempt.uses, attempt.key, metadata["interlock/flow"]
+        at = attempt.finished_at or clock.now()
     systems = load_systems()
-    for target in targets_of(node.produces):
+    for target in targets_of(_refs(produces)):
         kind = systems.get(target.system).kind if target.system in systems else None
         if kind is None or kind == uses:
             continue
         try:
-            registry.get(kind).report_materialization(target.system, target.key,
-                                                      metadata=metadata)
+            launch_once(_report_key(key, target), lambda t=target, k=kind: _send(
+                registry, k, t, metadata))
         except Transient:
             raise
         except (Rejected, InterlockError) as exc:
             log.warning("reporting %s to %s failed, not retried: %s", target.key,
                         target.system, exc)
+    fired: list[Fired] = []
     with session_scope() as session:
+        for dataset in produces:
+            fired += dataset_triggers.updated(session, dataset_triggers.Update(
+                dataset=DatasetRef(dataset.namespace, dataset.name).ref,
+                ref=f"{FLOW_SYSTEM}:{key}:{dataset.namespace}/{dataset.name}",
+                system=FLOW_SYSTEM, at=at, job_id=flow, run_id=run_id,
+                started_by=flow, metadata=metadata), origin=ORIGIN)
         outbox.complete(session, kind=TaskKind.REPORT, run_id=run_id, attempt_id=attempt_id)
+    if dispatcher is not None:
+        for started in fired:
+            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+
+
+def _send(registry: AdapterRegistry, kind: str, target: Target,
+          metadata: dict[str, object]) -> str:
+    registry.get(kind).report_materialization(target.system, target.key, metadata=metadata)
+    return REPORTED
+
+
+def _report_key(attempt_key: str, target: Target) -> str:
+    """The launch claim of one report: fits the claims' key column whatever the names."""
+    text = f"{attempt_key}\n{target.system}\n{target.key}"
+    return "report:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _refs(datasets: list[Dataset]) -> list[DatasetRef]:
+    return [DatasetRef(d.namespace, d.name) for d in datasets]
 
 
 def schedule(session: Session, attempt: Attempt, produces: list[Dataset]) -> bool:
-    """Add the REPORT work of ``attempt`` when something it produced is mapped."""
-    if not targets_of(produces):
+    """Add the REPORT work of ``attempt`` when its node produced something."""
+    if not produces:
         return False
     outbox.add(session, outbox.Work(TaskKind.REPORT, attempt.run_id, attempt.id))
     return True

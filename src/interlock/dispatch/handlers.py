@@ -33,7 +33,7 @@ def handle(work: Work, *, dispatcher: Dispatcher) -> None:
         case TaskKind.REPORT:
             assert work.attempt_id is not None
             try:
-                datasets.report(work.attempt_id)
+                datasets.report(work.attempt_id, dispatcher=dispatcher)
             except Transient as exc:  # the outbox row stays: sent again after its lease
                 log.warning("reporting the datasets of attempt %s failed, will retry: %s",
                             work.attempt_id, exc)

@@ -28,6 +28,7 @@ from interlock.adapters.contract import ForeignEvent
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.errors import InterlockError, Rejected
+from interlock.events import assets
 from interlock.states import NodeState
 from interlock.store import audit, external, facts, outbox, signatures
 from interlock.store.db import session_scope
@@ -156,6 +157,7 @@ def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,
                             .values(next_poll_at=clock.now()))
         fired = after_foreign_run(session, seen.run, origin=origin) \
             if seen is not None and seen.finished_now else []
+        fired += assets.take_in(session, event.assets, origin=origin)  # data it wrote
         return Outcome(attempt_id=attempt_id if poll_now else None,
                        external_run_id=seen.run.id if seen else None, fired=fired)
 

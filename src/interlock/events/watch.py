@@ -1,10 +1,17 @@
-"""Observing foreign runs without push: list what finished, as a fallback for lost events.
+"""Observing foreign systems without push: a fallback for lost events.
 
-Every `INTERLOCK_WATCH_SECONDS` the reconciler asks each system that some flow's `after:`
-trigger names for the runs that finished since it last looked, and feeds them through the
-same path as pushed events (`interlock.events.intake.apply`): external runs are recorded and
-`after:` triggers fire. Both paths are idempotent (a unique external run and a unique
-trigger firing), so push and watch, or several workers watching, start a flow once.
+Every `INTERLOCK_WATCH_SECONDS` the reconciler
+
+- asks each system that some flow's `after:` trigger names for the runs that finished
+  since it last looked, and feeds them through the same path as pushed events
+  (`interlock.events.intake.apply`): external runs are recorded and `after:` triggers fire;
+- reads the asset events (Dagster materializations, Airflow asset events) of the assets
+  `mappings/datasets.yaml` maps on each system, after the position it reached last time,
+  and takes them in (`interlock.events.assets`). The position is kept in the store and
+  moved in the transaction that takes the events in: a restart loses and repeats nothing.
+
+Every path is idempotent (a unique external run, a unique dataset update, a unique trigger
+firing), so push and watch, or several workers watching, start a flow once.
 """
 
 from __future__ import annotations
@@ -14,14 +21,17 @@ from datetime import datetime, timedelta
 
 from interlock import clock
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
+from interlock.config.dataset_map import keys_of, mapped_systems
 from interlock.config.env import settings
 from interlock.config.systems import load_systems
 from interlock.dispatch.periodic import Every
 from interlock.errors import AdapterError, InterlockError
-from interlock.events import intake
+from interlock.events import assets, intake
+from interlock.store import outbox, positions
 from interlock.store.db import session_scope
 from interlock.store.flows import list_flows, load_flow_of
 from interlock.store.outbox import Dispatcher
+from interlock.store.tables import TaskKind
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(minutes=10)  # how far back a new watcher looks
@@ -61,6 +71,9 @@ class Watcher:
             if name not in systems:
                 continue
             seen += self._look(systems.get(name).kind, name, dispatcher)
+        for name in sorted(mapped_systems()):
+            if name in systems:
+                seen += self._look_assets(systems.get(name).kind, name, dispatcher)
         return seen
 
     def _look(self, kind: str, name: str, dispatcher: Dispatcher) -> int:
@@ -75,3 +88,21 @@ class Watcher:
             intake.apply(kind, event, dispatcher=dispatcher, origin=ORIGIN)
         self._since[name] = started - OVERLAP
         return len(events)
+
+    def _look_assets(self, kind: str, name: str, dispatcher: Dispatcher) -> int:
+        key = f"{name}#assets"
+        with session_scope() as session:
+            position = positions.get(session, key)
+        try:
+            batch = self.registry.get(kind).asset_events(name, keys_of(name), position)
+        except (AdapterError, UnknownAdapter, InterlockError) as exc:
+            log.warning("reading the asset events of %s failed, next look retries: %s",
+                        name, exc)
+            return 0
+        with session_scope() as session:
+            fired = assets.take_in(session, batch.events, origin=ORIGIN)
+            if batch.position is not None and batch.position != position:
+                positions.put(session, key, batch.position)
+        for started in fired:
+            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+        return len(batch.events)

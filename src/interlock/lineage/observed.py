@@ -1,4 +1,5 @@
-"""Lineage a foreign system declares about its own jobs, seen when it is imported.
+"""Lineage a foreign system declares about its own jobs, seen when it is imported, and the
+datasets its runs are seen writing (`record_asset_event`).
 
 `interlock import <kind> --system NAME` discovers each job's `node:`; the datasets it
 reads and writes there (Airflow: the inlet and outlet assets of the DAG's tasks) become
@@ -8,12 +9,14 @@ reports its DAG runs under when its namespace is the system's name.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from interlock import clock
-from interlock.lineage import graph
+from interlock.lineage import graph, ingest
+from interlock.lineage.emitted import EVENT_SCHEMA, PRODUCER, foreign_run_uuid
 from interlock.store.tables.lineage import Direction, Source
 
 SIDES = (("consumes", Direction.IN), ("produces", Direction.OUT))
@@ -32,3 +35,17 @@ def record_discovered(session: Session, document: dict[str, Any]) -> int:
         graph.edges(session, job_id=job_row, datasets=datasets, source=Source.OBSERVED, at=at)
         seen += len(datasets)
     return seen
+
+
+def record_asset_event(session: Session, *, system: str, job: str, run_key: str,
+                       at: datetime, namespace: str, name: str) -> bool:
+    """A foreign system wrote a dataset (a Dagster materialization, an Airflow asset
+    event): a COMPLETE event of its job writing it, stored as `observed`, so the dataset's
+    history lists the writer. ``run_key`` names the write in the system (one lineage run
+    per write: two assets of one run at the same millisecond stay two events)."""
+    run_id = foreign_run_uuid(system, job, run_key)
+    event = {"eventType": "COMPLETE", "eventTime": at.isoformat(), "producer": PRODUCER,
+             "schemaURL": EVENT_SCHEMA, "run": {"runId": run_id},
+             "job": {"namespace": system, "name": job}, "inputs": [],
+             "outputs": [{"namespace": namespace, "name": name}]}
+    return ingest.receive(session, event, source=Source.OBSERVED)

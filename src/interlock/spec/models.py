@@ -7,7 +7,7 @@ Graph-level rules (needs, cycles, expressions, adapters) live in `spec.checks`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from pydantic import (
@@ -123,7 +123,8 @@ class Webhook(Strict):
 
 class After(Strict):
     """Start this flow when work elsewhere finishes: another Interlock flow (`flow:`) or a
-    job in a registered system (`system:` plus `dag_id:` or `job:`)."""
+    job in a registered system (`system:` plus `dag_id:` or `job:`); or when data is
+    updated by any system (`dataset:`, or `datasets:` with `mode: all`)."""
 
     state: str | list[str] = Field(default="success", description=(
         "the finishing state(s) that fire: success, failed, cancelled, any, the system's own "
@@ -136,17 +137,37 @@ class After(Strict):
     if_: str | None = Field(default=None, alias="if", description=(
         "an expression over `trigger` (what finished) that must be true, e.g. "
         "\"{{ trigger.run_type == 'scheduled' }}\""))
+    dataset: str | None = Field(default=None, max_length=700, description=(
+        "`<namespace>/<name>` of a dataset: fires on each update of it by any system (a "
+        "node's `produces:`, a Dagster materialization, an Airflow asset event mapped in "
+        "`mappings/datasets.yaml`)"))
+    datasets: list[Annotated[str, Field(max_length=700)]] | None = Field(
+        default=None, min_length=1, max_length=50, description=(
+            "several datasets; with `mode: all` fires once all were updated since the "
+            "flow last fired this way, with `mode: any` on each update of any"))
+    mode: Literal["any", "all"] = "any"
 
     @model_validator(mode="after")
     def _one_source(self) -> After:
         job = self.dag_id or self.job
-        if self.flow is not None and (self.system or job):
-            raise ValueError("`after:` names either a `flow:` or a `system:` with its job, "
-                             "not both")
-        if self.flow is None and not (self.system and job):
+        data = self.dataset is not None or self.datasets is not None
+        if sum((self.flow is not None, bool(self.system or job), data)) > 1:
+            raise ValueError("`after:` names one of: a `flow:`, a `system:` with its job, or "
+                             "`dataset:`/`datasets:`")
+        if self.dataset is not None and self.datasets is not None:
+            raise ValueError("`after:` names `dataset:` or `datasets:`, not both")
+        if not data and self.flow is None and not (self.system and job):
             raise ValueError("`after:` needs `flow: <flow-id>`, or `system:` with `dag_id:` "
-                             "or `job:` (e.g. {system: cron/db1, job: backup})")
+                             "or `job:` (e.g. {system: cron/db1, job: backup}), or "
+                             "`dataset: <namespace>/<name>`")
+        if self.mode == "all" and self.datasets is None:
+            raise ValueError("`mode: all` goes with `datasets: [...]`")
         return self
+
+    @property
+    def watched_datasets(self) -> list[str]:
+        """The datasets this trigger waits for (none for a flow or job trigger)."""
+        return [self.dataset] if self.dataset is not None else list(self.datasets or [])
 
     @property
     def states(self) -> list[str]:

@@ -158,7 +158,7 @@ def after_finished(session: Session, finished: Finished, *, origin: str) -> list
             if after is None or not matches(_resolved(after, flow), finished):
                 continue
             context, shown = finished.context(), finished.shown()
-            if after.if_ is not None and not _condition_holds(session, flow, after, shown,
+            if after.if_ is not None and not condition_holds(session, flow, after, shown,
                                                               origin):
                 continue
             key = (f"{flow.ref}#after:{finished.system}/{finished.job_id}/"
@@ -176,7 +176,7 @@ def _resolved(after: After, flow: Flow) -> After:
     return after.model_copy(update={"flow": f"{flow.namespace}/{after.flow}"})
 
 
-def _condition_holds(session: Session, flow: Flow, after: After, shown: dict[str, Any],
+def condition_holds(session: Session, flow: Flow, after: After, shown: dict[str, Any],
                      origin: str) -> bool:
     assert after.if_ is not None
     try:

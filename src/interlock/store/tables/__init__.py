@@ -8,6 +8,7 @@ from interlock.store.tables.agents import AgentSession, AgentStep, StepKind, Ste
 from interlock.store.tables.approvals import ApprovalOrigin, ApprovalRequest, ApprovalVote
 from interlock.store.tables.audit import AuditHead, AuditRecord
 from interlock.store.tables.cron import CronCheck
+from interlock.store.tables.datasets import DatasetUpdate, DatasetWait, WatchPosition
 from interlock.store.tables.deadlines import Deadline, DeadlineState
 from interlock.store.tables.launches import LaunchClaim
 from interlock.store.tables.limits import ConcurrencyScope
@@ -31,8 +32,9 @@ from interlock.store.tables.runs import (
 __all__ = ["ATTEMPTS", "AgentSession", "AgentStep", "ApiToken", "ApprovalOrigin",
            "ApprovalRequest", "ApprovalVote",
            "Attempt", "AuditHead", "AuditRecord", "Base", "ConcurrencyScope", "CronCheck",
+           "DatasetUpdate", "DatasetWait",
            "Deadline", "DeadlineState", "Entity", "ExternalRun", "FlowRevision",
            "LaunchClaim", "NODE_RUNS", "NodeRun",
            "Notification", "NotificationState", "OUTBOX", "Outbox", "RUNS", "Run",
            "ScheduleCursor", "StateEvent", "StepKind", "StepState", "TaskKind",
-           "TriggerFiring", "lineage", "rowcount"]
+           "TriggerFiring", "WatchPosition", "lineage", "rowcount"]

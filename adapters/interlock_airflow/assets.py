@@ -1,0 +1,77 @@
+"""Airflow assets: events read after a position (`GET /api/v2/assets/events`), and events
+created for data made elsewhere (`POST /api/v2/assets/events`), which start the DAGs
+scheduled on the asset.
+
+An asset is named in `mappings/datasets.yaml` by its URI or its name. The position is the
+newest event's time and id, as JSON: the next read asks for events at or after that time
+and skips ids already taken (the API filters by time; ids grow with time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import airflow_client.client as af
+
+from interlock.adapters import AssetBatch, AssetEvent, Rejected
+from interlock_airflow.client import AirflowSession
+
+PAGE = 100
+MAX_PAGES = 10             # per read: a backlog is taken over several looks
+LOOKBACK = timedelta(minutes=10)  # a first read starts this far back, as the run watcher
+KIND = "asset_event"
+
+
+def read(s: AirflowSession, keys: Sequence[str], position: str | None) -> AssetBatch:
+    after_time, after_id = _position(position)
+    api, wanted = af.AssetApi(s.api), set(keys)
+    found: list[AssetEvent] = []
+    last_time, last_id = after_time, after_id
+    for page in range(MAX_PAGES):
+        events = s.call(api.get_asset_events, limit=PAGE, offset=page * PAGE,
+                        order_by=["timestamp"], timestamp_gte=after_time).asset_events
+        for e in events:
+            if e.id <= after_id:
+                continue
+            if e.timestamp > last_time or (e.timestamp == last_time and e.id > last_id):
+                last_time, last_id = e.timestamp, e.id
+            key = e.uri if e.uri in wanted else e.name if e.name in wanted else None
+            if key is not None:
+                found.append(_event(s.system.name, key, e))
+        if len(events) < PAGE:
+            break
+    return AssetBatch(found, json.dumps({"time": last_time.isoformat(), "id": last_id}))
+
+
+def _event(system: str, key: str, e: af.AssetEventResponse) -> AssetEvent:
+    return AssetEvent(system=system, key=key, ref=f"{KIND}:{e.id}", at=e.timestamp,
+                      job_id=e.source_dag_id, run_id=e.source_run_id,
+                      partition=e.partition_key, metadata=dict(e.extra or {}))
+
+
+def _position(position: str | None) -> tuple[datetime, int]:
+    try:
+        value = json.loads(position) if position else None
+        return datetime.fromisoformat(value["time"]), int(value["id"])
+    except (ValueError, TypeError, KeyError):
+        return datetime.now(UTC) - LOOKBACK, 0
+
+
+def report(s: AirflowSession, key: str, metadata: dict[str, Any]) -> None:
+    """An asset event for ``key`` (URI or name) with ``metadata`` as its extra."""
+    api = af.AssetApi(s.api)
+    asset_id = _asset_id(s, api, key)
+    s.call(api.create_asset_event, af.CreateAssetEventsBody(asset_id=asset_id, extra=metadata))
+
+
+def _asset_id(s: AirflowSession, api: af.AssetApi, key: str) -> int:
+    for field in ("uri_pattern", "name_pattern"):
+        assets = s.call(api.get_assets, limit=PAGE, **{field: key}).assets
+        exact = [a.id for a in assets if key in (a.uri, a.name)]
+        if exact:
+            return int(exact[0])
+    raise Rejected(f"{s.system.name} has no asset with the URI or name {key!r}: declare it "
+                   "in a DAG (as an outlet or a schedule) or fix mappings/datasets.yaml")

@@ -1,0 +1,75 @@
+"""Foreign systems' asset events taken in: lineage and data-aware triggers.
+
+A Dagster materialization or an Airflow asset event, pushed with its run (the Dagster
+sensor) or read by the watcher after its durable position, becomes:
+
+- observed lineage: the system's job writing the dataset, in the dataset's history;
+- a dataset update (`triggers.datasets`), which starts the flows waiting on the dataset.
+
+The dataset is the one `mappings/datasets.yaml` maps the asset to; an asset mapped to none
+is the dataset `<system>/<asset key>`. An event that is Interlock's own report of a node's
+`produces:` (its metadata carries the attempt) is not taken in again: the update was
+recorded when the node succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from interlock.adapters.contract import AssetEvent
+from interlock.config.dataset_map import DatasetRef, dataset_of
+from interlock.lineage.observed import record_asset_event
+from interlock.store import outbox
+from interlock.store.db import session_scope
+from interlock.store.outbox import Dispatcher
+from interlock.store.tables import TaskKind
+from interlock.triggers import datasets as dataset_triggers
+from interlock.triggers.firing import Fired
+
+log = logging.getLogger(__name__)
+ECHO = "interlock/attempt"  # in the metadata of what Interlock reported itself
+RUNLESS = "__runless__"     # the job of a write no run made (a reported materialization)
+
+
+def take(events: Sequence[AssetEvent], *, origin: str,
+         dispatcher: Dispatcher | None) -> list[Fired]:
+    """Take ``events`` in, in one transaction; start the runs they fire."""
+    if not events:
+        return []
+    with session_scope() as session:
+        fired = take_in(session, events, origin=origin)
+    if dispatcher is not None:
+        for started in fired:
+            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+    return fired
+
+
+def take_in(session: Session, events: Sequence[AssetEvent], *, origin: str) -> list[Fired]:
+    """The same in the caller's transaction (a pushed run event's own)."""
+    fired: list[Fired] = []
+    for event in events:
+        if ECHO in event.metadata:
+            continue
+        dataset = dataset_of(event.system, event.key) or DatasetRef(event.system, event.key)
+        _lineage(session, event, dataset)
+        fired += dataset_triggers.updated(session, dataset_triggers.Update(
+            dataset=dataset.ref, ref=f"{event.system}:{event.ref}", system=event.system,
+            at=event.at, job_id=event.job_id, run_id=event.run_id, partition=event.partition,
+            metadata={"key": event.key, **event.metadata}), origin=origin)
+    return fired
+
+
+def _lineage(session: Session, event: AssetEvent, dataset: DatasetRef) -> None:
+    """Best effort, as for emitted lineage: a failure is logged and the update still
+    counts (its savepoint is rolled back, the caller's transaction goes on)."""
+    try:
+        with session.begin_nested():
+            record_asset_event(session, system=event.system, job=event.job_id or RUNLESS,
+                               run_key=event.ref, at=event.at, namespace=dataset.namespace,
+                               name=dataset.name)
+    except Exception:
+        log.exception("lineage of %s's asset event %s was not recorded", event.system,
+                      event.ref)

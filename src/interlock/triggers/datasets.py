@@ -1,0 +1,133 @@
+"""Triggers on data: `after: {dataset: ...}` and `after: {datasets: [...], mode: all}`.
+
+Any system's write of a dataset becomes one `dataset_updates` row (`updated`): an Interlock
+node's `produces:`, a Dagster materialization, an Airflow asset event (mapped to the dataset
+in `mappings/datasets.yaml`). The row's unique `ref` (the update's name in its source) makes
+the same update seen by push and by the watcher, or by two workers, one row; the firing's
+unique key then starts each waiting flow once per update.
+
+`mode: all` is Airflow's `AssetAll` across tools: the flow fires once every listed dataset
+was updated since it last fired this way (for a new trigger: since its flow revision was
+registered). The trigger's `dataset_waits` row is locked before the updates are counted, so
+two updates committed at the same moment cannot both miss that the set became complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from interlock import clock
+from interlock.spec.models import After, Flow
+from interlock.store import facts
+from interlock.store.base import dialect_insert
+from interlock.store.flows import flows_with_after, load_flow_of
+from interlock.store.tables import DatasetUpdate, DatasetWait, FlowRevision
+from interlock.triggers.firing import Fired, condition_holds, fire
+from interlock.triggers.types import TriggerType
+
+UPDATES = DatasetUpdate.__table__
+WAITS = DatasetWait.__table__
+
+
+@dataclass(frozen=True)
+class Update:
+    """One write of one dataset, as its source names it."""
+
+    dataset: str                  # `<namespace>/<name>`
+    ref: str                      # unique in its source, e.g. `dagster/prod:<run>:<key>:<ms>`
+    system: str                   # a registered system, or `interlock` for a node
+    at: datetime
+    job_id: str | None = None     # the DAG, Dagster job or `namespace/flow` that wrote it
+    run_id: str | None = None     # its run there
+    partition: str | None = None
+    started_by: str | None = None  # the flow whose run wrote it: never re-triggered by it
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        """What a triggered run records as its trigger."""
+        return {"type": TriggerType.AFTER, "dataset": self.dataset, "system": self.system,
+                "job_id": self.job_id, "external_id": self.run_id,
+                "partition": self.partition, "ref": self.ref}
+
+    def shown(self) -> dict[str, Any]:
+        """What `after.if` and the trigger's `inputs:` see as `trigger`."""
+        return {**self.context(), "metadata": self.metadata, "at": self.at.isoformat()}
+
+
+def updated(session: Session, upd: Update, *, origin: str) -> list[Fired]:
+    """Record ``upd`` once and start the flows it completes; [] for an update seen before."""
+    update_id = session.execute(dialect_insert(session, UPDATES).values(
+        ref=upd.ref[:500], dataset=upd.dataset, system=upd.system[:200],
+        job_id=_cut(upd.job_id), run_id=_cut(upd.run_id), partition=_cut(upd.partition),
+        details=facts.bounded(upd.metadata), at=upd.at)
+        .on_conflict_do_nothing(index_elements=["ref"]).returning(UPDATES.c.id)).scalar()
+    if update_id is None:
+        return []
+    fired = []
+    for revision in flows_with_after(session):
+        flow = load_flow_of(revision)
+        if flow.ref == upd.started_by:
+            continue
+        for index, trigger in enumerate(flow.triggers):
+            after = trigger.after
+            if after is None or upd.dataset not in after.watched_datasets:
+                continue
+            shown = upd.shown()
+            if after.if_ is not None and not condition_holds(session, flow, after, shown,
+                                                             origin):
+                continue
+            if after.mode == "all":
+                complete = _complete(session, revision, flow, index, after)
+                if complete is None:
+                    continue
+                key = f"{flow.ref}#datasets:{index}:{_digest(complete)}"
+                shown["updates"] = complete
+            else:
+                key = f"{flow.ref}#dataset:{upd.ref}"
+            if (started := fire(session, revision, flow, key[:500], upd.context(), origin,
+                                mapping=trigger.inputs, shown=shown)):
+                fired.append(started)
+    return fired
+
+
+def _complete(session: Session, revision: FlowRevision, flow: Flow, index: int,
+              after: After) -> dict[str, int] | None:
+    """The newest update of each dataset when every one is newer than what this trigger
+    consumed (and mark them consumed); None while one is still waited for."""
+    names = sorted(set(after.watched_datasets))
+    key = f"{flow.ref}#{index}:{_digest(names)}"[:500]
+    session.execute(dialect_insert(session, WAITS).values(
+        key=key, consumed=_before(session, names, revision.created_at), updated_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["key"]))
+    consumed = session.execute(select(WAITS.c.consumed).where(WAITS.c.key == key)
+                               .with_for_update()).scalar_one()
+    newest = dict(session.execute(select(UPDATES.c.dataset, func.max(UPDATES.c.id))
+                                  .where(UPDATES.c.dataset.in_(names))
+                                  .group_by(UPDATES.c.dataset)).all())
+    if any(newest.get(name, 0) <= int(consumed.get(name, 0)) for name in names):
+        return None
+    session.execute(update(WAITS).where(WAITS.c.key == key).values(
+        consumed=newest, updated_at=clock.now()))
+    return {name: int(newest[name]) for name in names}
+
+
+def _before(session: Session, names: list[str], registered: datetime) -> dict[str, int]:
+    """What counts as consumed when a trigger is first seen: updates older than its flow."""
+    rows = session.execute(select(UPDATES.c.dataset, func.max(UPDATES.c.id))
+                           .where(UPDATES.c.dataset.in_(names), UPDATES.c.at < registered)
+                           .group_by(UPDATES.c.dataset)).all()
+    return {name: int(last) for name, last in rows}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def _cut(text: str | None, limit: int = 250) -> str | None:
+    return None if text is None else str(text)[:limit]
