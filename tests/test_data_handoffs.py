@@ -25,6 +25,8 @@ from helpers import wait_run
 
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.events.watch import Watcher
+from interlock.lineage.nodes import Stream
+from interlock.operations import reads
 from interlock.operations import runs as ops
 from interlock.operations.runtime import periodic_jobs
 from interlock.store.runs import RunFilter
@@ -43,10 +45,9 @@ datasets:
     assets: [{system: airflow/test, key: "s3://lake/scores"}]
   - namespace: postgres://risk
     name: public.sanctions_hits
-    assets: [{system: airflow/test, key: "postgres://risk/public.sanctions_hits"}]
-  - namespace: warehouse
-    name: sanctions_reviewed
-    assets: [{system: dagster/test, key: risk/sanctions_hits}]
+    assets:
+      - {system: airflow/test, key: "postgres://risk/public.sanctions_hits"}
+      - {system: dagster/test, key: risk/sanctions_hits}
 """
 
 SCORE = f"""
@@ -77,7 +78,7 @@ triggers:
 nodes:
   review:
     uses: noop
-    produces: [{{namespace: warehouse, name: sanctions_reviewed}}]
+    produces: [{{namespace: "postgres://risk", name: public.sanctions_hits}}]
 """
 
 
@@ -152,6 +153,12 @@ def test_a_dagster_materialization_reaches_an_airflow_dag_through_an_interlock_f
     assert extra["interlock/run_id"] == run.id and extra["interlock/node_id"] == "score"
     assert extra["interlock/trace_id"] == detail.trace_id
 
+    impact = reads.lineage_impact("dataset:warehouse:raw_customers", direction=Stream.DOWNSTREAM,
+                                  depth=10)
+    assert {"name": ON_SCORES, "system": "airflow/test"}.items() <= \
+        next(j for j in impact["jobs"]["airflow/test"]).items()
+    assert impact["flows"] == [f"{NS}/score-customers"]
+
 
 def test_an_airflow_asset_event_fires_a_flow_that_reports_to_dagster(
         both: EmbeddedDispatcher, airflow_server: AirflowServer,
@@ -170,6 +177,19 @@ def test_an_airflow_asset_event_fires_a_flow_that_reports_to_dagster(
                 if any(e["label"] == "interlock/run_id" and e.get("text") == run.id
                        for e in m["metadataEntries"])]
     _wait(reported, "the runless materialization in Dagster")
+
+    # Data made in Dagster itself (not by Interlock): the dataset's third writer.
+    dagster_server.report_materialization(["risk", "sanctions_hits"], metadata={"rows": 2})
+    Watcher().tick(both)
+
+    def writers() -> set[str]:
+        history = reads.dataset_history(namespace="postgres://risk",
+                                        name="public.sanctions_hits", limit=50, cursor=None,
+                                        access="write")
+        return {item.system or "" for item in history.items}
+    assert _wait(lambda: writers() >= {"airflow/test", "interlock", "dagster/test"} and
+                 writers(), "writers from three systems") == \
+        {"airflow/test", "interlock", "dagster/test"}
 
 
 def test_a_restarted_watcher_takes_in_what_it_missed_once(

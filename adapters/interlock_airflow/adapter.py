@@ -131,9 +131,9 @@ class AirflowAdapter(Adapter):
         return assets.read(session(system), keys, position)
 
     def report_materialization(self, system: str, asset_key: str, *,
-                               metadata: dict[str, Any]) -> None:
+                               metadata: dict[str, Any]) -> list[str]:
         """An asset event in Airflow: the DAGs scheduled on the asset start."""
-        assets.report(session(system), asset_key, metadata)
+        return assets.report(session(system), asset_key, metadata)
 
     def recent_runs(self, system: str, since: datetime) -> list[ForeignEvent]:
         s = session(system)

@@ -60,18 +60,20 @@ def _position(position: str | None) -> tuple[datetime, int]:
         return datetime.now(UTC) - LOOKBACK, 0
 
 
-def report(s: AirflowSession, key: str, metadata: dict[str, Any]) -> None:
-    """An asset event for ``key`` (URI or name) with ``metadata`` as its extra."""
+def report(s: AirflowSession, key: str, metadata: dict[str, Any]) -> list[str]:
+    """An asset event for ``key`` (URI or name) with ``metadata`` as its extra; returns the
+    DAGs scheduled on the asset (the event starts them)."""
     api = af.AssetApi(s.api)
-    asset_id = _asset_id(s, api, key)
-    s.call(api.create_asset_event, af.CreateAssetEventsBody(asset_id=asset_id, extra=metadata))
+    asset = _asset(s, api, key)
+    s.call(api.create_asset_event, af.CreateAssetEventsBody(asset_id=asset.id, extra=metadata))
+    return sorted({d.dag_id for d in asset.scheduled_dags})
 
 
-def _asset_id(s: AirflowSession, api: af.AssetApi, key: str) -> int:
+def _asset(s: AirflowSession, api: af.AssetApi, key: str) -> af.AssetResponse:
     for field in ("uri_pattern", "name_pattern"):
         assets = s.call(api.get_assets, limit=PAGE, **{field: key}).assets
-        exact = [a.id for a in assets if key in (a.uri, a.name)]
+        exact = [a for a in assets if key in (a.uri, a.name)]
         if exact:
-            return int(exact[0])
+            return exact[0]
     raise Rejected(f"{s.system.name} has no asset with the URI or name {key!r}: declare it "
                    "in a DAG (as an outlet or a schedule) or fix mappings/datasets.yaml")

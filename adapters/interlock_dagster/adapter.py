@@ -111,12 +111,14 @@ class DagsterAdapter(Adapter):
         return assets.read(session(system), keys, position)
 
     def report_materialization(self, system: str, asset_key: str, *,
-                               metadata: dict[str, Any]) -> None:
+                               metadata: dict[str, Any]) -> list[str]:
         """A runless materialization, through the webserver's REST route: unlike the
-        GraphQL `reportRunlessAssetEvents`, it keeps metadata (run, node, trace)."""
+        GraphQL `reportRunlessAssetEvents`, it keeps metadata (run, node, trace). Dagster's
+        own readers (sensors, downstream assets) are in its asset graph, not named here."""
         s = session(system)
         s.post_rest(f"/report_asset_materialization/{asset_key}",
                     {"metadata": metadata, "description": "reported by Interlock"})
+        return []
 
     def run_link(self, ui: str, job_id: str, external_id: str, *,
                  task_id: str | None = None) -> str | None:

@@ -238,9 +238,10 @@ class Adapter(ABC):
         return AssetBatch([], position)
 
     def report_materialization(self, system: str, asset_key: str, *,
-                               metadata: dict[str, Any]) -> None:
+                               metadata: dict[str, Any]) -> list[str]:
         """Tell ``system`` that data it knows as ``asset_key`` was made elsewhere (a node's
-        `produces:`, mapped in `mappings/datasets.yaml`)."""
+        `produces:`, mapped in `mappings/datasets.yaml`); returns the jobs of ``system`` the
+        report starts (Airflow: the DAGs scheduled on the asset), kept as lineage."""
         raise Rejected(f"`uses: {self.kind}` systems cannot be told about datasets")
 
     def foreign_actions(self, system: str, *, after_id: int | None,

@@ -16,6 +16,7 @@ that records its success), which, outside that transaction:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 from sqlalchemy.orm import Session
@@ -26,18 +27,20 @@ from interlock.adapters.registry import AdapterRegistry, default_registry
 from interlock.config.dataset_map import DatasetRef, Target, targets_of
 from interlock.config.systems import load_systems
 from interlock.errors import InterlockError, Rejected, Transient
+from interlock.lineage import graph
 from interlock.spec.models import Dataset
 from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
 from interlock.store.outbox import Dispatcher
 from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.tables.lineage import NAME_MAX, Direction, Source
 from interlock.triggers import datasets as dataset_triggers
 from interlock.triggers.firing import FLOW_SYSTEM, Fired
 
 log = logging.getLogger(__name__)
 ORIGIN = "worker"
-REPORTED = "reported"
+RESULT_MAX = 250  # a launch claim's result column
 
 
 def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
@@ -58,23 +61,28 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
         run_id, uses, key, flow = run.id, attempt.uses, attempt.key, metadata["interlock/flow"]
         at = attempt.finished_at or clock.now()
     systems = load_systems()
-    for target in targets_of(_refs(produces)):
-        kind = systems.get(target.system).kind if target.system in systems else None
-        if kind is None or kind == uses:
-            continue
-        try:
-            launch_once(_report_key(key, target), lambda t=target, k=kind: _send(
-                registry, k, t, metadata))
-        except Transient:
-            raise
-        except (Rejected, InterlockError) as exc:
-            log.warning("reporting %s to %s failed, not retried: %s", target.key,
-                        target.system, exc)
+    readers: list[tuple[Dataset, Target, list[str]]] = []
+    for dataset in produces:
+        for target in targets_of(_refs([dataset])):
+            kind = systems.get(target.system).kind if target.system in systems else None
+            if kind is None or kind == uses:
+                continue
+            try:
+                started = launch_once(_report_key(key, target), lambda t=target, k=kind: _send(
+                    registry, k, t, metadata))
+            except Transient:
+                raise
+            except (Rejected, InterlockError) as exc:
+                log.warning("reporting %s to %s failed, not retried: %s", target.key,
+                            target.system, exc)
+                continue
+            readers.append((dataset, target, _jobs(started)))
     fired: list[Fired] = []
     with session_scope() as session:
+        _record_readers(session, readers)
         for dataset in produces:
             fired += dataset_triggers.updated(session, dataset_triggers.Update(
-                dataset=DatasetRef(dataset.namespace, dataset.name).ref,
+                namespace=dataset.namespace, name=dataset.name,
                 ref=f"{FLOW_SYSTEM}:{key}:{dataset.namespace}/{dataset.name}",
                 system=FLOW_SYSTEM, at=at, job_id=flow, run_id=run_id,
                 started_by=flow, metadata=metadata), origin=ORIGIN)
@@ -86,8 +94,40 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
 
 def _send(registry: AdapterRegistry, kind: str, target: Target,
           metadata: dict[str, object]) -> str:
-    registry.get(kind).report_materialization(target.system, target.key, metadata=metadata)
-    return REPORTED
+    """Report once; what the claim keeps is the jobs the report starts there (JSON)."""
+    jobs = registry.get(kind).report_materialization(target.system, target.key,
+                                                     metadata=metadata)
+    kept: list[str] = []
+    for job in sorted({str(j) for j in jobs or []}):
+        if len(json.dumps([*kept, job])) > RESULT_MAX:
+            break  # lineage keeps the first ones; the report itself was made
+        kept.append(job)
+    return json.dumps(kept)
+
+
+def _jobs(claimed: str) -> list[str]:
+    """The jobs a report started, from its claim (a claim of an older release: none)."""
+    try:
+        jobs = json.loads(claimed)
+    except ValueError:
+        return []
+    return [j for j in jobs if isinstance(j, str)] if isinstance(jobs, list) else []
+
+
+def _record_readers(session: Session, readers: list[tuple[Dataset, Target, list[str]]]
+                    ) -> None:
+    """Lineage: the foreign jobs a report starts read the dataset (an Airflow DAG scheduled
+    on the asset), so an impact query from a writer reaches them."""
+    at = clock.now()
+    for dataset, target, jobs in readers:
+        if not jobs:
+            continue
+        dataset_id = graph.dataset(session, namespace=dataset.namespace, name=dataset.name)
+        for job in jobs:
+            job_id = graph.job(session, namespace=target.system, name=job[:NAME_MAX],
+                               system=target.system)
+            graph.edges(session, job_id=job_id, datasets=[(dataset_id, Direction.IN)],
+                        source=Source.OBSERVED, at=at)
 
 
 def _report_key(attempt_key: str, target: Target) -> str:

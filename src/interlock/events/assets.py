@@ -56,8 +56,9 @@ def take_in(session: Session, events: Sequence[AssetEvent], *, origin: str) -> l
         dataset = dataset_of(event.system, event.key) or DatasetRef(event.system, event.key)
         _lineage(session, event, dataset)
         fired += dataset_triggers.updated(session, dataset_triggers.Update(
-            dataset=dataset.ref, ref=f"{event.system}:{event.ref}", system=event.system,
-            at=event.at, job_id=event.job_id, run_id=event.run_id, partition=event.partition,
+            namespace=dataset.namespace, name=dataset.name, ref=f"{event.system}:{event.ref}",
+            system=event.system, at=event.at, job_id=event.job_id, run_id=event.run_id,
+            partition=event.partition,
             metadata={"key": event.key, **event.metadata}), origin=origin)
     return fired
 

@@ -23,11 +23,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.adapters.openlineage import JOB_NAMESPACE, node_job_name
+from interlock.lineage import graph
+from interlock.lineage.naming import INTERLOCK
 from interlock.spec.models import After, Flow
 from interlock.store import facts
 from interlock.store.base import dialect_insert
 from interlock.store.flows import flows_with_after, load_flow_of
 from interlock.store.tables import DatasetUpdate, DatasetWait, FlowRevision
+from interlock.store.tables.lineage import Direction, Source
 from interlock.triggers.firing import Fired, condition_holds, fire
 from interlock.triggers.types import TriggerType
 
@@ -39,7 +43,8 @@ WAITS = DatasetWait.__table__
 class Update:
     """One write of one dataset, as its source names it."""
 
-    dataset: str                  # `<namespace>/<name>`
+    namespace: str                # the dataset, as lineage names it
+    name: str
     ref: str                      # unique in its source, e.g. `dagster/prod:<run>:<key>:<ms>`
     system: str                   # a registered system, or `interlock` for a node
     at: datetime
@@ -48,6 +53,11 @@ class Update:
     partition: str | None = None
     started_by: str | None = None  # the flow whose run wrote it: never re-triggered by it
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        """`<namespace>/<name>`, as `after: {dataset: ...}` names it."""
+        return f"{self.namespace}/{self.name}"
 
     def context(self) -> dict[str, Any]:
         """What a triggered run records as its trigger."""
@@ -93,7 +103,20 @@ def updated(session: Session, upd: Update, *, origin: str) -> list[Fired]:
             if (started := fire(session, revision, flow, key[:500], upd.context(), origin,
                                 mapping=trigger.inputs, shown=shown)):
                 fired.append(started)
+                _consumed(session, flow, upd)
     return fired
+
+
+def _consumed(session: Session, flow: Flow, upd: Update) -> None:
+    """Lineage: the nodes the update starts (the flow's roots) read the dataset, so an
+    impact query from the writer reaches the flow and what its nodes write."""
+    at, dataset = clock.now(), graph.dataset(session, namespace=upd.namespace, name=upd.name)
+    for node_id, node in flow.nodes.items():
+        if not node.needs:
+            job_id = graph.job(session, namespace=JOB_NAMESPACE, system=INTERLOCK,
+                               name=node_job_name(flow.ref, node_id))
+            graph.edges(session, job_id=job_id, datasets=[(dataset, Direction.IN)],
+                        source=Source.OBSERVED, at=at)
 
 
 def _complete(session: Session, revision: FlowRevision, flow: Flow, index: int,
