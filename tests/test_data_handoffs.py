@@ -209,3 +209,27 @@ def test_a_restarted_watcher_takes_in_what_it_missed_once(
     Watcher().tick(both)
     time.sleep(1.0)
     assert sorted(r.trigger["external_id"] for r in new_runs()) == sorted([first, second])
+
+
+DAILY = f"""
+id: load-orders
+namespace: {NS}
+inputs: {{day: {{type: string}}, rows: {{type: integer}}}}
+triggers:
+  - after: {{dataset: dagster/test/daily_orders}}   # an unmapped asset: <system>/<key>
+    inputs: {{day: "{{{{ trigger.partition }}}}", rows: "{{{{ trigger.metadata.rows }}}}"}}
+nodes:
+  load: {{uses: noop}}
+"""
+
+
+def test_a_partitioned_materialization_gives_its_partition_and_metadata_as_inputs(
+        both: EmbeddedDispatcher, dagster_server: DagsterServer) -> None:
+    ops.register(DAILY)
+    with push_api(dagster_server.events_port, both):
+        dagster_server.launch("daily_orders_job", tags={"dagster/partition": "2026-12-01"})
+        [run] = _wait(lambda: _runs("load-orders"), "the flow fired by the partition")
+    detail = wait_run(run.id, timeout=60)
+    assert detail.state.value == "succeeded"
+    assert detail.inputs == {"day": "2026-12-01", "rows": 12}
+    assert detail.trigger["partition"] == "2026-12-01"

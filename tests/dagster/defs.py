@@ -15,6 +15,9 @@ standard library may be imported here.
 - assets ``raw_customers`` (metadata ``{"rows": 3}``) -> ``customer_scores``, the asset job
   ``customers_assets_job`` selecting both, and ``risk/sanctions_hits``: an external asset
   (``AssetSpec``) that no Dagster job materializes; it is reported as produced elsewhere.
+- ``daily_orders``: partitioned by day (``2026-11-30``, ``2026-12-01``), metadata
+  ``{"rows": 12, "day": <partition>}``, materialized by ``daily_orders_job`` with the tag
+  ``dagster/partition``.
 """
 
 # No ``from __future__ import annotations``: Dagster reads the Config classes from the real
@@ -148,14 +151,23 @@ sanctions_hits = dg.AssetSpec(
     description="Produced outside Dagster (reported to it as a runless materialization).",
 )
 
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["2026-11-30", "2026-12-01"]))
+def daily_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """A partitioned asset: a run of `daily_orders_job` tagged `dagster/partition`."""
+    return dg.MaterializeResult(metadata={"rows": 12, "day": context.partition_key})
+
+
+daily_orders_job = dg.define_asset_job("daily_orders_job", selection=[daily_orders],
+                                       partitions_def=daily_orders.partitions_def)
+
 customers_assets_job = dg.define_asset_job(
     "customers_assets_job", selection=dg.AssetSelection.assets(raw_customers, customer_scores)
 )
 
 defs = dg.Definitions(
-    assets=[raw_customers, customer_scores, sanctions_hits],
+    assets=[raw_customers, customer_scores, sanctions_hits, daily_orders],
     jobs=[interlock_ok_job, interlock_fail_job, interlock_flaky_job, interlock_slow_job,
-          customers_assets_job],
+          customers_assets_job, daily_orders_job],
     sensors=interlock_sensors(),  # none unless the harness sets INTERLOCK_EVENTS_URL
 )
 
