@@ -11,7 +11,14 @@ p50/p99 start->finish latency (run created -> run finished, from the store's clo
 `--cost N` runs N flows one after another (after a warm-up) and prints what each cost
 PostgreSQL: write transactions (transaction ids assigned: `txid_current()` moves only for
 transactions that write), all transactions committed and rows written (`pg_stat_database`),
-per run. Counted for the whole cluster: run it on a quiet machine.
+per run. Counted for the whole cluster: run it on a quiet machine. It also prints the
+statements by kind, counted in the workers by SQLAlchemy's engine events
+(`bench/counting/`), and those of the start (`start_run`, in this process) apart.
+
+    python bench/throughput.py --cost 40 --baseline-src /tmp/hotpath-base/src
+
+runs the same measurement first with another checkout's `src/` (a baseline) first on the
+PYTHONPATH of this process and of its workers, then with this one.
 """
 
 from __future__ import annotations
@@ -19,17 +26,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
+COUNTING = Path(__file__).resolve().parent / "counting"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(COUNTING))
 
 FLOW = """
 id: bench-noop
@@ -43,6 +54,8 @@ nodes:
 
 def main() -> None:
     args = _args()
+    if args.baseline_src:
+        _baseline(args.baseline_src)
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -51,6 +64,12 @@ def main() -> None:
     env = {"INTERLOCK_DATABASE_URL": f"{args.pg}?options=-csearch_path%3D{schema}",
            "INTERLOCK_BROKER_URL": args.redis, "INTERLOCK_HOME": str(home),
            "INTERLOCK_QUEUE": f"bench-{schema}"}
+    if args.cost:  # the workers count their statements (`bench/counting/sitecustomize.py`)
+        counts = home / "counts"
+        counts.mkdir()
+        env["INTERLOCK_BENCH_COUNTS"] = str(counts)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COUNTING),
+                                                          os.environ.get("PYTHONPATH")]))
     os.environ.update(env)
     from tests.workers import WorkerPool, flush_redis_db  # after the env is set
     flush_redis_db(args.redis)
@@ -60,7 +79,7 @@ def main() -> None:
             pool.start(concurrency=args.concurrency)
         for worker in pool.workers:
             worker.wait_ready()
-        _cost(args, admin) if args.cost else _measure(args)
+        _cost(args, admin, home / "counts") if args.cost else _measure(args)
     finally:
         pool.stop_all()
         flush_redis_db(args.redis)
@@ -137,17 +156,24 @@ COUNTERS = text("SELECT txid_current(), xact_commit, tup_inserted, tup_updated, 
                "FROM pg_stat_database WHERE datname = current_database()")
 
 
-def _cost(args: argparse.Namespace, admin: object) -> None:
+def _cost(args: argparse.Namespace, admin: object, counts: Path) -> None:
+    import stmtcount
+
+    import interlock
     from interlock.dispatch.celery_app import CeleryDispatcher, app
     from interlock.operations import runs as ops
     from tests.helpers import wait_run
 
+    stmtcount.install()  # this process: the start of each run
     dispatcher = CeleryDispatcher(app())
     flow, _ = ops.register(FLOW, file="bench")
+    start_cost: Counter[str] = Counter()
 
     def one() -> None:
+        before = stmtcount.totals()
         run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
                                dispatcher=dispatcher, actor="bench")
+        start_cost.update(stmtcount.totals() - before)
         assert wait_run(run_id).state.value == "succeeded"
 
     def counters() -> tuple[int, ...]:
@@ -158,21 +184,66 @@ def _cost(args: argparse.Namespace, admin: object) -> None:
 
     for _ in range(5):
         one()  # warm-up: caches, connections, the flow's revision
-    before = counters()
+    start_cost.clear()
+    idle_from = stmtcount.read_all(counts)
+    time.sleep(IDLE_WINDOW_S)  # what the workers send with no run at all
+    idle = stmtcount.read_all(counts) - idle_from
+    before, workers_before, t0 = counters(), stmtcount.read_all(counts), time.monotonic()
     for _ in range(args.cost):
         one()
-    after = counters()
+    after, workers, elapsed = counters(), stmtcount.read_all(counts), time.monotonic() - t0
+    workers.subtract(workers_before)
     # Each counters() call takes one transaction id itself, and the submitter's start_run,
     # the polling of wait_run and the two snapshots are counted too: they are this
     # process's, not the workers', and are shown apart.
     xids, commits, ins, upd, dele = (a - b for a, b in zip(after, before, strict=True))
     per = args.cost
     print(f"cost of one 3-node noop run, {per} runs one after another "
-          f"(workers={args.workers}):")
+          f"(workers={args.workers}; interlock from {Path(interlock.__file__).parent}):")
     print(f"  write transactions (xids) {(xids - 1) / per:.1f} per run (incl. the start)")
     print(f"  transactions committed {commits / per:.1f} per run (incl. reads and polling)")
     print(f"  rows inserted {ins / per:.1f}, updated {upd / per:.1f}, deleted {dele / per:.1f} "
           "per run")
+    print(f"  workers, per run: {_statements(workers, 'run', per)}")
+    print(f"  the start (start_run), per run: {_statements(start_cost, 'run', per)}")
+    print(f"  workers' background (reconciler, periodic jobs) over {elapsed:.1f} s, apart: "
+          f"{_statements(workers, 'bg', 1)}; idle, per second: "
+          f"{_statements(idle, 'bg', IDLE_WINDOW_S)}")
+
+
+IDLE_WINDOW_S = 3.0
+KINDS = ("SELECT", "LOCK", "INSERT", "UPDATE", "DELETE", "OTHER")
+
+
+def _statements(counts: Counter[str], where: str, per: float) -> str:
+    """'W write tx (S statements: n SELECT, ...), R read tx (S statements)' per ``per``."""
+    parts = []
+    for tx in ("write", "read", "rolledback"):
+        n = counts[f"{where}.{tx}.tx"]
+        if not n and tx == "rolledback":
+            continue
+        kinds = {k: counts[f"{where}.{tx}.{k}"] for k in KINDS}
+        total = sum(kinds.values())
+        detail = ", ".join(f"{v / per:.1f} {k}" for k, v in kinds.items() if v)
+        parts.append(f"{n / per:.1f} {tx} tx ({total / per:.1f} statements"
+                     + (f": {detail})" if detail else ")"))
+    return "; ".join(parts)
+
+
+def _baseline(src: str) -> None:
+    """This bench, once, with another checkout's `src/` first on the PYTHONPATH."""
+    argv: list[str] = []
+    skip = False
+    for arg in sys.argv[1:]:
+        if skip or arg.startswith("--baseline-src"):
+            skip = arg == "--baseline-src"  # its value follows as the next argument
+            continue
+        argv.append(arg)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    print(f"--- baseline: {src}", flush=True)
+    subprocess.run([sys.executable, __file__, *argv], env=env, check=True)
+    print(f"--- this checkout: {ROOT / 'src'}", flush=True)
 
 
 def rows_start(rows: list) -> object:  # type: ignore[type-arg]
@@ -195,6 +266,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--cost", type=int, default=0,
                         help="instead: N runs one at a time, and what each cost the store")
+    parser.add_argument("--baseline-src", default=None,
+                        help="first run the same with this `src/` (another checkout's) first "
+                             "on the PYTHONPATH")
     return parser.parse_args()
 
 

@@ -10,6 +10,7 @@ from interlock.adapters import Adapter, Handle, JobSpec, LogChunk, NodeState, Ob
 
 class NoopAdapter(Adapter):
     kind: ClassVar[str] = "noop"
+    settles_in_submit: ClassVar[bool] = True  # its submit is pure: settled while planning
 
     def submit(self, job: JobSpec, *, key: str) -> Observation:
         handle = Handle(kind=self.kind, external_id=key)

@@ -185,6 +185,11 @@ class Adapter(ABC):
     system_has_url: ClassVar[bool] = True
     # Help of `interlock import <kind>`, offered when the adapter overrides `discover`.
     import_help: ClassVar[str] = "What the system offers -> a mapping file."
+    # `submit` always returns a finished Observation at once, calls nothing outside this
+    # process and may be called again with the same key to the same effect (`noop`): the
+    # controller then calls it inside its planning transaction and settles the node there,
+    # with no EXECUTE round trip nor a transaction of its own (`docs/dispatch.md`).
+    settles_in_submit: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, job: JobSpec, *, key: str) -> Handle | Observation:

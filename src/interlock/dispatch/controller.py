@@ -7,15 +7,17 @@ after the commit; the reconciler sends again whatever a dead process did not fin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from interlock import clock
 from interlock.approvals import gates as approval_gates
-from interlock.dispatch import policy_gate
+from interlock.dispatch import inline, policy_gate
 from interlock.dispatch.admission import Admission
 from interlock.engine.decisions import (
     CancelAttempt,
@@ -40,7 +42,12 @@ from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
-from interlock.store.transitions import set_attempt_state, set_node_state, set_run_state
+from interlock.store.transitions import (
+    set_attempt_state,
+    set_node_state,
+    set_run_state,
+    storable,
+)
 from interlock.telemetry import settings as telemetry
 from interlock.triggers.firing import after_flow_run
 
@@ -50,6 +57,7 @@ MAX_PASSES = 5
 # A queued run (or a node in slot_wait) is woken by the pass that frees its slot; this only
 # bounds the cost of a wake-up that never came (a bug, or a limit raised meanwhile).
 QUEUED_RECHECK = timedelta(seconds=60)
+UPDATED_AT = "updated_at"
 _OVERFLOW_END = {Overflow.CANCEL_NEW: RunState.CANCELLED, Overflow.FAIL_NEW: RunState.FAILED}
 
 
@@ -74,13 +82,9 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
                 run = lock_run(session, run_id)
                 if first is not None:
                     first(session)
-                loaded = load(session, run_id, run=run)
-                if loaded.approvals and approval_gates.recheck(session, loaded):
-                    loaded = load(session, run_id, run=run)  # a request was reopened
                 outbox.complete_all(session, run_id, [Work(TaskKind.ADVANCE, run_id),
                                                       *([done] if done else [])])
-                result = plan(loaded.graph, loaded.view(), clock.now())
-                work, state = _apply(session, loaded, result, actor)
+                work, state, result = _plan_settled(session, run, actor)
         except StaleSnapshot:
             continue
         first = done = None
@@ -91,8 +95,28 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
     return state
 
 
-def _apply(session: Session, loaded: Loaded, result: Plan,
-           actor: str) -> tuple[list[Work], RunState]:
+def _plan_settled(session: Session, run: Run, actor: str) -> tuple[list[Work], RunState, Plan]:
+    """Plan and apply, again in the same transaction while a pass settled a node in
+    submit (`dispatch.inline`): a chain of such nodes costs one transaction."""
+    work: list[Work] = []
+    loaded = load(session, run.id, run=run)
+    for passes in itertools.count(1):
+        if loaded.approvals and approval_gates.recheck(session, loaded):
+            loaded = load(session, run.id, run=loaded.run)  # a request was reopened
+        result = plan(loaded.graph, loaded.view(), clock.now())
+        applier = _apply(session, loaded, result, actor)
+        work += applier.work
+        if not applier.settled:
+            break
+        if passes > len(loaded.nodes):  # cannot happen (each pass settles a node); if it
+            work.append(outbox.add(session, Work(TaskKind.ADVANCE, run.id)))  # did: later
+            break
+        if not applier.known:  # it did more than the pass can mirror: read the run again
+            loaded = load(session, run.id)
+    return work, applier.run_state, result
+
+
+def _apply(session: Session, loaded: Loaded, result: Plan, actor: str) -> _Applier:
     applier = _Applier(session, loaded, actor, result)
     applier.admission.lock(result.decisions)
     for decision in result.decisions:
@@ -104,7 +128,16 @@ def _apply(session: Session, loaded: Loaded, result: Plan,
     if wake_at != loaded.run.wake_at:
         session.execute(update(RUNS).where(Run.id == loaded.run.id)
                         .values(wake_at=wake_at))
-    return applier.work, applier.run_state
+        _mirror(session, loaded.run, wake_at=wake_at)
+    return applier
+
+
+def _mirror(session: Session, row: object, **values: object) -> None:
+    """What an UPDATE of this pass wrote, onto the loaded row, without marking it changed:
+    the next pass of the same transaction plans from it instead of reading it again."""
+    for name, value in storable(values).items():
+        set_committed_value(row, name, value)
+    session.expire(row, [UPDATED_AT])  # stamped by the store; read again only if asked
 
 
 class _Applier:
@@ -116,10 +149,16 @@ class _Applier:
         self.run_state = RunState(loaded.run.state)
         self.node_states = {nid: NodeState(n.state) for nid, n in loaded.nodes.items()}
         self.work: list[Work] = []
+        self.settled = False  # a node was settled in submit: the run is planned again
+        # Every change of this pass is mirrored onto `loaded` (so the next pass reads nothing
+        # again) while it only sets the run, sets nodes and submits them.
+        self.known = not loaded.approvals
         self.admission = Admission(session, loaded)
 
     def apply(self, decision: Decision) -> bool:
         """Apply ``decision``; False when the run may not start yet (nothing more applies)."""
+        if not isinstance(decision, SetRun | SetNode | Submit):
+            self.known = False
         match decision:
             case SetRun():
                 if decision.to is RunState.RUNNING and self.run_state in RUN_WAITING:
@@ -160,11 +199,15 @@ class _Applier:
                 self.work.append(outbox.add(self.session, Work(TaskKind.EXPORT, self.run_id)))
             if was not in RUN_WAITING:  # it held its flow's and namespace's slots
                 self._wake(self.admission.wake_after_run())
+        # Last: what the run held (read by the admission above) is the state it had.
+        _mirror(self.session, self.loaded.run, state=d.to.value, reason=d.reason,
+                finished_at=finished_at, waiting_for=None)
 
     def _hold_run(self, scope: Scope) -> None:
         """No slot: queue the run, or end it at once (`cancel_new`, `fail_new`)."""
         reason = scope.describe()
         end = _OVERFLOW_END.get(scope.behavior)
+        self.known = False
         if end is None:
             if self.run_state is RunState.PENDING:
                 self._check(set_run_state(self.session, run_id=self.run_id,
@@ -200,25 +243,40 @@ class _Applier:
                                    skip_cause=d.skip_cause, waiting_for=None, **values))
         self.node_states[d.node_id] = d.to
         self._wake(self.admission.wake_after_node(d.node_id, was))
+        # Last: the slot it gave back (read by the admission above) is the one it held.
+        _mirror(self.session, self.loaded.nodes[d.node_id], state=d.to.value, reason=d.reason,
+                skip_cause=d.skip_cause.value if d.skip_cause else None, waiting_for=None,
+                **values)
 
     def _submit(self, d: Submit) -> None:
         if self._policy_holds(d) or self._slot_wait(d):
+            self.known = False
             return
         system = d.params.get(SYSTEM_KEY)
-        attempt = Attempt(run_id=self.run_id, node_id=d.node_id, number=d.attempt,
-                          key=attempt_key(self.run_id, d.node_id, d.attempt),
-                          uses=self.loaded.flow.nodes[d.node_id].uses,
-                          system=system if isinstance(system, str) else None,
-                          state=NodeState.QUEUED.value, params=d.params, outputs={},
-                          submit_tries=0, created_at=clock.now())
-        self.session.add(attempt)
-        self.session.flush()
-        self.loaded.attempts.setdefault(d.node_id, []).append(attempt)
+        key = attempt_key(self.run_id, d.node_id, d.attempt)
+        values = {"run_id": self.run_id, "node_id": d.node_id, "number": d.attempt, "key": key,
+                  "uses": self.loaded.flow.nodes[d.node_id].uses,
+                  "system": system if isinstance(system, str) else None, "params": d.params,
+                  "created_at": clock.now()}
         self._check(set_node_state(self.session, run_id=self.run_id, node_id=d.node_id,
                                    expected=self.node_states[d.node_id], to=NodeState.QUEUED,
                                    actor=self.actor, reason=f"attempt {d.attempt} queued",
                                    retry_at=None, waiting_for=None))
+        _mirror(self.session, self.loaded.nodes[d.node_id], state=NodeState.QUEUED.value,
+                reason=f"attempt {d.attempt} queued", retry_at=None, waiting_for=None,
+                skip_cause=None)
         self.node_states[d.node_id] = NodeState.QUEUED
+        observed = inline.observe(self.loaded, d, key)
+        if observed is not None:  # settled now; the next pass (same transaction) goes on
+            settled, owed = inline.record(self.session, self.loaded, observed, **values)
+            self.loaded.attempts.setdefault(d.node_id, []).append(settled)
+            self.work += owed
+            self.settled = True
+            return
+        attempt = Attempt(**values, state=NodeState.QUEUED.value, outputs={}, submit_tries=0)
+        self.session.add(attempt)
+        self.session.flush()
+        self.loaded.attempts.setdefault(d.node_id, []).append(attempt)
         self.work.append(outbox.add(self.session, Work(TaskKind.EXECUTE, self.run_id, attempt.id)))
 
     def _policy_holds(self, d: Submit) -> bool:

@@ -26,6 +26,7 @@ from interlock.adapters.masking import Masker
 from interlock.adapters.registry import AdapterRegistry, UnknownAdapter, default_registry
 from interlock.dispatch import datasets
 from interlock.dispatch.controller import advance
+from interlock.dispatch.inline import ACTOR
 from interlock.dispatch.secrecy import masked, node_masker
 from interlock.dispatch.tracing import traceparent
 from interlock.errors import Rejected, Transient
@@ -41,7 +42,6 @@ from interlock.store.tables import ATTEMPTS, Attempt, Run, TaskKind, rowcount
 from interlock.store.transitions import set_attempt_state, set_node_state
 
 log = logging.getLogger(__name__)
-ACTOR = "executor"
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 SUBMIT_BACKOFF = (1.0, 60.0)  # transient submit failures: first wait, cap
 POLL_TICK_S = 1.0  # polls are due on whole ticks, so in-flight attempts are polled together
@@ -54,14 +54,17 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
     """Submit an attempt to its adapter and record the handle (or the outcome)."""
     registry = registry or default_registry()
     with session_scope() as session:
-        attempt = session.get(Attempt, attempt_id)
-        if attempt is None:
+        # The attempt and its run in one statement.
+        found = session.execute(select(Attempt, Run).join(Run, Run.id == Attempt.run_id)
+                                .where(Attempt.id == attempt_id)).first()
+        if found is None:
             return
+        attempt, run = found
         if NodeState(attempt.state) is not NodeState.QUEUED:  # a twin got here first
             outbox.complete(session, kind=TaskKind.EXECUTE, run_id=attempt.run_id,
                             attempt_id=attempt_id)
             return
-        job, node_with = _job_of(session, attempt)
+        job, node_with = _job_of(session, attempt, run)
     tries = attempt.submit_tries + 1  # recorded with the outcome of this submit
     adapter: Adapter | None = None  # stays None when no adapter has this kind
     mask = Masker(())  # every text that comes back passes through it
@@ -88,10 +91,8 @@ def execute(attempt_id: int, *, dispatcher: Dispatcher,
     _record_submit(attempt, masked(result, mask), adapter, dispatcher, tries)
 
 
-def _job_of(session: Session, attempt: Attempt) -> tuple[JobSpec, dict[str, Any]]:
+def _job_of(session: Session, attempt: Attempt, run: Run) -> tuple[JobSpec, dict[str, Any]]:
     """The attempt's job (secret references unresolved) and the node's `with:` as written."""
-    run = session.get(Run, attempt.run_id)
-    assert run is not None  # a foreign key
     node = flow_of_run(session, run).nodes[attempt.node_id]
     previous = None
     if node.retry.mode is not RetryMode.NEW:  # the adapter retries the last job natively
@@ -153,8 +154,9 @@ def _record_submit(attempt: Attempt, result: Handle | Observation, adapter: Adap
                         attempt_id=attempt.id)
         # Lost the race: either a twin delivery recorded the same job (nothing to do), or the
         # attempt was cancelled or timed out while we were submitting.
-        now_in = session.scalar(select(Attempt.state).where(Attempt.id == attempt.id)) or ""
-        closed = not moved and now_in in CLOSED_BEFORE_SUBMIT
+        closed = not moved and (session.scalar(select(Attempt.state)
+                                               .where(Attempt.id == attempt.id)) or "") \
+            in CLOSED_BEFORE_SUBMIT
     if closed and adapter is not None:
         adapter.cancel(handle)  # stop what we just started
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -80,9 +80,10 @@ def carrier() -> Dispatcher:
 
 def add(session: Session, work: Work, *, delay: float = 0.0) -> Work:
     at = clock.now()
-    session.add(Outbox(kind=work.kind.value, run_id=work.run_id, attempt_id=work.attempt_id,
-                       created_at=at, available_at=at + timedelta(seconds=delay) + lease(),
-                       sends=1))
+    # A Core insert, not an ORM object: no unit of work on the hot path.
+    session.execute(insert(OUTBOX).values(
+        kind=work.kind.value, run_id=work.run_id, attempt_id=work.attempt_id, created_at=at,
+        available_at=at + timedelta(seconds=delay) + lease(), sends=1))
     return work
 
 

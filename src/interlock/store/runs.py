@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, insert, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from interlock import clock
@@ -30,15 +30,17 @@ from interlock.store import approvals as approval_store
 from interlock.store import audit, facts, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import (
+    NODE_RUNS,
     ApprovalRequest,
     Attempt,
+    Entity,
     FlowRevision,
     NodeRun,
     Run,
     StateEvent,
     TaskKind,
 )
-from interlock.store.transitions import set_node_state, set_run_state
+from interlock.store.transitions import STATE_EVENTS, set_node_state, set_run_state
 
 # Where a node may stand behind a gate a policy imposed on it (`approval:` on a rule): its
 # request must be read to know the gate.
@@ -104,12 +106,13 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
               updated_at=at)
     session.add(run)
     session.flush()
-    session.add_all(NodeRun(run_id=run.id, node_id=nid, uses=node.uses,
-                            state=NodeState.PENDING.value, outputs={}, retry_base=0,
-                            updated_at=at)
-                    for nid, node in flow.nodes.items())
-    session.add(StateEvent(run_id=run.id, entity="run", to_state=RunState.PENDING.value,
-                           actor=actor, reason=f"started by {trigger.get('type', 'api')}", at=at))
+    # Core statements for its nodes and its first event: no unit of work to run for them.
+    session.execute(insert(NODE_RUNS), [
+        {"run_id": run.id, "node_id": nid, "uses": node.uses, "state": NodeState.PENDING.value,
+         "outputs": {}, "retry_base": 0, "updated_at": at} for nid, node in flow.nodes.items()])
+    session.execute(insert(STATE_EVENTS).values(
+        run_id=run.id, entity=Entity.RUN.value, to_state=RunState.PENDING.value, actor=actor,
+        reason=f"started by {trigger.get('type', 'api')}", at=at))
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
     audit.record(session, actor=actor, action=audit.Action.RUN_CREATED, target=f"runs/{run.id}",
                  origin=origin, after={"flow": flow.ref, "revision": revision.revision,

@@ -7,9 +7,9 @@ the expected state any more (another worker got there first): callers then re-re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -28,6 +28,8 @@ from interlock.store.tables import (
 )
 
 NUL_SHOWN = "\ufffd"
+# Core statements, not ORM objects: the hot path writes events without a unit of work.
+STATE_EVENTS = cast(Table, StateEvent.__table__)
 
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
@@ -83,6 +85,22 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
                    actor=actor, reason=reason, at=at)
 
 
+def insert_settled_attempt(session: Session, *, to: NodeState, actor: str,
+                           reason: str | None = None, **values: Any) -> int:
+    """Insert an attempt that ended inside its submit (`dispatch.inline`) in its final
+    state, with the event of its one change (QUEUED -> ``to``): what an attempt queued and
+    then settled by the executor leaves, in one statement instead of two. Returns its id."""
+    transition(NodeState.QUEUED, to)
+    reason, values = storable(reason), storable(values)
+    at = clock.now()
+    attempt_id: int = session.execute(insert(ATTEMPTS).values(state=to.value, **values)
+                                      .returning(ATTEMPTS.c.id)).scalar_one()
+    _record(session, 1, run_id=values["run_id"], entity=Entity.ATTEMPT,
+            node_id=values["node_id"], attempt=values["number"], expected=NodeState.QUEUED,
+            to=to, actor=actor, reason=reason, at=at)
+    return attempt_id
+
+
 def storable(value: Any) -> Any:
     """Text as every store can keep it: PostgreSQL refuses NUL in text columns, and an
     error quoting a hostile value would roll back the transition that records it, forever.
@@ -100,7 +118,7 @@ def _record(session: Session, rowcount: int, *, run_id: str, entity: Entity, nod
             actor: str, reason: str | None, at: Any) -> bool:
     if rowcount != 1:
         return False
-    session.add(StateEvent(run_id=run_id, entity=entity.value, node_id=node_id, attempt=attempt,
-                           from_state=expected.value, to_state=to.value, actor=actor,
-                           reason=reason, at=at))
+    session.execute(insert(STATE_EVENTS).values(
+        run_id=run_id, entity=entity.value, node_id=node_id, attempt=attempt,
+        from_state=expected.value, to_state=to.value, actor=actor, reason=reason, at=at))
     return True
