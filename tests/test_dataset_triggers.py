@@ -76,6 +76,8 @@ def test_a_produced_dataset_starts_the_waiting_flow_with_the_update_as_inputs(
     assert detail.state.value == "succeeded"
     assert detail.inputs == {"source": "tests.data/writer", "dataset": f"{LAKE}/orders"}
     assert detail.trigger["dataset"] == f"{LAKE}/orders"
+    [writer] = _runs_of("writer")
+    assert detail.trace_id == ops.get_run(writer).trace_id  # one trace across the handoff
     _start("writer", embedded)  # a second update: a second run, not the first again
     assert len(_wait_runs("on-orders", 2)) == 2
     time.sleep(0.5)

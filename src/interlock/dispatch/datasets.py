@@ -59,6 +59,7 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
                     "interlock/attempt": attempt.number, "interlock/trace_id": run.trace_id,
                     "interlock/flow": f"{run.namespace}/{run.flow_id}"}
         run_id, uses, key, flow = run.id, attempt.uses, attempt.key, metadata["interlock/flow"]
+        trace_id = run.trace_id
         at = attempt.finished_at or clock.now()
     systems = load_systems()
     readers: list[tuple[Dataset, Target, list[str]]] = []
@@ -85,7 +86,7 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
                 namespace=dataset.namespace, name=dataset.name,
                 ref=f"{FLOW_SYSTEM}:{key}:{dataset.namespace}/{dataset.name}",
                 system=FLOW_SYSTEM, at=at, job_id=flow, run_id=run_id,
-                started_by=flow, metadata=metadata), origin=ORIGIN)
+                started_by=flow, trace_id=trace_id, metadata=metadata), origin=ORIGIN)
         outbox.complete(session, kind=TaskKind.REPORT, run_id=run_id, attempt_id=attempt_id)
     if dispatcher is not None:
         for started in fired:

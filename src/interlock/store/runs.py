@@ -97,12 +97,14 @@ def new_id() -> str:
 
 
 def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
-               trigger: dict[str, Any], actor: str, origin: str = audit.LOCAL_ORIGIN) -> Run:
+               trigger: dict[str, Any], actor: str, origin: str = audit.LOCAL_ORIGIN,
+               trace_id: str | None = None) -> Run:
+    """A new run, pending; ``trace_id`` continues a trace (what fired it was part of one)."""
     flow = load_flow_of(revision)
     at = clock.now()
     run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
               flow_id=revision.flow_id, revision=revision.revision, state=RunState.PENDING.value,
-              inputs=inputs, trigger=trigger, trace_id=uuid.uuid4().hex, created_at=at,
+              inputs=inputs, trigger=trigger, trace_id=trace_id or uuid.uuid4().hex, created_at=at,
               updated_at=at)
     session.add(run)
     session.flush()

@@ -52,6 +52,7 @@ class Update:
     run_id: str | None = None     # its run there
     partition: str | None = None
     started_by: str | None = None  # the flow whose run wrote it: never re-triggered by it
+    trace_id: str | None = None    # the trace of the run that wrote it: the started run's
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,7 +102,7 @@ def updated(session: Session, upd: Update, *, origin: str) -> list[Fired]:
             else:
                 key = f"{flow.ref}#dataset:{upd.ref}"
             if (started := fire(session, revision, flow, key[:500], upd.context(), origin,
-                                mapping=trigger.inputs, shown=shown)):
+                                mapping=trigger.inputs, shown=shown, trace_id=upd.trace_id)):
                 fired.append(started)
                 _consumed(session, flow, upd)
     return fired

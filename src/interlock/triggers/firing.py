@@ -208,10 +208,11 @@ def _flow_that_started(session: Session, run: ExternalRun) -> str | None:
 
 def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
          context: dict[str, Any], origin: str, inputs: dict[str, Any] | None = None, *,
-         mapping: dict[str, Any] | None = None, shown: dict[str, Any] | None = None
-         ) -> Fired | None:
+         mapping: dict[str, Any] | None = None, shown: dict[str, Any] | None = None,
+         trace_id: str | None = None) -> Fired | None:
     """Start ``flow`` once for ``key``: None when it fired already or its inputs refuse.
-    ``mapping`` (the trigger's `inputs:`) maps ``shown`` (default: ``context``) to inputs."""
+    ``mapping`` (the trigger's `inputs:`) maps ``shown`` (default: ``context``) to inputs;
+    ``trace_id`` puts the run in the trace of what fired it."""
     try:
         if mapping:
             inputs = {**(inputs or {}), **trigger_inputs.map_inputs(mapping, shown or context)}
@@ -236,7 +237,7 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
     if not idempotency.claim(session, key=key, namespace=flow.namespace, flow_id=flow.id):
         return None  # fired already
     run = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
-                               actor=ACTOR)
+                               actor=ACTOR, trace_id=trace_id)
     policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
     idempotency.bind(session, key=key, run_id=run.id)
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
