@@ -35,7 +35,7 @@ from interlock import clock
 from interlock.audit import anchors
 from interlock.audit.query import AuditRecordPublic
 from interlock.errors import InterlockError
-from interlock.store import audit
+from interlock.store import audit, audit_seal
 from interlock.store.base import rowcount
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
@@ -66,6 +66,7 @@ def archive(*, before: datetime, output: Path, actor: str) -> ArchiveResult:
         raise ValueError(f"--before {before.isoformat()} is in the future; the archive takes "
                          "records written before a past date")
     _check_output(output)
+    audit_seal.seal_all()  # records a dead process left pending join the chain first
     with session_scope() as session:
         checked = anchors.verify(session)
         if not checked.verdict.ok:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 
 from interlock.audit import anchors
+from interlock.store import audit_seal
 from interlock.store import cursor as cursors
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord
@@ -128,7 +129,9 @@ def _export_lines(filters: AuditFilter) -> Iterator[str]:
 
 def verify() -> AuditVerdict:
     """The kept chain, proved from the newest signed anchor (from the genesis when nothing
-    was archived); a forged or edited anchor is a broken chain too."""
+    was archived); a forged or edited anchor is a broken chain too. Records still pending
+    (their transaction's sealer never ran: the process died) are chained first."""
+    audit_seal.seal_all()
     with session_scope() as session:
         anchored = anchors.verify(session)
     verdict = anchored.verdict

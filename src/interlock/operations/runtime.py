@@ -4,6 +4,7 @@ embedded loop) and the periodic jobs its reconciler runs."""
 from __future__ import annotations
 
 from interlock.audit.foreign import ForeignLogCopier
+from interlock.audit.sealer import AuditSealer
 from interlock.config.env import settings
 from interlock.cron.checks import Monitor
 from interlock.deadlines.monitor import Monitor as DeadlineMonitor
@@ -21,9 +22,10 @@ def periodic_jobs() -> list[PeriodicJob]:
     `after:`, checking cron jobs for late and missed runs, copying foreign audit logs,
     purging what finished before the retention (`INTERLOCK_RETENTION_DAYS`, off at 0),
     sending webhook notifications (`INTERLOCK_NOTIFY_FILE`), flagging `sla:` deadlines LATE
-    or at risk (`INTERLOCK_DEADLINES_SECONDS`)."""
+    or at risk (`INTERLOCK_DEADLINES_SECONDS`), chaining audit records a dead process left
+    queued."""
     return [Watcher(), Monitor(), ForeignLogCopier(), RetentionJob(), ForeignInbox(),
-            NotificationSender(), DeadlineMonitor()]
+            NotificationSender(), DeadlineMonitor(), AuditSealer()]
 
 
 def make_dispatcher() -> Dispatcher:

@@ -1,15 +1,18 @@
 """The audit trail: append-only, each record hash-chained to the one before it.
 
 A record is written in the transaction of the change it describes, so there is no change
-without its record and no record without its change. The chain head is one locked row:
-concurrent appends take turns, and editing, deleting or reordering any record breaks
-every hash after it (`verify` names the first broken link).
+without its record and no record without its change. Editing, deleting or reordering any
+chained record breaks every hash after it (`verify` names the first broken link).
+
+No transaction waits for another to append: `record` chains at once when the chain's head
+is free (and then holds it until its commit, as every append used to), and otherwise
+queues the record in the same transaction for a sealer that chains it right after the
+commit, many transactions' records under one lock (`audit_seal`, `audit_chain`,
+docs/audit.md "Appends without a hot row").
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 from collections.abc import Iterator
@@ -22,11 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
+from interlock.store import audit_chain, audit_seal
+from interlock.store.audit_chain import GENESIS, HEAD_ID, lock_head
 from interlock.store.facts import within_record
 from interlock.store.tables import AuditHead, AuditRecord
 
-GENESIS = "0" * 64
-HEAD_ID = 1
+__all__ = ["GENESIS", "HEAD_ID", "LOCAL_ORIGIN", "Action", "Verdict", "lock_head", "record",
+           "verify"]
+
 # Where records made by this process come from when no caller is named (engine, workers).
 LOCAL_ORIGIN = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -65,32 +71,32 @@ class Action(StrEnum):
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
             before: Any, after: Any, origin: str) -> str:
-    body = json.dumps([seq, at.isoformat(), actor, action, target, before, after, origin],
-                      sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}{body}".encode()).hexdigest()
-
-
-def lock_head(session: Session) -> AuditHead:
-    """The chain's head, locked until the transaction ends: appends take turns."""
-    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    assert head is not None, "audit_head is missing: run the store migrations"
-    return head
+    """The link of one record (kept under this name: an auditor's script may import it)."""
+    return audit_chain.digest(prev_hash, seq, at, actor, action, target, before, after, origin)
 
 
 def record(session: Session, *, actor: str, action: Action, target: str, origin: str,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> int:
-    """Append one record in ``session``'s transaction; returns its sequence number."""
-    head = lock_head(session)  # the migration writes the head row
+           before: dict[str, Any] | None = None,
+           after: dict[str, Any] | None = None) -> int | None:
+    """Append one record in ``session``'s transaction. Returns its sequence number when it
+    was chained at once (the head was free and nothing was queued: the head stays locked
+    until this transaction ends); None when another transaction held the head or records
+    were queued already (appends are contended): the record is then queued in this
+    transaction and chained once it commits, before `session_scope()` returns."""
     # Never a record too deep to read back nor a part too large: callers keep facts, not
     # payloads (`store.facts`); this is the net under them.
-    before, after = within_record(before), within_record(after)
-    seq, at = head.seq + 1, clock.now()
-    digest = _digest(head.hash, seq, at, actor, action.value, target, before, after, origin)
-    session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action.value, target=target,
-                            before=before, after=after, origin=origin, prev_hash=head.hash,
-                            hash=digest))
-    head.seq, head.hash = seq, digest
-    return seq
+    entry = audit_chain.Entry(at=clock.now(), actor=actor, action=action.value, target=target,
+                              before=within_record(before), after=within_record(after),
+                              origin=origin)
+    head = audit_seal.held_head(session) or \
+        audit_chain.take_head(session, wait=False, unless_queued=True)
+    if head is None:
+        audit_seal.mark(session, audit_chain.queue(session, entry))
+        return None
+    head = audit_chain.chain(session, head, [entry])
+    audit_chain.move_head(session, head)
+    audit_seal.hold(session, head)
+    return head.seq
 
 
 @dataclass(frozen=True)
