@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
 from sqlalchemy import select
 
-from interlock.adapters.contract import AssetEvent
+from interlock.adapters.contract import AssetEvent, ForeignEvent
 from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import SpecError
-from interlock.events import assets
+from interlock.events import assets, intake
 from interlock.operations import runs as ops
+from interlock.states import NodeState
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
@@ -174,3 +176,42 @@ def test_a_bad_dataset_trigger_is_refused_at_registration(
                      "nodes: {step: {uses: noop}}\n")
     text = str(info.value)
     assert all(w in text for w in words), text
+
+
+def _cron_run(run: str, state: NodeState, exit_code: int) -> ForeignEvent:
+    at = datetime.now(UTC)
+    return ForeignEvent(system="cron/db1", job_id="export", external_id=run,
+                        remote_status=f"exited {exit_code}", state=state, run_type="cron",
+                        started_at=at, ended_at=at, details={"exit_code": exit_code})
+
+
+def test_a_cron_job_mapped_to_the_file_it_writes_updates_the_dataset_when_it_succeeds(
+        embedded: EmbeddedDispatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "datasets.yaml").write_text(dedent("""
+        datasets:
+          - namespace: file://db1
+            name: /exports/orders.csv
+            assets: [{system: cron/db1, key: export}]
+    """))
+    monkeypatch.setenv("INTERLOCK_DATASETS", str(tmp_path / "datasets.yaml"))
+    ops.register(dedent("""
+        id: load-export
+        namespace: tests.data
+        inputs: {code: {type: integer}}
+        triggers:
+          - after: {dataset: "file://db1/exports/orders.csv"}
+            inputs: {code: "{{ trigger.metadata.exit_code }}"}
+        nodes:
+          step: {uses: noop}
+    """).lstrip())
+    intake.apply("cron", _cron_run("r-failed", NodeState.FAILED, 3), dispatcher=embedded,
+                 origin="test")
+    intake.apply("cron", _cron_run("r-ok", NodeState.SUCCEEDED, 0), dispatcher=embedded,
+                 origin="test")
+    intake.apply("cron", _cron_run("r-ok", NodeState.SUCCEEDED, 0), dispatcher=embedded,
+                 origin="test")  # reported twice: one update
+    [run_id] = _wait_runs("load-export", 1)
+    detail = wait_run(run_id)
+    assert detail.inputs == {"code": 0} and detail.trigger["system"] == "cron/db1"
+    time.sleep(0.5)
+    assert len(_runs_of("load-export")) == 1

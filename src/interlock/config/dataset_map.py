@@ -61,8 +61,14 @@ class DatasetRef:
 
     @property
     def ref(self) -> str:
-        """`<namespace>/<name>`, how an `after: {dataset: ...}` trigger names it."""
-        return f"{self.namespace}/{self.name}"
+        return dataset_ref(self.namespace, self.name)
+
+
+def dataset_ref(namespace: str, name: str) -> str:
+    """How an `after: {dataset: ...}` trigger names a dataset: `<namespace>/<name>`, or
+    `<namespace><name>` when the name is a path (`file://db1` + `/exports/orders.csv` is
+    `file://db1/exports/orders.csv`, as the URL it is)."""
+    return f"{namespace}{name}" if name.startswith("/") else f"{namespace}/{name}"
 
 
 def _entries(path: Path) -> list[_Entry]:

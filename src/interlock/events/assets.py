@@ -7,9 +7,10 @@ sensor) or read by the watcher after its durable position, becomes:
 - a dataset update (`triggers.datasets`), which starts the flows waiting on the dataset.
 
 The dataset is the one `mappings/datasets.yaml` maps the asset to; an asset mapped to none
-is the dataset `<system>/<asset key>`. An event that is Interlock's own report of a node's
-`produces:` (its metadata carries the attempt) is not taken in again: the update was
-recorded when the node succeeded.
+is the dataset `<system>/<asset key>`. A succeeded run of a job mapped as a whole (a cron
+job and the file it writes) is an update too (`of_job`). An event that is Interlock's own
+report of a node's `produces:` (its metadata carries the attempt) is not taken in again:
+the update was recorded when the node succeeded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from interlock.adapters.contract import AssetEvent
+from interlock import clock
+from interlock.adapters.contract import AssetEvent, ForeignEvent
 from interlock.config.dataset_map import DatasetRef, dataset_of
 from interlock.lineage.observed import record_asset_event
 from interlock.store import outbox
@@ -32,6 +34,17 @@ from interlock.triggers.firing import Fired
 log = logging.getLogger(__name__)
 ECHO = "interlock/attempt"  # in the metadata of what Interlock reported itself
 RUNLESS = "__runless__"     # the job of a write no run made (a reported materialization)
+
+
+def of_job(run: ForeignEvent) -> list[AssetEvent]:
+    """A succeeded foreign run of a job mapped as a whole to a dataset (a cron job that
+    writes a file: `{system: cron/db1, key: export}` under the dataset's `assets:`) is an
+    update of that dataset; none when the job is not mapped."""
+    if dataset_of(run.system, run.job_id) is None:
+        return []
+    return [AssetEvent(system=run.system, key=run.job_id, ref=f"run:{run.job_id}:"
+                       f"{run.external_id}", at=run.ended_at or clock.now(),
+                       job_id=run.job_id, run_id=run.external_id, metadata=dict(run.details))]
 
 
 def take(events: Sequence[AssetEvent], *, origin: str,

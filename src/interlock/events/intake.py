@@ -157,7 +157,10 @@ def _apply(kind: str, event: ForeignEvent, payload: dict[str, Any] | None,
                             .values(next_poll_at=clock.now()))
         fired = after_foreign_run(session, seen.run, origin=origin) \
             if seen is not None and seen.finished_now else []
-        fired += assets.take_in(session, event.assets, origin=origin)  # data it wrote
+        wrote = list(event.assets)  # data it wrote, pushed with it
+        if seen is not None and seen.finished_now and event.state is NodeState.SUCCEEDED:
+            wrote += assets.of_job(event)  # a job mapped as a whole to a dataset
+        fired += assets.take_in(session, wrote, origin=origin)
         return Outcome(attempt_id=attempt_id if poll_now else None,
                        external_run_id=seen.run.id if seen else None, fired=fired)
 

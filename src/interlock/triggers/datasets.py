@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from interlock import clock
 from interlock.adapters.openlineage import JOB_NAMESPACE, node_job_name
+from interlock.config.dataset_map import dataset_ref
 from interlock.lineage import graph
 from interlock.lineage.naming import INTERLOCK
 from interlock.spec.models import After, Flow
@@ -57,8 +58,8 @@ class Update:
 
     @property
     def dataset(self) -> str:
-        """`<namespace>/<name>`, as `after: {dataset: ...}` names it."""
-        return f"{self.namespace}/{self.name}"
+        """As `after: {dataset: ...}` names it (`config.dataset_map.dataset_ref`)."""
+        return dataset_ref(self.namespace, self.name)
 
     def context(self) -> dict[str, Any]:
         """What a triggered run records as its trigger."""
