@@ -154,6 +154,11 @@ def test_a_dagster_materialization_reaches_an_airflow_dag_through_an_interlock_f
     assert detail.inputs == {"rows": 3, "dagster_run": dagster_run}  # the asset's metadata
     assert detail.trigger["dataset"] == "warehouse/raw_customers"
     assert detail.trigger["system"] == "dagster/test"
+    # Pushed by the hook when `raw_customers`'s step succeeded, before the run ended (the
+    # run-status sensor pushes after the end, at Dagster's 5 s sensor loop).
+    _wait(lambda: dagster_server.run_status(dagster_run) == "SUCCESS", "the Dagster run")
+    ended = dagster_server.run(dagster_run)["endTime"]
+    assert detail.created_at.timestamp() < ended, (detail.created_at, ended)
 
     runs = _wait(lambda: _dag_runs(airflow_server, ON_SCORES)[before:], "the asset-scheduled "
                  "DAG run in Airflow")

@@ -31,7 +31,7 @@ import dagster as dg
 # The push sensors shipped with the adapter, used as a user would: the module on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters" / "interlock_dagster"
                        / "dagster_sensor"))
-from interlock_sensor import interlock_sensors  # noqa: E402
+from interlock_sensor import interlock_push_assets, interlock_sensors  # noqa: E402
 
 SCORE = 0.42
 FAIL_MESSAGE = "risk model unavailable"
@@ -160,8 +160,11 @@ def daily_orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 daily_orders_job = dg.define_asset_job("daily_orders_job", selection=[daily_orders],
                                        partitions_def=daily_orders.partitions_def)
 
+# The hook pushes each step's materializations when the step succeeds; the sensors push the
+# finished run (both in interlock_sensor.py).
 customers_assets_job = dg.define_asset_job(
-    "customers_assets_job", selection=dg.AssetSelection.assets(raw_customers, customer_scores)
+    "customers_assets_job", selection=dg.AssetSelection.assets(raw_customers, customer_scores),
+    hooks={interlock_push_assets},
 )
 
 defs = dg.Definitions(

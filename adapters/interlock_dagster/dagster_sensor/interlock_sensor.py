@@ -1,5 +1,7 @@
 """Dagster run-status sensors that push run completions to Interlock, signed, with the
-asset materializations and observations each run made (Interlock's data-aware triggers).
+asset materializations and observations each run made (Interlock's data-aware triggers),
+and a success hook (`interlock_push_assets`) that pushes a step's materializations as soon
+as the step succeeds.
 
 Runs inside Dagster's environment (Interlock is not installed there): standard library
 plus `dagster`, and `_interlock_signing.py` beside this file. Add them to a code location's
@@ -61,13 +63,16 @@ ASSET_EVENTS = ((dg.DagsterEventType.ASSET_MATERIALIZATION, "materialization"),
 MAX_ASSETS = 200
 
 
-def _assets(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, Any]]:
+def _assets(instance: dg.DagsterInstance, run_id: str,
+            step_key: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for event_type, kind in ASSET_EVENTS:
         records = instance.get_records_for_run(run_id, of_type=event_type,
                                                limit=MAX_ASSETS).records
         for record in records:
             entry = record.event_log_entry
+            if step_key is not None and entry.step_key != step_key:
+                continue
             data = entry.dagster_event.event_specific_data
             asset = data.materialization if kind == "materialization" else data.asset_observation
             found.append({"kind": kind, "key": "/".join(asset.asset_key.path),
@@ -114,3 +119,30 @@ def _sensor(url: str, secret: str, system: str, name: str,
             context.log.warning(f"interlock: event for run {context.dagster_run.run_id} "
                                 f"not delivered: {exc}")
     return push
+
+
+@dg.success_hook(name="interlock_push_assets")
+def interlock_push_assets(context: dg.HookContext) -> None:
+    """Push what a step materialized as soon as the step succeeds, from the step's own
+    process: the run-status sensors push only once the whole run has ended, and Dagster's
+    sensor daemon loops at most every 5 s. Attach it to asset jobs
+    (`define_asset_job(..., hooks={interlock_push_assets})`); the sensors still push the
+    finished run, and Interlock keeps one update per materialization."""
+    url = os.environ.get("INTERLOCK_EVENTS_URL")
+    if not url:
+        return
+    secret = os.environ.get("INTERLOCK_EVENTS_SECRET", "")
+    system = os.environ.get("INTERLOCK_SYSTEM", "dagster/default")
+    assets = _assets(context.instance, context.run_id, context.step_key)
+    if not assets:
+        return
+    run = context.instance.get_run_by_id(context.run_id)
+    event = {"system": system, "kind": "run", "state": "STARTED", "job": context.job_name,
+             "run_id": context.run_id, "tags": dict(run.tags) if run else {},
+             "start_time": None, "end_time": None, "emitted_at": time.time(),
+             "assets": assets}
+    try:
+        post(url, secret, event)
+    except OSError as exc:  # the sensors and Interlock's watcher cover a lost push
+        context.log.warning(f"interlock: assets of step {context.step_key} not delivered: "
+                            f"{exc}")
