@@ -10,7 +10,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from interlock.adapters.contract import AssetEvent, ForeignEvent
 from interlock.dispatch.embedded import EmbeddedDispatcher
@@ -21,7 +21,7 @@ from interlock.states import NodeState
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
-from interlock.store.tables import AuditRecord
+from interlock.store.tables import Attempt, AuditRecord, DatasetUpdate
 from tests.helpers import wait_run
 
 LAKE = "s3://lake"
@@ -215,3 +215,47 @@ def test_a_cron_job_mapped_to_the_file_it_writes_updates_the_dataset_when_it_suc
     assert detail.inputs == {"code": 0} and detail.trigger["system"] == "cron/db1"
     time.sleep(0.5)
     assert len(_runs_of("load-export")) == 1
+
+
+def test_what_a_foreign_run_started_by_a_node_wrote_is_that_nodes_update(
+        embedded: EmbeddedDispatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `uses: dagster` node that `produces:` the asset's dataset: the Dagster run's own
+    materialization is not a second update; one it does not declare is an update that
+    never starts the node's own flow."""
+    (tmp_path / "datasets.yaml").write_text(dedent(f"""
+        datasets:
+          - namespace: "{LAKE}"
+            name: orders
+            assets: [{{system: dagster/test, key: orders}}]
+    """))
+    monkeypatch.setenv("INTERLOCK_DATASETS", str(tmp_path / "datasets.yaml"))
+    _producer("writer", "orders")
+    ops.register(dedent(f"""
+        id: on-orders
+        namespace: tests.data
+        triggers: [{{after: {{dataset: "{LAKE}/orders"}}}}]
+        nodes: {{step: {{uses: noop}}}}
+    """).lstrip())
+    ops.register(dedent("""
+        id: on-side
+        namespace: tests.data
+        triggers: [{after: {dataset: dagster/test/side}}]
+        nodes: {step: {uses: noop}}
+    """).lstrip())
+    _start("writer", embedded)
+    _wait_runs("on-orders", 1)
+    [writer] = _runs_of("writer")
+    with session_scope() as session:  # as if its node had launched Dagster run `dr-1`
+        session.execute(update(Attempt).where(Attempt.run_id == writer).values(
+            external_id="dr-1", handle={"kind": "dagster", "external_id": "dr-1",
+                                        "system": "dagster/test"}))
+    assets.take([AssetEvent(system="dagster/test", key=key, ref=f"m:{key}", run_id="dr-1",
+                            at=datetime.now(UTC), job_id="orders_job")
+                 for key in ("orders", "side")], origin="test", dispatcher=embedded)
+    [side] = _wait_runs("on-side", 1)
+    time.sleep(0.5)
+    assert len(_runs_of("on-orders")) == 1  # not fired a second time by the echo
+    assert ops.get_run(side).trace_id == ops.get_run(writer).trace_id
+    with session_scope() as session:
+        assert session.scalar(select(DatasetUpdate.system).where(
+            DatasetUpdate.dataset == "dagster/test/side")) == "dagster/test"

@@ -3,8 +3,10 @@ created for data made elsewhere (`POST /api/v2/assets/events`), which start the 
 scheduled on the asset.
 
 An asset is named in `mappings/datasets.yaml` by its URI or its name. The position is the
-newest event's time and id, as JSON: the next read asks for events at or after that time
-and skips ids already taken (the API filters by time; ids grow with time).
+newest event time taken in, as JSON. A read asks for the events at or after that time less
+OVERLAP (an event committed late with an earlier time is still found; the API orders by
+time but not by id, so a page boundary between equal times is covered too); an event read
+twice is one update in Interlock (its `ref` is the event's id).
 """
 
 from __future__ import annotations
@@ -20,30 +22,29 @@ from interlock.adapters import AssetBatch, AssetEvent, Rejected
 from interlock_airflow.client import AirflowSession
 
 PAGE = 100
-MAX_PAGES = 10             # per read: a backlog is taken over several looks
+MAX_PAGES = 100            # per read, oldest first: a larger backlog is read by later looks
 LOOKBACK = timedelta(minutes=10)  # a first read starts this far back, as the run watcher
+OVERLAP = timedelta(seconds=30)
 KIND = "asset_event"
 
 
 def read(s: AirflowSession, keys: Sequence[str], position: str | None) -> AssetBatch:
-    after_time, after_id = _position(position)
+    after_time = _position(position)
     api, wanted = af.AssetApi(s.api), set(keys)
-    found: list[AssetEvent] = []
-    last_time, last_id = after_time, after_id
+    found: dict[str, AssetEvent] = {}
+    newest = after_time
     for page in range(MAX_PAGES):
         events = s.call(api.get_asset_events, limit=PAGE, offset=page * PAGE,
-                        order_by=["timestamp"], timestamp_gte=after_time).asset_events
+                        order_by=["timestamp"], timestamp_gte=after_time - OVERLAP).asset_events
         for e in events:
-            if e.id <= after_id:
-                continue
-            if e.timestamp > last_time or (e.timestamp == last_time and e.id > last_id):
-                last_time, last_id = e.timestamp, e.id
+            newest = max(newest, e.timestamp)
             key = e.uri if e.uri in wanted else e.name if e.name in wanted else None
             if key is not None:
-                found.append(_event(s.system.name, key, e))
+                found[f"{KIND}:{e.id}"] = _event(s.system.name, key, e)
         if len(events) < PAGE:
             break
-    return AssetBatch(found, json.dumps({"time": last_time.isoformat(), "id": last_id}))
+    return AssetBatch(sorted(found.values(), key=lambda e: e.at),
+                      json.dumps({"time": newest.isoformat()}))
 
 
 def _event(system: str, key: str, e: af.AssetEventResponse) -> AssetEvent:
@@ -52,12 +53,12 @@ def _event(system: str, key: str, e: af.AssetEventResponse) -> AssetEvent:
                       partition=e.partition_key, metadata=dict(e.extra or {}))
 
 
-def _position(position: str | None) -> tuple[datetime, int]:
+def _position(position: str | None) -> datetime:
     try:
-        value = json.loads(position) if position else None
-        return datetime.fromisoformat(value["time"]), int(value["id"])
+        return datetime.fromisoformat(json.loads(position)["time"]) if position else \
+            datetime.now(UTC) - LOOKBACK
     except (ValueError, TypeError, KeyError):
-        return datetime.now(UTC) - LOOKBACK, 0
+        return datetime.now(UTC) - LOOKBACK
 
 
 def report(s: AirflowSession, key: str, metadata: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from interlock_dagster.mapping import run_state
 KEY_TAG = "interlock/key"    # the attempt's idempotency key: how a launch is found again
 PAGE = 1000
 LOG_CAP = 8_000
+JSON_TEXT_MAX = 2_000  # an undecodable JSON metadata value, kept as text
 
 
 def runs(s: GraphQLSession, run_filter: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,7 +90,7 @@ def metadata_of(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if field in entry:
                 values[entry["label"]] = entry[field]
         if "jsonString" in entry:
-            values[entry["label"]] = json.loads(entry["jsonString"])
+            values[entry["label"]] = _json(entry["jsonString"])
     return values
 
 
@@ -114,3 +115,11 @@ def log_text(evs: Sequence[dict[str, Any]], *, cap: int = LOG_CAP) -> str:
              for ev in evs]
     text = "\n".join([*errors, "----- event log -----", *lines])
     return text if len(text) <= cap else text[:cap] + "\n[... truncated ...]"
+
+
+def _json(text: Any) -> Any:
+    """A JSON metadata value; what does not decode (or nests too deep) stays its text."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return str(text)[:JSON_TEXT_MAX]

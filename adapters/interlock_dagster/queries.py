@@ -92,17 +92,15 @@ mutation Report($eventParams: ReportRunlessAssetEventsParams!) {
 }
 """
 
-# Materializations and observations of one asset after a time (the watcher's position).
+# Materializations or observations of one asset between two times, newest first (Dagster
+# has no other order); `{field}` is `assetMaterializations` or `assetObservations`.
 ASSET_EVENTS = """
-query AssetEvents($assetKey: AssetKeyInput!, $after: String, $limit: Int) {
+query AssetEvents($assetKey: AssetKeyInput!, $after: String, $before: String, $limit: Int) {
   assetOrError(assetKey: $assetKey) {
     __typename
     ... on Asset {
-      assetMaterializations(afterTimestampMillis: $after, limit: $limit) {
-        runId timestamp stepKey partition metadataEntries { ...Meta }
-        runOrError { __typename ... on Run { jobName } }
-      }
-      assetObservations(afterTimestampMillis: $after, limit: $limit) {
+      events: {field}(afterTimestampMillis: $after, beforeTimestampMillis: $before,
+                      limit: $limit) {
         runId timestamp stepKey partition metadataEntries { ...Meta }
         runOrError { __typename ... on Run { jobName } }
       }

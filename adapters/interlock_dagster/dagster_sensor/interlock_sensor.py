@@ -60,6 +60,8 @@ def _event(context: dg.RunStatusSensorContext, system: str, status: str) -> dict
 # the same event must be the same update whichever way it arrives).
 ASSET_EVENTS = ((dg.DagsterEventType.ASSET_MATERIALIZATION, "materialization"),
                 (dg.DagsterEventType.ASSET_OBSERVATION, "observation"))
+# At most what Interlock takes with one event (interlock_dagster.events.MAX_ASSETS: keep them
+# equal); a run that wrote more pushes its first ones, the watcher reads the mapped rest.
 MAX_ASSETS = 200
 
 
@@ -67,10 +69,7 @@ def _assets(instance: dg.DagsterInstance, run_id: str,
             step_key: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for event_type, kind in ASSET_EVENTS:
-        records = instance.get_records_for_run(run_id, of_type=event_type,
-                                               limit=MAX_ASSETS).records
-        for record in records:
-            entry = record.event_log_entry
+        for entry in _entries(instance, run_id, event_type):
             if step_key is not None and entry.step_key != step_key:
                 continue
             data = entry.dagster_event.event_specific_data
@@ -81,6 +80,20 @@ def _assets(instance: dg.DagsterInstance, run_id: str,
                           "metadataEntries": [_entry(label, value.value)
                                               for label, value in asset.metadata.items()]})
     return found[:MAX_ASSETS]
+
+
+def _entries(instance: dg.DagsterInstance, run_id: str,
+             event_type: dg.DagsterEventType) -> Any:
+    """The run's events of one type, page by page (a step's may come after many others)."""
+    cursor = None
+    while True:
+        page = instance.get_records_for_run(run_id, cursor=cursor, of_type=event_type,
+                                            limit=MAX_ASSETS)
+        for record in page.records:
+            yield record.event_log_entry
+        if not page.has_more:
+            return
+        cursor = page.cursor
 
 
 def _entry(label: str, value: Any) -> dict[str, Any]:

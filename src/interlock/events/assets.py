@@ -10,14 +10,18 @@ The dataset is the one `mappings/datasets.yaml` maps the asset to; an asset mapp
 is the dataset `<system>/<asset key>`. A succeeded run of a job mapped as a whole (a cron
 job and the file it writes) is an update too (`of_job`). An event that is Interlock's own
 report of a node's `produces:` (its metadata carries the attempt) is not taken in again:
-the update was recorded when the node succeeded.
+the update was recorded when the node succeeded. Data written by a foreign run an Interlock
+node started is that node's: not an update again when the node `produces:` the dataset,
+and never one that starts the node's own flow.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -26,8 +30,9 @@ from interlock.config.dataset_map import DatasetRef, dataset_of
 from interlock.lineage.observed import record_asset_event
 from interlock.store import outbox
 from interlock.store.db import session_scope
+from interlock.store.flows import flow_of_run
 from interlock.store.outbox import Dispatcher
-from interlock.store.tables import TaskKind
+from interlock.store.tables import Attempt, Run, TaskKind
 from interlock.triggers import datasets as dataset_triggers
 from interlock.triggers.firing import Fired
 
@@ -68,12 +73,39 @@ def take_in(session: Session, events: Sequence[AssetEvent], *, origin: str) -> l
             continue
         dataset = dataset_of(event.system, event.key) or DatasetRef(event.system, event.key)
         _lineage(session, event, dataset)
+        ours = _started_by_us(session, event)
+        if ours is not None and dataset in ours.produces:
+            continue  # the node's `produces:` recorded this update when it succeeded
         fired += dataset_triggers.updated(session, dataset_triggers.Update(
             namespace=dataset.namespace, name=dataset.name, ref=f"{event.system}:{event.ref}",
             system=event.system, at=event.at, job_id=event.job_id, run_id=event.run_id,
-            partition=event.partition,
+            partition=event.partition, started_by=ours.flow if ours else None,
+            trace_id=ours.trace_id if ours else None,
             metadata={"key": event.key, **event.metadata}), origin=origin)
     return fired
+
+
+@dataclass(frozen=True)
+class _Ours:
+    """The Interlock node whose attempt started the foreign run that wrote an asset."""
+
+    flow: str
+    trace_id: str
+    produces: frozenset[DatasetRef]
+
+
+def _started_by_us(session: Session, event: AssetEvent) -> _Ours | None:
+    if not event.run_id:
+        return None
+    rows = session.execute(select(Attempt.node_id, Attempt.handle, Run).join(
+        Run, Run.id == Attempt.run_id).where(Attempt.external_id == event.run_id)).all()
+    for node_id, handle, run in rows:
+        if (handle or {}).get("system") == event.system:
+            node = flow_of_run(session, run).nodes[node_id]
+            return _Ours(flow=f"{run.namespace}/{run.flow_id}", trace_id=run.trace_id,
+                         produces=frozenset(DatasetRef(d.namespace, d.name)
+                                            for d in node.produces))
+    return None
 
 
 def _lineage(session: Session, event: AssetEvent, dataset: DatasetRef) -> None:

@@ -36,6 +36,7 @@ from interlock.store.tables.lineage import Direction, Source
 from interlock.triggers.firing import Fired, condition_holds, fire
 from interlock.triggers.types import TriggerType
 
+KEY_MAX = 500  # dataset_updates.ref, dataset_waits.key, trigger_firings.key
 UPDATES = DatasetUpdate.__table__
 WAITS = DatasetWait.__table__
 
@@ -69,13 +70,14 @@ class Update:
 
     def shown(self) -> dict[str, Any]:
         """What `after.if` and the trigger's `inputs:` see as `trigger`."""
-        return {**self.context(), "metadata": self.metadata, "at": self.at.isoformat()}
+        return {**self.context(), "metadata": facts.bounded(self.metadata),
+                "at": self.at.isoformat()}
 
 
 def updated(session: Session, upd: Update, *, origin: str) -> list[Fired]:
     """Record ``upd`` once and start the flows it completes; [] for an update seen before."""
     update_id = session.execute(dialect_insert(session, UPDATES).values(
-        ref=upd.ref[:500], dataset=upd.dataset, system=upd.system[:200],
+        ref=_key(upd.ref), dataset=upd.dataset, system=upd.system[:200],
         job_id=_cut(upd.job_id), run_id=_cut(upd.run_id), partition=_cut(upd.partition),
         details=facts.bounded(upd.metadata), at=upd.at)
         .on_conflict_do_nothing(index_elements=["ref"]).returning(UPDATES.c.id)).scalar()
@@ -102,7 +104,7 @@ def updated(session: Session, upd: Update, *, origin: str) -> list[Fired]:
                 shown["updates"] = complete
             else:
                 key = f"{flow.ref}#dataset:{upd.ref}"
-            if (started := fire(session, revision, flow, key[:500], upd.context(), origin,
+            if (started := fire(session, revision, flow, _key(key), upd.context(), origin,
                                 mapping=trigger.inputs, shown=shown, trace_id=upd.trace_id)):
                 fired.append(started)
                 _consumed(session, flow, upd)
@@ -126,7 +128,7 @@ def _complete(session: Session, revision: FlowRevision, flow: Flow, index: int,
     """The newest update of each dataset when every one is newer than what this trigger
     consumed (and mark them consumed); None while one is still waited for."""
     names = sorted(set(after.watched_datasets))
-    key = f"{flow.ref}#{index}:{_digest(names)}"[:500]
+    key = _key(f"{flow.ref}#{index}:{_digest(names)}")
     session.execute(dialect_insert(session, WAITS).values(
         key=key, consumed=_before(session, names, revision.created_at), updated_at=clock.now())
         .on_conflict_do_nothing(index_elements=["key"]))
@@ -148,6 +150,14 @@ def _before(session: Session, names: list[str], registered: datetime) -> dict[st
                            .where(UPDATES.c.dataset.in_(names), UPDATES.c.at < registered)
                            .group_by(UPDATES.c.dataset)).all()
     return {name: int(last) for name, last in rows}
+
+
+def _key(text: str) -> str:
+    """A unique key within its column (500): a longer one keeps its head and a digest of
+    the whole, so two long keys that differ only in their tail stay two."""
+    if len(text) <= KEY_MAX:
+        return text
+    return f"{text[:KEY_MAX - 65]}#{hashlib.sha256(text.encode()).hexdigest()}"
 
 
 def _digest(value: Any) -> str:

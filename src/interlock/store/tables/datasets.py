@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from interlock.store.base import Base
@@ -23,7 +23,7 @@ class DatasetUpdate(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ref: Mapped[str] = mapped_column(String(500), unique=True)
-    dataset: Mapped[str] = mapped_column(String(700))   # `<namespace>/<name>`
+    dataset: Mapped[str] = mapped_column(Text)          # `<namespace>/<name>`
     system: Mapped[str] = mapped_column(String(200))    # who wrote it (`interlock` for a node)
     job_id: Mapped[str | None] = mapped_column(String(250))
     run_id: Mapped[str | None] = mapped_column(String(250))
@@ -50,5 +50,5 @@ class WatchPosition(Base):
     __tablename__ = "watch_positions"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)  # system + stream
-    position: Mapped[str] = mapped_column(String(2000))  # the adapter's own cursor
+    position: Mapped[str] = mapped_column(Text)  # the adapter's own cursor (JSON)
     updated_at: Mapped[datetime]

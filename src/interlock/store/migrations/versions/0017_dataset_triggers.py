@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.create_table('dataset_updates',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('ref', sa.String(length=500), nullable=False),
-    sa.Column('dataset', sa.String(length=700), nullable=False),
+    sa.Column('dataset', sa.Text(), nullable=False),
     sa.Column('system', sa.String(length=200), nullable=False),
     sa.Column('job_id', sa.String(length=250), nullable=True),
     sa.Column('run_id', sa.String(length=250), nullable=True),
@@ -37,7 +37,7 @@ def upgrade() -> None:
     )
     op.create_table('watch_positions',
     sa.Column('key', sa.String(length=300), nullable=False),
-    sa.Column('position', sa.String(length=2000), nullable=False),
+    sa.Column('position', sa.Text(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
