@@ -46,6 +46,18 @@ query Runs($filter: RunsFilter, $limit: Int) {
 }
 """
 
+# The typed metadata values every document that reads metadata asks for.
+META_FRAGMENT = """
+fragment Meta on MetadataEntry {
+  __typename label
+  ... on FloatMetadataEntry { floatValue }
+  ... on IntMetadataEntry { intValue }
+  ... on TextMetadataEntry { text }
+  ... on JsonMetadataEntry { jsonString }
+  ... on BoolMetadataEntry { boolValue }
+}
+"""
+
 EVENTS = """
 query RunEvents($runId: ID!, $afterCursor: String, $limit: Int) {
   logsForRun(runId: $runId, afterCursor: $afterCursor, limit: $limit) {
@@ -63,15 +75,7 @@ query RunEvents($runId: ID!, $afterCursor: String, $limit: Int) {
     ... on Error { message }
   }
 }
-fragment Meta on MetadataEntry {
-  __typename label
-  ... on FloatMetadataEntry { floatValue }
-  ... on IntMetadataEntry { intValue }
-  ... on TextMetadataEntry { text }
-  ... on JsonMetadataEntry { jsonString }
-  ... on BoolMetadataEntry { boolValue }
-}
-"""
+""" + META_FRAGMENT
 
 TERMINATE = """
 mutation Terminate($runId: String!) {
@@ -108,12 +112,4 @@ query AssetEvents($assetKey: AssetKeyInput!, $after: String, $before: String, $l
     ... on AssetNotFoundError { message }
   }
 }
-fragment Meta on MetadataEntry {
-  __typename label
-  ... on FloatMetadataEntry { floatValue }
-  ... on IntMetadataEntry { intValue }
-  ... on TextMetadataEntry { text }
-  ... on JsonMetadataEntry { jsonString }
-  ... on BoolMetadataEntry { boolValue }
-}
-"""
+""" + META_FRAGMENT
