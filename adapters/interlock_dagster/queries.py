@@ -47,8 +47,7 @@ query Runs($filter: RunsFilter, $limit: Int) {
 """
 
 # The typed metadata values every document that reads metadata asks for.
-META_FRAGMENT = """
-fragment Meta on MetadataEntry {
+META_FRAGMENT = """fragment Meta on MetadataEntry {
   __typename label
   ... on FloatMetadataEntry { floatValue }
   ... on IntMetadataEntry { intValue }
