@@ -45,8 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFS_FILE = REPO / "tests" / "dagster" / "defs.py"
 
 TEST_JOBS = ("interlock_ok_job", "interlock_fail_job", "interlock_flaky_job",
-             "interlock_slow_job", "customers_assets_job")
-TEST_ASSETS = ("raw_customers", "customer_scores", "risk/sanctions_hits")
+             "interlock_slow_job", "customers_assets_job", "daily_orders_job")
+TEST_ASSETS = ("raw_customers", "customer_scores", "risk/sanctions_hits", "daily_orders")
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 
