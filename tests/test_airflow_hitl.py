@@ -19,9 +19,10 @@ import pytest
 import urllib3
 from airflow_flows import SECRET_ENV, write_systems
 from airflow_harness import AirflowServer, EventReceiver
+from interlock_airflow.hitl import SETTLE_SECONDS
 from urllib3.util import parse_url
 
-from interlock.adapters import Adapter, Conflict, ForeignApproval, Rejected, Transient
+from interlock.adapters import Adapter, Conflict, ForeignApproval, Rejected, Transient, clock
 from interlock.adapters.registry import default_registry
 
 pytestmark = pytest.mark.timeout(300)
@@ -134,6 +135,8 @@ def test_a_request_is_listed_answered_once_and_releases_the_dag(
     assert still == {approve.ref}
 
     # Someone else answers in Airflow itself: Interlock sees who, and that it is closed.
+    # (Not before Airflow has settled the request, as the adapter waits too: hitl.py.)
+    time.sleep(max(0.0, SETTLE_SECONDS - (clock.now() - approve.created_at).total_seconds()))
     token = airflow_server.token_for(REVIEWER)
     response = airflow_server.api(
         "PATCH", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",

@@ -43,7 +43,8 @@ _NOT_IDS = frozenset({".", "..", ALL})
 # Airflow 3.3.2 fails a task answered before its scheduler has processed the exit of the
 # process that parked it (the resumed task then reads as "killed externally"): that exit
 # comes after the task's listeners ran, then a scheduler loop sees it. Younger: Transient.
-SETTLE_SECONDS = 5.0
+# 5 s was seen to be too short on a loaded 2-core host (the scheduler took 10 s).
+SETTLE_SECONDS = 15.0
 # Airflow's 403 detail when the caller is not among the request's assigned users
 # (airflow/api_fastapi/core_api/routes/public/hitl.py); other 403s are token problems.
 NOT_ASSIGNED = "is not a respondent"
