@@ -26,12 +26,12 @@ from interlock.config.cron_jobs import CronJob, CronJobsError, load_cron_jobs
 from interlock.config.env import settings
 from interlock.dispatch.periodic import Every
 from interlock.engine import ticks as cron_ticks
-from interlock.store import audit, outbox
+from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher
-from interlock.store.tables import CronCheck, ExternalRun, TaskKind, rowcount
+from interlock.store.tables import CronCheck, ExternalRun, rowcount
 from interlock.store.tables.cron import CheckStatus
-from interlock.triggers.firing import Finished, Fired, after_finished
+from interlock.triggers.firing import Finished, Fired, after_finished, send_fired
 
 log = logging.getLogger(__name__)
 ACTOR = "cron-monitor"
@@ -191,6 +191,5 @@ class Monitor:
             return 0
         with session_scope() as session:
             changes, fired = check(session, clock.now(), jobs)
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+        send_fired(dispatcher, fired)
         return len(changes)

@@ -26,14 +26,13 @@ from interlock.dispatch.periodic import Every
 from interlock.spec.models import Flow
 from interlock.spec.sla import Sla
 from interlock.states import NODE_IN_FLIGHT, NODE_TERMINAL, RUN_TERMINAL, NodeState, RunState
-from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.outbox import Dispatcher
 from interlock.store.runs import Loaded, load
-from interlock.store.tables import Deadline, DeadlineState, FlowRevision, Run, TaskKind
+from interlock.store.tables import Deadline, DeadlineState, FlowRevision, Run
 from interlock.store.tables.deadlines import RUN_LEVEL
-from interlock.triggers.firing import Fired
+from interlock.triggers.firing import Fired, send_fired
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=1)  # runs that finished this recently still get their rows
@@ -204,6 +203,5 @@ class Monitor:
             return 0
         with session_scope() as session:
             found, fired = check(session, clock.now())
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+        send_fired(dispatcher, fired)
         return len(found)

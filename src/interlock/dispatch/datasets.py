@@ -36,7 +36,7 @@ from interlock.store.outbox import Dispatcher
 from interlock.store.tables import Attempt, Run, TaskKind
 from interlock.store.tables.lineage import NAME_MAX, Direction, Source
 from interlock.triggers import datasets as dataset_triggers
-from interlock.triggers.firing import FLOW_SYSTEM, Fired
+from interlock.triggers.firing import FLOW_SYSTEM, Fired, send_fired
 
 log = logging.getLogger(__name__)
 ORIGIN = "worker"
@@ -64,7 +64,7 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
     systems = load_systems()
     readers: list[tuple[Dataset, Target, list[str]]] = []
     for dataset in produces:
-        for target in targets_of(_refs([dataset])):
+        for target in targets_of([DatasetRef(dataset.namespace, dataset.name)]):
             kind = systems.get(target.system).kind if target.system in systems else None
             if kind is None or kind == uses:
                 continue
@@ -88,9 +88,7 @@ def report(attempt_id: int, *, dispatcher: Dispatcher | None = None,
                 system=FLOW_SYSTEM, at=at, job_id=flow, run_id=run_id,
                 started_by=flow, trace_id=trace_id, metadata=metadata), origin=ORIGIN)
         outbox.complete(session, kind=TaskKind.REPORT, run_id=run_id, attempt_id=attempt_id)
-    if dispatcher is not None:
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+    send_fired(dispatcher, fired)
 
 
 def _send(registry: AdapterRegistry, kind: str, target: Target,
@@ -136,9 +134,6 @@ def _report_key(attempt_key: str, target: Target) -> str:
     text = f"{attempt_key}\n{target.system}\n{target.key}"
     return "report:" + hashlib.sha256(text.encode()).hexdigest()
 
-
-def _refs(datasets: list[Dataset]) -> list[DatasetRef]:
-    return [DatasetRef(d.namespace, d.name) for d in datasets]
 
 
 def schedule(session: Session, attempt: Attempt, produces: list[Dataset]) -> bool:

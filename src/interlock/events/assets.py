@@ -28,13 +28,12 @@ from interlock import clock
 from interlock.adapters.contract import AssetEvent, ForeignEvent
 from interlock.config.dataset_map import DatasetRef, dataset_of
 from interlock.lineage.observed import record_asset_event
-from interlock.store import outbox
 from interlock.store.db import session_scope
 from interlock.store.flows import flow_of_run
 from interlock.store.outbox import Dispatcher
-from interlock.store.tables import Attempt, Run, TaskKind
+from interlock.store.tables import Attempt, Run
 from interlock.triggers import datasets as dataset_triggers
-from interlock.triggers.firing import Fired
+from interlock.triggers.firing import Fired, send_fired
 
 log = logging.getLogger(__name__)
 ECHO = "interlock/attempt"  # in the metadata of what Interlock reported itself
@@ -59,9 +58,7 @@ def take(events: Sequence[AssetEvent], *, origin: str,
         return []
     with session_scope() as session:
         fired = take_in(session, events, origin=origin)
-    if dispatcher is not None:
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+    send_fired(dispatcher, fired)
     return fired
 
 

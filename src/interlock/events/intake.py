@@ -30,11 +30,11 @@ from interlock.config.systems import SecretError, UnknownSystem, load_systems
 from interlock.errors import InterlockError, Rejected
 from interlock.events import assets
 from interlock.states import NodeState
-from interlock.store import audit, external, facts, outbox, signatures
+from interlock.store import audit, external, facts, signatures
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, PollBatch
-from interlock.store.tables import ATTEMPTS, Attempt, TaskKind
-from interlock.triggers.firing import Fired, after_foreign_run
+from interlock.store.tables import ATTEMPTS, Attempt
+from interlock.triggers.firing import Fired, after_foreign_run, send_fired
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ def apply(kind: str, event: ForeignEvent, *, dispatcher: Dispatcher, origin: str
                 raise
     if outcome.attempt_id is not None:
         dispatcher.send_polls(PollBatch(kind, [outcome.attempt_id]))
-    for fired in outcome.fired:
-        dispatcher.send(outbox.Work(TaskKind.ADVANCE, fired.run_id))
+    send_fired(dispatcher, outcome.fired)
     return outcome
 
 

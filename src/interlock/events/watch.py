@@ -27,11 +27,11 @@ from interlock.config.systems import load_systems
 from interlock.dispatch.periodic import Every
 from interlock.errors import AdapterError, InterlockError
 from interlock.events import assets, intake
-from interlock.store import outbox, positions
+from interlock.store import positions
 from interlock.store.db import session_scope
 from interlock.store.flows import list_flows, load_flow_of
 from interlock.store.outbox import Dispatcher
-from interlock.store.tables import TaskKind
+from interlock.triggers.firing import send_fired
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(minutes=10)  # how far back a new watcher looks
@@ -103,6 +103,5 @@ class Watcher:
             fired = assets.take_in(session, batch.events, origin=ORIGIN)
             if batch.position is not None and batch.position != position:
                 positions.put(session, key, batch.position)
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+        send_fired(dispatcher, fired)
         return len(batch.events)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,10 +32,11 @@ from interlock.spec.expressions import ExpressionError, evaluate_condition
 from interlock.spec.inputs import InputError, check_inputs
 from interlock.spec.models import After, Flow
 from interlock.states import STATE_WORDS, RunState
-from interlock.store import audit, facts, idempotency
+from interlock.store import audit, facts, idempotency, outbox
 from interlock.store import runs as run_store
 from interlock.store.flows import flows_with_after, get_revision, load_flow_of
-from interlock.store.tables import Attempt, ExternalRun, FlowRevision, NodeRun, Run
+from interlock.store.outbox import Dispatcher
+from interlock.store.tables import Attempt, ExternalRun, FlowRevision, NodeRun, Run, TaskKind
 from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,14 @@ class Finished:
     def shown(self) -> dict[str, Any]:
         """What `after.if` and the trigger's `inputs:` see as `trigger`."""
         return {**self.context(), "details": self.details, "nodes": self.nodes}
+
+
+def send_fired(dispatcher: Dispatcher | None, fired: Iterable[Fired]) -> None:
+    """After the commit that created them, hand the started runs to ``dispatcher`` so they
+    plan at once; without one, the outbox rows written with them are relayed later."""
+    if dispatcher is not None:
+        for started in fired:
+            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
 
 
 def state_matches(wanted: list[str], finished: Finished) -> bool:

@@ -25,12 +25,12 @@ from sqlalchemy.orm import Session
 from interlock import clock
 from interlock.engine import ticks as cron_ticks
 from interlock.spec.models import CatchUp, Flow, Schedule
-from interlock.store import audit, outbox
+from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.flows import get_revision, list_flows, load_flow_of
 from interlock.store.outbox import Dispatcher
-from interlock.store.tables import FlowRevision, ScheduleCursor, TaskKind
-from interlock.triggers.firing import Fired, fire
+from interlock.store.tables import FlowRevision, ScheduleCursor
+from interlock.triggers.firing import Fired, fire, send_fired
 from interlock.triggers.types import TriggerType
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,7 @@ def tick(dispatcher: Dispatcher | None = None, now: datetime | None = None) -> H
                             mapping=flow.triggers[index].inputs)
         fired += result.fired
         skipped += result.skipped
-    if dispatcher is not None:
-        for started in fired:
-            dispatcher.send(outbox.Work(TaskKind.ADVANCE, started.run_id))
+    send_fired(dispatcher, fired)
     return Handled(fired, skipped)
 
 
