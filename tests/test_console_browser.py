@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -43,6 +44,8 @@ NS = "shop"
 HOSTILE_OUT = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
 HOSTILE_ERR = "<img src=x onerror=window.__pwned=3>"
 FLAKY_MARK = Path(tempfile.gettempdir()) / f"interlock-flaky-{uuid.uuid4().hex}"  # 2nd try ok
+TIMED_MARK = Path(tempfile.gettempdir()) / f"interlock-timed-{uuid.uuid4().hex}"  # 2nd try ok
+BACKOFF_S = 2
 FLOWS = [
     dedent(f"""
         id: slow
@@ -76,6 +79,25 @@ FLOWS = [
             with:
               command: ["sh", "-c", "test -f {FLAKY_MARK} || {{ touch {FLAKY_MARK}; exit 4; }}"]
           publish: {{uses: noop, needs: [fetch]}}
+    """),
+    dedent(f"""
+        id: relay
+        namespace: {NS}
+        nodes:
+          hand_over: {{uses: noop}}
+    """),
+    dedent(f"""
+        id: timed
+        namespace: {NS}
+        triggers:
+          - after: {{flow: relay}}
+        nodes:
+          fetch:
+            uses: script
+            with:
+              command: ["sh", "-c", "test -f {TIMED_MARK} || {{ touch {TIMED_MARK}; exit 5; }}"]
+            retry: {{attempts: 2, backoff: {BACKOFF_S}s}}
+          work: {{uses: script, needs: [fetch], with: {{command: ["sleep", "1"]}}}}
     """),
 ]
 
@@ -241,6 +263,90 @@ def test_an_operator_retries_a_failed_run_and_sees_it_succeed_live(
     assert page.evaluate("window.__same_page") is True  # no reload
     assert page.get_by_test_id("retry").count() == 0  # nothing failed any more
     FLAKY_MARK.unlink(missing_ok=True)
+
+
+def test_a_viewer_sees_no_retry_button_and_the_api_refuses_it(
+        page: Any, world: World) -> None:
+    run_id = world.start("boom")
+    world.wait(run_id, {"failed"})
+    login(page, world, "viewer")
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.locator("[data-node='report'].s-skipped").wait_for()
+    page.locator("[data-node='load'] button").click()
+    page.get_by_test_id("root-cause").wait_for()  # the failed node's panel is open
+    assert page.get_by_test_id("retry").count() == 0
+    refused = httpx.post(f"{world.base}{API}/runs/{run_id}/retry",
+                         headers={"Authorization": f"Bearer {world.tokens['viewer']}"})
+    assert refused.status_code == 403 and "runs:retry" in refused.text
+    after = world.api.get(f"{API}/runs/{run_id}").json()
+    load = next(n for n in after["nodes"] if n["id"] == "load")
+    assert (after["state"], len(load["attempts"])) == ("failed", 1)  # nothing was retried
+
+
+def test_the_timeline_draws_each_attempt_and_the_run_that_triggered_it(
+        page: Any, world: World) -> None:
+    TIMED_MARK.unlink(missing_ok=True)
+    relay = world.start("relay")
+    deadline = time.monotonic() + 60
+    while not (found := world.api.get(f"{API}/runs", params={
+            "namespace": NS, "flow_id": "timed"}).json()["runs"]):
+        assert time.monotonic() < deadline, "relay's run did not trigger `timed`"
+        time.sleep(0.2)
+    run_id = str(found[0]["id"])
+    assert found[0]["trigger"]["external_id"] == relay
+    world.wait(run_id, {"succeeded"})
+    TIMED_MARK.unlink(missing_ok=True)
+    login(page, world, "viewer")
+    page.goto(f"{world.base}/runs/{run_id}")
+    page.locator("[data-testid=run-state].s-succeeded").wait_for()
+    timeline = page.get_by_test_id("timeline")
+    bars = {span: _bar(timeline, span) for span in (
+        f"run:{relay}", f"run:{run_id}", f"attempt:{run_id}/fetch/1",
+        f"attempt:{run_id}/fetch/2", f"attempt:{run_id}/work/1")}
+    upstream = timeline.locator(f"[data-span='run:{relay}']")
+    assert "upstream" in str(upstream.get_attribute("class"))
+    assert upstream.locator(".tl-label").inner_text().startswith(f"↑ {NS}/relay")
+    assert "upstream" not in str(timeline.locator(f"[data-span='run:{run_id}']")
+                                 .get_attribute("class"))
+    # One bar per attempt: queued then running (coloured by how it ended); the retry's
+    # backoff drawn between the failed attempt and the next.
+    fetch1, fetch2, work = (bars[f"attempt:{run_id}/{a}"] for a in ("fetch/1", "fetch/2",
+                                                                    "work/1"))
+    assert [s for s, _, _, _ in fetch1] == ["queued", "running"]
+    assert fetch1[1][3] == "s-failed"
+    assert [s for s, _, _, _ in fetch2] == ["retry", "queued", "running"]
+    assert fetch2[2][3] == "s-succeeded"
+    assert [s for s, _, _, _ in work] == ["queued", "running"] and work[1][3] == "s-succeeded"
+    # Where each segment is drawn is what the trace's times say, on one scale.
+    trace = world.api.get(f"{API}/runs/{run_id}/trace").json()
+    spans = {s["id"]: s for s in trace["spans"]}
+    t0 = min(_ms(s["queued_at"] or s["started_at"]) for s in spans.values())
+    t1 = max(_ms(s["finished_at"]) for s in spans.values())
+    first, second = spans[f"attempt:{run_id}/fetch/1"], spans[f"attempt:{run_id}/fetch/2"]
+    backoff = (_ms(second["queued_at"]) - _ms(first["finished_at"])) / 1000
+    assert backoff >= BACKOFF_S * 0.95, backoff
+    expected = [(_ms(first["finished_at"]), _ms(second["queued_at"])),
+                (_ms(second["queued_at"]), _ms(second["submitted_at"])),
+                (_ms(second["submitted_at"]), _ms(second["finished_at"]))]
+    for (_, left, width, _), (a, b) in zip(fetch2, expected, strict=True):
+        assert left == pytest.approx((a - t0) / (t1 - t0) * 100, abs=0.05)
+        assert width == pytest.approx(max(0.3, (b - a) / (t1 - t0) * 100), abs=0.05)
+    assert fetch1[1][1] + fetch1[1][2] == pytest.approx(fetch2[0][1], abs=0.03)  # no gap
+    assert bars[f"run:{relay}"][0][1] < fetch1[0][1]  # the upstream run came first
+
+
+def _bar(timeline: Any, span: str) -> list[tuple[str, float, float, str]]:
+    """The segments of one timeline row: (kind, left %, width %, state class)."""
+    row = timeline.locator(f"[data-span='{span}']")
+    row.wait_for()
+    return [(seg, float(left.rstrip("%")), float(width.rstrip("%")), state)
+            for seg, left, width, state in row.locator(".tl-seg").evaluate_all(
+                "els => els.map(e => [e.dataset.seg, e.style.left, e.style.width, "
+                "[...e.classList].find(c => c.startsWith('s-')) || ''])")]
+
+
+def _ms(at: str) -> float:
+    return datetime.fromisoformat(at).timestamp() * 1000
 
 
 def test_the_graph_is_reachable_with_the_keyboard(page: Any, world: World) -> None:

@@ -3,6 +3,9 @@
 import { duration } from "../format";
 import type { Span } from "../types";
 
+// What a segment of a bar is (`data-seg`, for tests and styles alike).
+type Seg = "queued" | "approval" | "running" | "retry";
+
 const t = (at: string | null) => (at ? Date.parse(at) : null);
 
 export function Timeline({ spans }: { spans: Span[] }) {
@@ -21,24 +24,25 @@ export function Timeline({ spans }: { spans: Span[] }) {
         const queued = t(s.queued_at);
         const started = t(s.started_at) ?? t(s.submitted_at);
         const end = t(s.finished_at) ?? now;
-        const segments: { cls: string; a: number; b: number; title: string }[] = [];
+        const segments: { seg: Seg; cls: string; a: number; b: number; title: string }[] = [];
         const key = s.node_id ? `${s.run_id}/${s.node_id}` : "";
         if (key && previousEnd[key] !== undefined && queued !== null) {
-          segments.push({ cls: "seg-retry", a: previousEnd[key], b: queued, title: "retry backoff" });
+          segments.push({ seg: "retry", cls: "seg-retry", a: previousEnd[key], b: queued, title: "retry backoff" });
         }
+        const waiting: Seg = s.state === "approval_wait" ? "approval" : "queued";
         if (queued !== null && started !== null && started > queued) {
-          segments.push({ cls: s.state === "approval_wait" ? "seg-approval" : "seg-queued", a: queued, b: started, title: "queued" });
+          segments.push({ seg: waiting, cls: `seg-${waiting}`, a: queued, b: started, title: "queued" });
         }
-        if (started !== null) segments.push({ cls: `seg-running s-${s.state ?? ""}`, a: started, b: end, title: s.state ?? "running" });
-        else if (queued !== null) segments.push({ cls: s.state === "approval_wait" ? "seg-approval" : "seg-queued", a: queued, b: end, title: s.state ?? "queued" });
+        if (started !== null) segments.push({ seg: "running", cls: `seg-running s-${s.state ?? ""}`, a: started, b: end, title: s.state ?? "running" });
+        else if (queued !== null) segments.push({ seg: waiting, cls: `seg-${waiting}`, a: queued, b: end, title: s.state ?? "queued" });
         if (key) previousEnd[key] = end;
         const label = s.kind === "attempt" ? `${s.node_id} #${s.attempt}` : s.label ?? s.external_id ?? s.kind;
         return (
-          <div class={`tl-row${s.upstream ? " upstream" : ""}`} key={s.id}>
+          <div class={`tl-row${s.upstream ? " upstream" : ""}`} key={s.id} data-span={s.id} data-kind={s.kind}>
             <span class="tl-label">{s.upstream ? "↑ " : ""}{label}{s.system ? ` · ${s.system}` : ""}</span>
             <span class="tl-track">
               {segments.map((g, i) => (
-                <span key={i} class={`tl-seg ${g.cls}`} title={g.title}
+                <span key={i} class={`tl-seg ${g.cls}`} title={g.title} data-seg={g.seg}
                       ref={(el) => { if (el) { el.style.left = pct(g.a); el.style.width = width(g.a, g.b); } }} />
               ))}
             </span>
