@@ -131,7 +131,9 @@ class Host:
                 return False
             if step.state == StepState.WAITING.value:  # refused by people: the wait is over
                 tool_approvals.shown_done(session, s.run_id, s.node_id, s.attempt)
-            store.end_step(step, state=StepState(state), fields=fields)
+            asked = session.get(ApprovalRequest, step.approval_id) if step.approval_id else None
+            store.end_step(step, state=StepState(state), fields=fields,
+                           ran_from=asked.decided_at if asked is not None else None)
             if messages is not None:
                 s.messages = messages
             _audit_step(session, step)

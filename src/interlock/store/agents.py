@@ -3,7 +3,7 @@ agent at a time, steps recorded before their work, usage summed from the rows.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -91,18 +91,22 @@ def step_of(session: Session, s: AgentSession, seq: int) -> AgentStep | None:
 
 
 def resume_step(step: AgentStep) -> None:
-    """A waiting tool call, approved: it runs now (its duration is the tool's, not the
-    wait's; the request keeps when it was asked and decided)."""
-    step.state, step.started_at = StepState.STARTED.value, clock.now()
+    """A waiting tool call, approved: it runs now. Its start stays when it was asked, so
+    its span holds the approval span (the request keeps when it was asked and decided)."""
+    step.state = StepState.STARTED.value
 
 
-def end_step(step: AgentStep, *, state: StepState, fields: dict[str, Any]) -> None:
+def end_step(step: AgentStep, *, state: StepState, fields: dict[str, Any],
+             ran_from: datetime | None = None) -> None:
+    """``ran_from``: when a call that waited was released (its decision); its duration is
+    the tool's from then, not the wait's (the span, from start to end, shows both)."""
     now = clock.now()
     for name, value in _known(fields).items():
         setattr(step, name, value)
     step.state, step.ended_at = state.value, now
     if step.duration_ms is None:
-        step.duration_ms = (now - step.started_at).total_seconds() * 1000
+        began = max(step.started_at, ran_from) if ran_from else step.started_at
+        step.duration_ms = max((now - began).total_seconds() * 1000, 0.0)
 
 
 def _known(fields: dict[str, Any]) -> dict[str, Any]:
