@@ -40,6 +40,7 @@ from interlock_script.params import ScriptParams
 from interlock_script.prepare import build_spec
 from interlock_script.procs import pid_alive, read_pid_file, signal_group
 from interlock_script.records import RunResult, now_iso
+from interlock_script.runner import EX_TEMPFAIL
 from interlock_script.sealed import Sealed
 from interlock_script.secret_env import only_in_env, refuse_system_secrets, split_env
 from interlock_script.status import runner_status
@@ -150,6 +151,9 @@ def _launch(handle: Handle, paths: AttemptPaths, sealed: Sealed) -> Handle | Obs
         launcher.kill()
         launcher.wait()
         return handle  # it may still have forked; the pid file or its absence will tell
+    if code == EX_TEMPFAIL:  # no room for the runner's records: nothing started, try later
+        paths.spawned.unlink()  # under the attempt's lock: the next submit launches afresh
+        raise OSError(errno.ENOSPC, "no room to reserve the runner's records")
     if code > 0:  # failed before it forked (a signal could have come after): nothing runs
         return lost(handle, f"runner failed to start (exit code {code}); see {paths.runner_err}")
     return handle

@@ -3,13 +3,20 @@
 The file is only ever appended to, so a reader's byte offset stays valid: the head
 is written as it arrives; the rest is held in a ring buffer and written on close,
 after a `... [N bytes truncated] ...` line when the stream overflowed the cap.
+
+A full disk (ENOSPC, EDQUOT) loses the bytes it refuses, counted in `lost`, and nothing
+else: the stream is still read, so the command is never blocked on a full pipe.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
 from typing import Any
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def truncation_marker(dropped: int) -> bytes:
@@ -25,12 +32,13 @@ class CappedLog:
         if masker is not None:
             from interlock.adapters.masking import StreamMasker
             self._stream = StreamMasker(masker)
-        self._file = path.open("ab")
+        self._file = path.open("ab", buffering=0)  # each write reaches the disk, or is lost
         self._head_room = max_bytes // 2
         self._tail_cap = max_bytes - self._head_room
         self._tail = bytearray()
         self._ends_with_newline = True
         self._dropped = 0
+        self._lost = 0
         self._closed = False
         # The pump thread writes while the main thread may close on its own schedule.
         self._lock = threading.Lock()
@@ -38,6 +46,10 @@ class CappedLog:
     @property
     def dropped(self) -> int:
         return self._dropped
+
+    @property
+    def lost(self) -> int:
+        return self._lost
 
     def write(self, data: bytes) -> None:
         with self._lock:
@@ -65,11 +77,20 @@ class CappedLog:
             self._closed = True
             if self._dropped:
                 newline = b"" if self._ends_with_newline else b"\n"
-                self._file.write(newline + truncation_marker(self._dropped))
-            self._file.write(self._tail)
+                self._put(newline + truncation_marker(self._dropped))
+            self._put(bytes(self._tail))
             self._file.close()
 
     def _write_now(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.flush()  # readers (`logs`) see the head live
+        self._put(data)  # unbuffered: readers (`logs`) see the head live
         self._ends_with_newline = data.endswith(b"\n")
+
+    def _put(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._file.fileno(), view):]
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            self._lost += len(view)

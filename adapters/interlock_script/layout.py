@@ -23,6 +23,10 @@ LOG_FILE = "log"
 OUTPUTS_FILE = "outputs"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel-requested"
+RESERVED_SUFFIX = ".reserved"
+# Room kept for what the runner must write after the command started, whatever the disk:
+# result.json (its JSON is far smaller) and the two pid files.
+RESERVE_BYTES = {RESULT_FILE: 16384, RUNNER_PID_FILE: 64, CHILD_PID_FILE: 64}
 
 ATTEMPTS_FIX = ("the handle does not come from this worker's INTERLOCK_HOME: check that "
                 "every worker shares it, and that the stored handle was not altered")
@@ -117,6 +121,63 @@ def write_atomically(path: Path, data: str, mode: int = 0o600) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def reserved(path: Path) -> Path:
+    """Where the room for ``path`` is kept until it is written (`reserve`)."""
+    return path.with_name(f".{path.name}{RESERVED_SUFFIX}")
+
+
+def reserve(attempt: AttemptPaths) -> None:
+    """Allocate, before the command starts, the room for the runner's own records, so a
+    disk that fills while the command runs cannot lose its outcome. Raises OSError (ENOSPC)
+    when there is no room: nothing was started; what was reserved is given back."""
+    made: list[Path] = []
+    try:
+        for name, size in RESERVE_BYTES.items():
+            place = reserved(attempt.dir / name)
+            made.append(place)
+            fd = os.open(place, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                _write_all(fd, b" " * size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError:
+        for place in made:
+            place.unlink(missing_ok=True)
+        raise
+
+
+def write_reserved(path: Path, data: str, *, durable: bool = True) -> None:
+    """Like `write_atomically`, into the room `reserve` kept when there is some and the data
+    fits: bytes written over allocated ones need no new block, even on a full disk."""
+    place, raw = reserved(path), data.encode("utf-8")
+    try:
+        fd = os.open(place, os.O_WRONLY)
+    except FileNotFoundError:
+        return write_atomically(path, data)
+    try:
+        fits = len(raw) <= os.fstat(fd).st_size
+        if fits:
+            _write_all(fd, raw)
+            os.ftruncate(fd, len(raw))  # shrinking frees blocks, never asks for one
+            if durable:
+                os.fsync(fd)
+    finally:
+        os.close(fd)
+    if not fits:
+        return write_atomically(path, data)
+    os.replace(place, path)
+    if durable:
+        _fsync_dir(path.parent)
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _fsync_dir(path: Path) -> None:

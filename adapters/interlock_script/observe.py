@@ -42,10 +42,12 @@ def observe(handle: Handle) -> Observation:
 
 def finished(handle: Handle, paths: AttemptPaths, result: RunResult) -> Observation:
     excerpt = log_tail(paths, paths.log) or None
+    lost_note = (f"; {result.log_lost_bytes} bytes of log lost: the attempts disk was full"
+                 if result.log_lost_bytes else "")
 
     def seen(state: NodeState, status: str, error: str | None = None) -> Observation:
-        return Observation(handle=handle, state=state, remote_status=status, error=error,
-                           log_excerpt=excerpt)
+        return Observation(handle=handle, state=state, remote_status=status + lost_note,
+                           error=error, log_excerpt=excerpt)
 
     if result.cancelled:
         return seen(NodeState.CANCELLED, "cancelled", "cancelled")
@@ -64,8 +66,9 @@ def finished(handle: Handle, paths: AttemptPaths, result: RunResult) -> Observat
         outputs = {}
     except OutputsError as e:
         return seen(NodeState.FAILED, "exited 0", f"bad outputs file {paths.outputs}: {e}")
-    return Observation(handle=handle, state=NodeState.SUCCEEDED, remote_status="exited 0",
-                       outputs=outputs, log_excerpt=excerpt)
+    return Observation(handle=handle, state=NodeState.SUCCEEDED,
+                       remote_status="exited 0" + lost_note, outputs=outputs,
+                       log_excerpt=excerpt)
 
 
 def on_this_host(handle: Handle) -> bool:

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from interlock_script.layout import write_reserved
+
 _PROC = Path("/proc")
 _ZOMBIE_STATES = frozenset({"Z", "X"})
 
@@ -28,10 +30,10 @@ class PidRecord:
 
 
 def write_pid_file(path: Path, pid: int) -> None:
+    """Written aside and renamed (readers never see a half-written pid), into the room the
+    launcher reserved for it (`layout.reserve`): a full disk does not stop the runner."""
     start = start_time(pid)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(f"{pid} {'' if start is None else start}\n", encoding="ascii")
-    os.replace(tmp, path)  # readers never see a half-written pid
+    write_reserved(path, f"{pid} {'' if start is None else start}\n", durable=False)
 
 
 def read_pid_file(path: Path) -> PidRecord | None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from interlock_script.layout import write_atomically
+from interlock_script.layout import write_atomically, write_reserved
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ class RunResult:
     finished_at: str
     error: str | None = None        # why the command could not be started at all
     log_truncated_bytes: int = 0    # bytes dropped from the middle of the log
+    log_lost_bytes: int = 0         # bytes of output not written: the attempts disk was full
 
     def save(self, path: Path) -> None:
-        write_atomically(path, json.dumps(asdict(self), indent=2))
+        write_reserved(path, json.dumps(asdict(self), indent=2))  # the launcher kept room
 
     @classmethod
     def load(cls, path: Path) -> RunResult | None:

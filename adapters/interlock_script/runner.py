@@ -8,10 +8,16 @@ read this directory, so a worker that dies mid-attempt loses nothing.
 Whatever is left in the command's process group when the command ends is stopped
 too: leftovers would hold the log pipe open and outlive timeouts and cancels.
 Anything meant to outlive its step must start a session of its own.
+
+Before it detaches, the runner reserves the room for its own records (`layout.reserve`):
+when the attempts disk has none it exits with `EX_TEMPFAIL` and nothing starts (`submit`
+is tried again later); once the command runs, a full disk can cost log lines, never the
+outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,7 +32,7 @@ from typing import IO, Any
 from interlock_script.caplog import CappedLog
 from interlock_script.environment import build_env
 from interlock_script.identity import Identity
-from interlock_script.layout import AttemptPaths
+from interlock_script.layout import AttemptPaths, reserve
 from interlock_script.procs import detach, group_alive, signal_group, write_pid_file
 from interlock_script.records import RunResult, RunSpec, now_iso
 from interlock_script.sealed import Sealed, receive
@@ -36,6 +42,7 @@ KILL_GRACE_S = 5.0     # between SIGTERM and SIGKILL to the command's group
 PUMP_DRAIN_S = 2.0     # how long to wait for the last output once the group is gone
 READ_BYTES = 64 * 1024
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EX_TEMPFAIL = 75       # sysexits.h: no room for the runner's records; nothing was started
 
 
 class StopRequest:
@@ -63,11 +70,11 @@ class Outcome:
     cancelled: bool = False
     error: str | None = None
 
-    def result(self, log_truncated_bytes: int) -> RunResult:
+    def result(self, log: CappedLog) -> RunResult:
         return RunResult(exit_code=self.exit_code, signal=self.signal, timed_out=self.timed_out,
                          cancelled=self.cancelled, started_at=self.started_at,
                          finished_at=now_iso(), error=self.error,
-                         log_truncated_bytes=log_truncated_bytes)
+                         log_truncated_bytes=log.dropped, log_lost_bytes=log.lost)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = AttemptPaths(Path(args[0]).resolve())
     sealed = receive(sys.stdin.buffer)  # before detaching: the launcher's pipe ends with it
+    try:
+        reserve(paths)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # its stderr is on that full disk too
+            os.write(2, f"interlock runner: no room for the attempt's records: {exc}\n".encode())
+        return EX_TEMPFAIL
     detach()
     stop = StopRequest(paths.cancel_requested)
     for sig in STOP_SIGNALS:  # before the pid is published, so no SIGTERM finds us unprepared
@@ -101,7 +114,7 @@ def run(spec: RunSpec, paths: AttemptPaths, stop: StopRequest,
     if masker is not None:
         mask_files(paths, masker)
         outcome = replace(outcome, error=masker.text(outcome.error) if outcome.error else None)
-    return outcome.result(log.dropped)
+    return outcome.result(log)
 
 
 def mask_files(paths: AttemptPaths, masker: Any) -> None:

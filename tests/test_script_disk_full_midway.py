@@ -1,0 +1,115 @@
+"""The attempts disk fills while a script node's command runs (found by the chaos soak's
+fill-disk fault, `bench/soak.py`): the command ran, so its outcome is what the node records,
+once, and the run goes on. The runner reserved the room for its own records (its pid files,
+result.json) before the command started, so a full disk cannot make a job that ran look
+lost (and, with `retry:`, run again); log lines it could not write are counted, and the
+command is never blocked on its output pipe."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from interlock.config.env import settings
+from interlock.dispatch.embedded import EmbeddedDispatcher
+from interlock.operations import runs as ops
+from interlock.states import NodeState, RunState
+from interlock.store.db import session_scope
+from interlock.store.tables import Attempt
+from tests.helpers import wait_run
+
+PAGE = 4096
+NOISE_BYTES = 300_000  # several pipe buffers: a runner that stopped reading would hang it
+
+
+def _flow(gate: Path, ledger: Path) -> str:
+    command = (f"until [ -e {gate} ]; do sleep 0.05; done; "
+               f"echo $INTERLOCK_ATTEMPT >> {ledger}; yes x | head -c {NOISE_BYTES}")
+    return f"""
+id: midway
+namespace: tests.disk
+nodes:
+  work: {{uses: script, with: {{command: "{command}"}}}}
+"""
+
+
+@pytest.fixture
+def tmpfs_attempts(sqlite_store: str) -> Iterator[Path]:
+    where = settings().attempts_dir
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+def _fill(where: Path) -> Path:
+    filler = where / "filler"
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"x" * 4096)
+        except OSError as exc:
+            assert exc.errno == 28, exc  # ENOSPC
+    return filler
+
+
+def test_a_disk_that_fills_while_the_command_runs_keeps_its_outcome(
+        tmpfs_attempts: Path, embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
+    gate, ledger = tmp_path / "gate", tmp_path / "ledger"
+    flow, _ = ops.register(_flow(gate, ledger))
+    run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
+                           dispatcher=embedded)
+    deadline = time.monotonic() + 30
+    while not list(tmpfs_attempts.glob("*/child.pid")):  # the command is running
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    filler = _fill(tmpfs_attempts)
+    gate.touch()  # the command now writes its ledger line, its log and ends: disk still full
+    try:
+        detail = wait_run(run_id, timeout=60)
+    finally:
+        filler.unlink()
+    node = detail.nodes[0]
+    assert detail.state is RunState.SUCCEEDED, (node.state, node.error)
+    assert node.state is NodeState.SUCCEEDED
+    assert ledger.read_text().split() == ["1"]  # ran once, recorded once, not retried
+    assert "bytes of log lost: the attempts disk was full" in _remote_status(run_id)
+
+
+def test_no_room_for_the_runners_records_starts_nothing_and_the_submit_is_tried_again(
+        tmpfs_attempts: Path, embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    filler = _fill(tmpfs_attempts)
+    with filler.open("r+b") as f:  # room for spec.json and the spawned marker, no more
+        f.truncate(filler.stat().st_size - 2 * PAGE)
+    flow, _ = ops.register(_flow(tmp_path / "gate", ledger))
+    (tmp_path / "gate").touch()
+    run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
+                           dispatcher=embedded)
+    deadline = time.monotonic() + 30
+    while "reserve" not in (status := _remote_status(run_id)):
+        assert time.monotonic() < deadline, f"no refused launch: {status!r}"
+        time.sleep(0.05)
+    assert "is full" in status, status
+    assert not ledger.exists()  # nothing ran
+    assert not list(tmpfs_attempts.glob("*/spawned"))  # so the next submit launches afresh
+    filler.unlink()
+    detail = wait_run(run_id, timeout=60)
+    assert detail.state is RunState.SUCCEEDED, detail.nodes[0].error
+    assert ledger.read_text().split() == ["1"]
+
+
+def _remote_status(run_id: str) -> str:
+    with session_scope() as session:
+        return session.scalar(select(Attempt.remote_status).where(
+            Attempt.run_id == run_id)) or ""
