@@ -17,18 +17,23 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from interlock.states import RUN_TERMINAL, NodeState, RunState
+from interlock.states import NODE_TERMINAL, RUN_TERMINAL, NodeState, RunState
 from interlock.store.tables import Attempt, ExternalRun, Outbox, Run
 from tests.soak_faults import Outcome
 from tests.soak_load import CRON_JOB, CRON_SYSTEM, Sent
 
 TERMINAL = {s.value for s in RUN_TERMINAL}
+TERMINAL_NODE = {s.value for s in NODE_TERMINAL}
 
 
 @dataclass
 class Report:
     lines: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    planned_kinds: set[str] = field(default_factory=set)    # the kinds of fault in the plan
+    left_out: dict[str, str] = field(default_factory=dict)   # kind -> why it could not be
+    injected: Counter[str] = field(default_factory=Counter)  # kind -> faults carried out
+    recovered: Counter[str] = field(default_factory=Counter)  # kind -> followed by a probe
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -74,7 +79,7 @@ def check(*, engine: Engine, ledger: Path, sent: Sent, outcomes: list[Outcome],
         runs = conn.execute(select(Run.id, Run.flow_id, Run.state, Run.reason, Run.inputs,
                                    Run.trigger)).all()
         attempts = conn.execute(select(Attempt.run_id, Attempt.node_id, Attempt.number,
-                                       Attempt.state, Attempt.uses)).all()
+                                       Attempt.state, Attempt.uses, Attempt.error)).all()
         foreign = conn.execute(select(ExternalRun.external_id, ExternalRun.state,
                                       ExternalRun.details).where(
             ExternalRun.system == CRON_SYSTEM, ExternalRun.job_id == CRON_JOB)).all()
@@ -119,6 +124,10 @@ def _ledger(ledger: Path, runs: list[Any], attempts: list[Any], report: Report) 
     report.say(f"ledger: {sum(lines.values())} line(s) for {len(planned)} planned script "
                f"execution(s): {len(duplicates)} duplicate, {len(missing)} missing, "
                f"{len(stray)} without an attempt; attempts past the first: {redriven}")
+    retried = Counter((a.error or a.state)[:90] for a in attempts
+                      if a.state != NodeState.SUCCEEDED.value and a.state in TERMINAL_NODE)
+    for why, n in retried.most_common(5):  # what a node's `retry:` absorbed, said plainly
+        report.say(f"  attempts that did not succeed (retried): {n} x {why}")
     report.require(not duplicates, f"executions done twice: {list(duplicates.items())[:5]}")
     report.require(not missing, f"executions never done: {sorted(missing)[:5]}")
     report.require(not stray, f"ledger lines no attempt accounts for: {sorted(stray)[:5]}")
@@ -202,6 +211,10 @@ def _audit(env: dict[str, str], report: Report) -> None:
 
 def _recovery(outcomes: list[Outcome], report: Report) -> None:
     kinds = Counter(o.fault.kind.value for o in outcomes)
+    report.injected = kinds
+    report.recovered = Counter(o.fault.kind.value for o in outcomes if o.recovery_s is not None)
+    never = sorted(report.planned_kinds - set(kinds))
+    report.require(not never, f"fault kinds planned but never injected: {never}")
     by_kind = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items()))
     report.say(f"faults injected: {len(outcomes)} ({by_kind})")
     for kind in sorted(kinds):

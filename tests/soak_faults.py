@@ -4,6 +4,7 @@ by a probe run whose completion gives the fault's recovery time."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
@@ -22,6 +23,8 @@ WARM_UP_S = 8.0
 GAP_S = (10.0, 18.0)         # between the end of one fault's recovery and the next fault
 RESTART_PAUSE_S = (1.0, 5.0)  # a killed process is started again after this
 RECOVERY_LIMIT_S = 120.0      # a probe not done by then: the fault is reported unrecovered
+FILL_HOLD_S = (4.0, 8.0)      # how long the attempts disk stays full
+MIN_SQUEEZE = 0.2             # first-round gaps never shrink below a fifth (2-3.6 s)
 
 
 class Kind(StrEnum):
@@ -48,21 +51,33 @@ class Fault:
 
 
 def plan(seed: int, duration_s: float, kinds: list[Kind], lease_s: float) -> list[Fault]:
-    """Every kind once (shuffled), then random kinds, spaced over `duration_s`."""
+    """Every kind once (shuffled: the first round), then random kinds, spaced over
+    `duration_s`. On a short run the first round's gaps shrink so that it fits; a 10-minute
+    plan is the same as before that rule (its gaps are not scaled)."""
     rng = random.Random(seed)
     order = rng.sample(kinds, len(kinds))
+    squeeze = _first_round_squeeze(duration_s, order, lease_s)
     faults, at = [], WARM_UP_S
-    while at < duration_s - 5:
-        kind = order[len(faults)] if len(faults) < len(order) else rng.choice(kinds)
+    while at < duration_s - 5 or len(faults) < len(order):
+        first_round = len(faults) < len(order)
+        kind = order[len(faults)] if first_round else rng.choice(kinds)
         if kind is Kind.STOP_WORKER:
             hold = lease_s + rng.uniform(2.0, 5.0)
         elif kind is Kind.FILL_DISK:
-            hold = rng.uniform(4.0, 8.0)
+            hold = rng.uniform(*FILL_HOLD_S)
         else:
             hold = rng.uniform(*RESTART_PAUSE_S)
         faults.append(Fault(round(at, 1), kind, rng.randint(1, 2), round(hold, 1)))
-        at += hold + rng.uniform(*GAP_S)
+        at += hold + rng.uniform(*GAP_S) * (squeeze if first_round else 1.0)
     return faults
+
+
+def _first_round_squeeze(duration_s: float, order: list[Kind], lease_s: float) -> float:
+    """The factor on the first round's gaps that fits every kind into the run, at worst."""
+    longest = {Kind.STOP_WORKER: lease_s + 5.0, Kind.FILL_DISK: FILL_HOLD_S[1]}
+    holds = sum(longest.get(k, RESTART_PAUSE_S[1]) for k in order)
+    room = duration_s - WARM_UP_S - 5 - holds
+    return max(MIN_SQUEEZE, min(1.0, room / (len(order) * GAP_S[1])))
 
 
 @dataclass
@@ -87,10 +102,15 @@ class Injector:
 
     def run(self, t0: float) -> None:
         """Carry out the plan; a fault whose time has passed (the previous recovery was
-        slow) waits for that recovery: faults never overlap, so each recovery is its own."""
-        for fault in self.faults:
-            delay = t0 + fault.at_s - time.monotonic()
-            if self.stopped.wait(max(0.0, delay)):
+        slow) waits for that recovery: faults never overlap, so each recovery is its own.
+        The first round (every kind once) is carried out even when the load's time is up:
+        a soak that did not inject every kind proves less than it says."""
+        first_round = len({f.kind for f in self.faults})
+        for index, fault in enumerate(self.faults):
+            delay = max(0.0, t0 + fault.at_s - time.monotonic())
+            if index < first_round:
+                time.sleep(delay)
+            elif self.stopped.wait(delay):
                 return
             self.outcomes.append(self._one(fault))
 
@@ -133,16 +153,18 @@ class Injector:
         return restart
 
     def _fill(self, fault: Fault) -> Callable[[], str]:
-        if self.disk is None:
-            return lambda: "skipped: no tmpfs"
+        if self.disk is None:  # run_soak leaves the kind out of the plan without a tmpfs
+            raise RuntimeError("fill-disk planned without a tmpfs over the attempts folder")
         filler = self.disk / "soak-filler"
         with filler.open("wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-            except OSError:
-                pass
-        return lambda: (filler.unlink(missing_ok=True), "")[1]
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:  # the fault must be the one it says it is
+                    raise
+        free = os.statvfs(self.disk).f_bavail
+        return lambda: (filler.unlink(missing_ok=True), f"disk full ({free} blocks free)")[1]
 
 
 class _Probe(threading.Thread):
@@ -171,7 +193,7 @@ class _Probe(threading.Thread):
             time.sleep(0.1)
 
 
-def mount_tmpfs(where: Path, size: str = "64m") -> str | None:
+def mount_tmpfs(where: Path, size: str = "256m") -> str | None:
     """A small tmpfs for the attempts folder; None, or why it could not be mounted."""
     where.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0711", "tmpfs",

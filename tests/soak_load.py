@@ -28,6 +28,10 @@ CRON_SECRET = "soak-cron-secret-0123456789"
 CRON_SECRET_ENV = "SOAK_CRON_EVENTS_SECRET"  # the systems file names it; the API reads it
 HOOK_KEY = "soak-hook"
 RETRY_FOR_S = 180.0  # a keyed request is retried this long (every fault heals well before)
+# What a user gives a job that writes files: a full attempts disk fails an attempt whose
+# command ran but whose own files (its outputs, the runner's records) could not be written;
+# the next attempt runs once there is room. Each attempt writes its own ledger line.
+RETRY = "retry: {attempts: 3, backoff: 2s}"
 
 
 def ledger_command(ledger: Path, sleep_s: float = 0.0) -> str:
@@ -39,7 +43,7 @@ def flows(ledger: Path) -> dict[str, str]:
     """id -> source. Script nodes write the ledger; the sleeps make faults land mid-node."""
     def script(sleep_s: float = 0.0, needs: str = "") -> str:
         after = f"needs: [{needs}], " if needs else ""
-        return ("{uses: script, " + after + "with: {command: "
+        return ("{uses: script, " + after + RETRY + ", with: {command: "
                 + ledger_command(ledger, sleep_s) + "}}")
 
     head = f"namespace: {NAMESPACE}\n"
