@@ -12,6 +12,9 @@ stays text. Needs `/usr/bin/chromium` and the built console, as `test_console_br
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -62,6 +65,14 @@ DOWNSTREAM = dedent(f"""
         consumes: [{{namespace: "postgres://ledger", name: payments}}]
         produces: [{{namespace: "s3://reports", name: daily-reconciliation}}]
 """)
+TICK = dedent(f"""
+    id: tick
+    namespace: {NS}
+    nodes:
+      wait: {{uses: script, with: {{command: ["sleep", "0.5"]}}}}
+""")
+CRON = "cron/db1"  # pushes its job runs through the cron wrapper
+CRON_SECRET_ENV = "PAGES_CRON_SECRET"
 ROLES = {"admin": "admin", "starter": "admin", "approver": "approver", "viewer": "viewer",
          "auditor": "auditor"}
 
@@ -72,6 +83,7 @@ class World:
     tokens: dict[str, str]
     api: httpx.Client  # the admin: registered the flows
     db_url: str
+    env: dict[str, str]
 
     def as_(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -118,6 +130,10 @@ def world(request: pytest.FixtureRequest,
 
 
 def _world(env: dict[str, str], home: Path) -> Iterator[World]:
+    systems = home / "systems.yaml"
+    systems.write_text(f"systems:\n  {CRON}: {{events_secret: {{env: {CRON_SECRET_ENV}}}}}\n",
+                       encoding="utf-8")
+    env.update(INTERLOCK_SYSTEMS=str(systems), **{CRON_SECRET_ENV: secrets.token_hex(16)})
     tokens = {}
     for name, role in ROLES.items():
         made = interlock("tokens", "create", "--name", f"pages-{name}", "--role", role,
@@ -127,10 +143,10 @@ def _world(env: dict[str, str], home: Path) -> Iterator[World]:
     with serving(env, home / "serve.log") as base:
         with httpx.Client(base_url=base, timeout=30,
                           headers={"Authorization": f"Bearer {tokens['admin']}"}) as api:
-            for source in (DOWNSTREAM, GATED):
+            for source in (DOWNSTREAM, GATED, TICK):
                 resp = api.post(f"{API}/flows", json={"source": source})
                 assert resp.status_code == 201, resp.text
-            yield World(base, tokens, api, env["INTERLOCK_DATABASE_URL"])
+            yield World(base, tokens, api, env["INTERLOCK_DATABASE_URL"], env)
 
 
 def assert_inert(page: Any) -> None:
@@ -241,6 +257,39 @@ def test_an_auditor_reads_the_trail_and_verifies_the_chain_and_sees_health(
     no_cron = page.get_by_text("No cron jobs registered.")
     assert page.get_by_test_id("cron").or_(no_cron).count() == 1
     assert page.get_by_test_id("nav-approvals").is_visible()
+
+
+def test_health_shows_which_systems_push_and_which_are_polled(
+        page: Any, world: World, tmp_path: Path) -> None:
+    # The cron wrapper pushes a job run's start and finish, signed; a script is polled.
+    wrapped = subprocess.run(
+        [sys.executable, "-m", "interlock", "cron", "exec", "--job", "backup", "--", "true"],
+        env={**world.env, "INTERLOCK_API_URL": world.base, "INTERLOCK_CRON_SYSTEM": CRON,
+             "INTERLOCK_CRON_SECRET": world.env[CRON_SECRET_ENV],
+             "INTERLOCK_CRON_SPOOL": str(tmp_path / "spool")},
+        capture_output=True, timeout=60, check=False)
+    assert wrapped.returncode == 0, wrapped.stderr
+    assert not list((tmp_path / "spool").glob("*.json"))  # delivered, none left waiting
+    ticked = world.api.post(f"{API}/runs", json={"namespace": NS, "flow_id": "tick"})
+    assert ticked.status_code == 201, ticked.text
+    world.wait(ticked.json()["id"], {"succeeded"})
+    login(page, world, "auditor")
+    page.get_by_test_id("nav-health").click()
+    cron = page.locator(f"[data-testid=systems] tr[data-system='{CRON}']")
+    assert cron.get_by_test_id("contact").locator(".state").inner_text() == "push"
+    assert "2 pushed" in cron.get_by_test_id("contact").inner_text()
+    script = page.locator("[data-testid=systems] tr[data-system='script'] [data-testid=contact]")
+    assert script.locator(".state").inner_text() == "poll"
+    noop = page.locator("[data-testid=systems] tr[data-system='noop'] [data-testid=contact]")
+    assert noop.locator(".state").inner_text() == "none"
+    # The chart: a push bar for the cron host, a poll bar for the script, none for noop.
+    chart = page.get_by_test_id("contact-chart")
+    assert chart.locator(f"g[data-system='{CRON}'] rect.contact-push").count() == 1
+    assert chart.locator(f"g[data-system='{CRON}'] rect.contact-poll").count() == 0
+    assert chart.locator("g[data-system='script'] rect.contact-poll").count() == 1
+    assert chart.locator("g[data-system='noop']").count() == 0
+    api = world.api.get(f"{API}/dashboards/systems").json()["systems"]
+    assert {s["system"]: s["contact"]["mode"] for s in api}[CRON] == "push"
 
 
 def test_verify_names_a_tampered_record(page: Any, world: World) -> None:

@@ -8,9 +8,11 @@ windows, pages and exact numbers.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import statistics
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,6 +33,7 @@ with warnings.catch_warnings():
 from helpers import bearer
 
 from interlock import __version__, clock
+from interlock.adapters import signing
 from interlock.adapters.contract import Handle, JobSpec, Observation
 from interlock.api.main import create_app
 from interlock.dashboards import metrics
@@ -166,7 +169,8 @@ def add_run(revision: int, flow_id: str, run_id: str, state: RunState, created: 
 def add_attempt(run_id: str, number: int, state: NodeState, created: datetime, *,
                 uses: str = "airflow", system: str | None = "airflow/prod",
                 queued_s: float | None = None, ran_s: float | None = None,
-                submit_tries: int = 1, next_poll_at: datetime | None = None) -> None:
+                submit_tries: int = 1, next_poll_at: datetime | None = None,
+                poll_interval: float | None = None) -> None:
     submitted = created + timedelta(seconds=queued_s) if queued_s is not None else None
     finished = (submitted or created) + timedelta(seconds=ran_s) if ran_s is not None else None
     handle = {"kind": uses, "external_id": f"x{number}", "system": system} if submitted else None
@@ -175,7 +179,7 @@ def add_attempt(run_id: str, number: int, state: NodeState, created: datetime, *
                             uses=uses, state=state.value, params={"system": system} if system
                             else {}, handle=handle, outputs={}, submit_tries=submit_tries,
                             created_at=created, submitted_at=submitted, finished_at=finished,
-                            next_poll_at=next_poll_at))
+                            next_poll_at=next_poll_at, poll_interval=poll_interval))
 
 
 def pages(client: TestClient, path: str, key: str, **params: Any) -> list[list[Any]]:
@@ -342,6 +346,63 @@ def test_system_latency_health_and_window(client: TestClient) -> None:
     assert report["script"]["registered"] is False
     assert report["script"]["run_latency"]["p50"] == 2.0
     assert report["dagster/idle"]["health"]["status"] == "unknown"
+
+
+CRON_SECRET_ENV = "DASHBOARDS_CRON_SECRET"
+PUSHING = SYSTEMS + f"  cron/db1: {{events_secret: {{env: {CRON_SECRET_ENV}}}}}\n"
+
+
+def push_cron(client: TestClient, secret: str, **report: Any) -> httpx.Response:
+    """What `interlock cron exec` posts, signed with ``secret``."""
+    body = json.dumps({"system": "cron/db1", "job": "backup", **report}).encode()
+    return client.post("/api/v1/events/cron", content=body, headers={
+        "Content-Type": "application/json", **signing.sign(secret, body)})
+
+
+def test_push_or_poll_per_system(client: TestClient, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "dashboards-cron-secret-" + uuid.uuid4().hex
+    use_systems(PUSHING, tmp_path, monkeypatch)
+    monkeypatch.setenv(CRON_SECRET_ENV, secret)
+    # cron/db1 pushes one job run's start and finish; a forged push is refused, not counted.
+    run, started = str(uuid.uuid4()), clock.now() - timedelta(seconds=5)
+    ok(push_cron(client, secret, run=run, event="start", started_at=started.isoformat()), 202)
+    ok(push_cron(client, secret, run=run, event="finish", started_at=started.isoformat(),
+                 ended_at=clock.now().isoformat(), exit_code=0), 202)
+    forged = push_cron(client, "not-the-secret-at-all", run=str(uuid.uuid4()), event="start",
+                       started_at=started.isoformat())
+    assert forged.status_code == 401
+    # airflow/prod: two attempts Interlock polls, one that finished within its submit.
+    revision = register(NOOP)
+    now = clock.now() - timedelta(minutes=1)
+    add_run(revision, "noop", "polled", RunState.RUNNING, now)
+    add_attempt("polled", 1, NodeState.SUCCEEDED, now, queued_s=1, ran_s=3, poll_interval=1.0)
+    add_attempt("polled", 2, NodeState.RUNNING, now, queued_s=1, poll_interval=2.0)
+    add_attempt("polled", 3, NodeState.SUCCEEDED, now, queued_s=1, ran_s=0)
+    # dagster/idle: a run it started itself, found by the watcher (nothing pushed).
+    with session_scope() as session:
+        session.add(ExternalRun(system="dagster/idle", job_id="nightly", external_id="d1",
+                                state="succeeded", remote_status="SUCCESS", details={},
+                                updated_at=now))
+    report = {s["system"]: s for s in ok(client.get(f"{API}/systems"))["systems"]}
+
+    cron = report["cron/db1"]["contact"]
+    assert (cron["mode"], cron["pushed_events"], cron["foreign_runs"]) == ("push", 2, 1)
+    assert cron["polled_attempts"] == 0
+    assert started < datetime.fromisoformat(cron["last_push"]) <= clock.now()
+    assert report["airflow/prod"]["contact"] == {
+        "mode": "poll", "pushed_events": 0, "last_push": None, "polled_attempts": 2,
+        "foreign_runs": 0}
+    assert report["dagster/idle"]["contact"]["mode"] == "poll"
+    assert report["dagster/idle"]["contact"]["foreign_runs"] == 1
+    assert report["cron/idle"]["contact"]["mode"] == "none"
+    # Outside the window, nothing of it counts.
+    earlier = {"since": (clock.now() - timedelta(days=3)).isoformat(),
+               "until": (clock.now() - timedelta(days=2)).isoformat()}
+    old = {s["system"]: s for s in ok(client.get(f"{API}/systems", params=earlier))["systems"]}
+    assert old["cron/db1"]["contact"] == {"mode": "none", "pushed_events": 0,
+                                          "last_push": None, "polled_attempts": 0,
+                                          "foreign_runs": 0}
 
 
 def test_percentiles_are_the_same_in_postgresql_and_in_python(sqlite_store: str,

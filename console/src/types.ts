@@ -228,6 +228,16 @@ export interface SystemStats {
   queue_latency: Latency;
   last_seen: string | null;
   health: { status: string; reasons: string[]; in_flight: number; overdue_polls: number; lost: number };
+  contact: Contact;
+}
+
+/** How a system's news reached Interlock in the window: pushed by it, or polled. */
+export interface Contact {
+  mode: "push" | "poll" | "none";
+  pushed_events: number;
+  last_push: string | null;
+  polled_attempts: number;
+  foreign_runs: number;
 }
 
 export interface CronJob {

@@ -1,44 +1,26 @@
-// Health (`systems:read`): per system success rate, latency percentiles, last contact and
-// health over a window (`/dashboards/systems`); cron jobs on time, LATE or MISSED
+// Health (`systems:read`): per system success rate, latency percentiles, last contact, push
+// or poll and health over a window (`/dashboards/systems`); cron jobs on time, LATE or MISSED
 // (`/cron/jobs`); flows' success rates (`/dashboards/flows`, for those reading every flow).
 import { useEffect, useState } from "preact/hooks";
 import { call } from "../api";
 import { duration, percent, when } from "../format";
-import type { CronJob, FlowStats, Me, SystemStats } from "../types";
+import type { Contact, CronJob, FlowStats, Me, SystemStats } from "../types";
+import { ContactChart, LatencyChart } from "./HealthCharts";
 
 const WINDOWS: Record<string, number> = { "1h": 3600, "24h": 86400, "7d": 7 * 86400 };
+
+/** Push or poll, and the counts behind it. */
+function ContactCell({ contact }: { contact: Contact }) {
+  const parts = [contact.pushed_events ? `${contact.pushed_events} pushed` : "",
+    contact.polled_attempts ? `${contact.polled_attempts} polled` : "",
+    contact.foreign_runs ? `${contact.foreign_runs} foreign run${contact.foreign_runs > 1 ? "s" : ""}` : ""];
+  return <td data-testid="contact"><span class={`state k-${contact.mode}`}>{contact.mode}</span>
+    <div class="muted small">{parts.filter(Boolean).join(" · ")}{contact.last_push ? ` · last push ${when(contact.last_push)}` : ""}</div></td>;
+}
 
 function Rate({ rate }: { rate: number | null }) {
   return <span class="rate">{rate !== null && <meter min={0} max={1} low={0.9} high={0.99} optimum={1} value={rate} />}
     {" "}{percent(rate)}</span>;
-}
-
-/** Run latency p50 / p95 / p99 per system as bars on one log-free linear scale (SVG
- * attributes only: no inline style, which the page's CSP forbids). */
-function LatencyChart({ systems }: { systems: SystemStats[] }) {
-  const shown = systems.filter((s) => s.run_latency.count > 0);
-  if (shown.length === 0) return null;
-  const max = Math.max(...shown.map((s) => s.run_latency.p99 ?? s.run_latency.p95 ?? s.run_latency.p50 ?? 0), 0.001);
-  const row = 26, label = 160, width = 640, bar = width - label - 70;
-  const keys = [["p50", "lat-p50"], ["p95", "lat-p95"], ["p99", "lat-p99"]] as const;
-  return (
-    <figure class="chart" data-testid="latency-chart">
-      <svg viewBox={`0 0 ${width} ${shown.length * row + 6}`} width={width} height={shown.length * row + 6}
-           role="img" aria-label="run latency percentiles per system">
-        {shown.map((s, i) => (
-          <g key={s.system} transform={`translate(0 ${i * row + 3})`}>
-            <text x={0} y={15} class="chart-label">{s.system.length > 22 ? `${s.system.slice(0, 21)}…` : s.system}</text>
-            {[...keys].reverse().map(([k, cls]) => {
-              const v = s.run_latency[k];
-              return v === null ? null : <rect key={k} x={label} y={3} height={16} class={cls}
-                                               width={Math.max(1, (v / max) * bar)}><title>{`${k} ${duration(v)}`}</title></rect>;
-            })}
-            <text x={label + bar + 6} y={15} class="chart-value">{duration(s.run_latency.p95) || duration(s.run_latency.p50)}</text>
-          </g>))}
-      </svg>
-      <figcaption class="muted small">Run latency per system: p50 (dark), p95, p99 (light); the figure is p95.</figcaption>
-    </figure>
-  );
 }
 
 export function Health({ me }: { me: Me }) {
@@ -86,7 +68,7 @@ export function Health({ me }: { me: Me }) {
       {systems === null ? <p class="muted">Loading…</p> : systems.length === 0 ? <p class="muted">No system seen in the window.</p> : (
         <table class="runs" data-testid="systems">
           <thead><tr><th>System</th><th>Health</th><th>Success</th><th>Attempts</th><th>Run p50 / p95 / p99</th>
-            <th>Queue p50</th><th>In flight</th><th>Last seen</th></tr></thead>
+            <th>Queue p50</th><th>In flight</th><th>Last seen</th><th>Push or poll</th></tr></thead>
           <tbody>{systems.map((s) => (
             <tr key={s.system} data-system={s.system}>
               <td>{s.system} <span class="muted">{s.kind}{s.registered ? "" : " (adapter)"}</span></td>
@@ -98,9 +80,10 @@ export function Health({ me }: { me: Me }) {
               <td>{duration(s.queue_latency.p50) || "–"}</td>
               <td>{s.health.in_flight}</td>
               <td>{when(s.last_seen)}</td>
+              <ContactCell contact={s.contact} />
             </tr>))}</tbody>
         </table>)}
-      {systems && <LatencyChart systems={systems} />}
+      {systems && <div class="charts"><LatencyChart systems={systems} /><ContactChart systems={systems} /></div>}
       <h2>Cron jobs</h2>
       {cron === null ? <p class="muted">Loading…</p> : cron.length === 0 ? <p class="muted">No cron jobs registered.</p> : (
         <table class="runs" data-testid="cron">

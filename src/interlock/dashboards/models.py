@@ -69,6 +69,28 @@ class SystemHealth(BaseModel):
     retried_share: float | None = Field(description="retried_submits / attempts in the window")
 
 
+class ContactMode(StrEnum):
+    PUSH = "push"  # the system pushed signed events in the window (polling is the fallback)
+    POLL = "poll"  # Interlock polled it (its attempts, or the watcher); nothing was pushed
+    NONE = "none"  # neither: no attempt outlived its submit, nothing pushed or watched
+
+
+class Contact(BaseModel):
+    mode: ContactMode = Field(description="push: the system pushed signed events in the "
+                                          "window (Interlock still polls our attempts for "
+                                          "their outcome: push first, poll as fallback); "
+                                          "poll: nothing was pushed, Interlock asked; none: "
+                                          "neither happened in the window")
+    pushed_events: int = Field(description="signed events the system pushed in the window "
+                                            "and Interlock accepted (audit `event.accepted`)")
+    last_push: datetime | None = Field(description="the newest accepted push of the window")
+    polled_attempts: int = Field(description="attempts created in the window that Interlock "
+                                             "followed by polling (submitted, not finished "
+                                             "within their submit)")
+    foreign_runs: int = Field(description="runs Interlock did not start, seen in the window; "
+                                          "with no push, the watcher found them")
+
+
 class SystemStats(BaseModel):
     system: str = Field(description="a registered system (kind/name) or an adapter kind without "
                                     "systems (script, noop...)")
@@ -86,6 +108,8 @@ class SystemStats(BaseModel):
                                                    "attempt of the window created, submitted or "
                                                    "finished, or a foreign run seen (any time)")
     health: SystemHealth
+    contact: Contact = Field(description="push or poll: how the system's news reached "
+                                         "Interlock in the window")
 
 
 class SystemsReport(BaseModel):

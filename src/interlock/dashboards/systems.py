@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from interlock.adapters.registry import default_registry
 from interlock.config.systems import Systems, load_systems
+from interlock.dashboards import contact
 from interlock.dashboards.keys import attempt_system, kind_of
 from interlock.dashboards.models import (
     HealthStatus,
@@ -38,6 +39,7 @@ ENDED = NODE_ENDED
 class _Tally:
     by_state: Counter[NodeState] = field(default_factory=Counter)
     retried: int = 0
+    polled: int = 0   # attempts followed by polling
     last_seen: datetime | None = None
     in_flight: int = 0
     overdue: int = 0
@@ -57,6 +59,8 @@ def system_stats(session: Session, *, window: Window, now: datetime,
         tallies.setdefault(name, _Tally())
     for name, at in _foreign_seen(session, list(tallies)).items():
         tallies[name].seen(at)
+    pushed = contact.pushed(session, window, list(tallies))
+    foreign = contact.foreign_seen(session, window, list(tallies))
     key, where = attempt_system(), window.where(Attempt.created_at)
     run = distributions(session, start=Attempt.submitted_at, end=Attempt.finished_at,
                         keys=[key], where=where)
@@ -66,7 +70,9 @@ def system_stats(session: Session, *, window: Window, now: datetime,
                          attempts=dict(t.by_state), success_rate=_success_rate(t),
                          run_latency=Latency.of(run.get((name,))),
                          queue_latency=Latency.of(queue.get((name,))),
-                         last_seen=t.last_seen, health=_health(t))
+                         last_seen=t.last_seen, health=_health(t),
+                         contact=contact.contact(pushed.get(name), polled_attempts=t.polled,
+                                                 foreign_runs=foreign.get(name, 0)))
              for name, t in sorted(tallies.items())]
     return SystemsReport(window=WindowPublic(since=window.since, until=window.until),
                          systems=stats)
@@ -77,15 +83,18 @@ def _tallies(session: Session, window: Window) -> dict[str, _Tally]:
     # Each submit records its try; a queued attempt that has tried is waiting to try again.
     retried = or_(Attempt.submit_tries > 1,
                   and_(Attempt.state == NodeState.QUEUED.value, Attempt.submit_tries >= 1))
+    polled = Attempt.poll_interval.is_not(None)  # set at a submit that did not finish it
     query = (select(key, Attempt.state, func.count(), func.sum(case((retried, 1), else_=0)),
+                    func.sum(case((polled, 1), else_=0)),
                     func.max(Attempt.created_at), func.max(Attempt.submitted_at),
                     func.max(Attempt.finished_at))
              .where(*window.where(Attempt.created_at)).group_by(key, Attempt.state))
     tallies: dict[str, _Tally] = {}
-    for name, state, count, retried_count, *times in session.execute(query):
+    for name, state, count, retried_count, polled_count, *times in session.execute(query):
         tally = tallies.setdefault(name, _Tally())
         tally.by_state[NodeState(state)] += count
         tally.retried += int(retried_count or 0)
+        tally.polled += int(polled_count or 0)
         for at in times:
             tally.seen(at)
     return tallies
