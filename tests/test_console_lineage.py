@@ -1,7 +1,8 @@
 """The console's lineage map in a real browser: Debian's Chromium driven by Playwright against
-one real `interlock serve` subprocess (SQLite) holding a graph of 4,961 nodes (20 layers of
-124 jobs across Airflow, Dagster, Interlock and cron, each writing a dataset of one of three
-namespaces and reading two of the layer before), all downstream of one raw dataset.
+one real `interlock serve` subprocess (SQLite) holding a graph of 5,000 nodes, the API's cap
+on one graph (20 layers of 125 jobs across Airflow, Dagster, Interlock and cron, each writing
+a dataset of one of three namespaces and reading two of the layer before, but the last job,
+a report that writes nothing), all downstream of one raw dataset.
 
 The map of all of it paints (first paint printed, measured in the browser), pans by mouse
 and keyboard (frame times printed), zooms, and keeps the page small: no element per node
@@ -42,7 +43,8 @@ pytestmark = NEEDS_CHROMIUM
 pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 API = "/api/v1"
-LAYERS, WIDTH = 20, 124
+LAYERS, WIDTH = 20, 125
+SINK = (LAYERS - 1, WIDTH - 1)  # a report that only reads: 1 + 2 x 20 x 125 - 1 = 5,000 nodes
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
 ROOT = ("s3://landing", "raw/events")
 # (first layer, system = job namespace, job name): bands of layers per system
@@ -107,12 +109,16 @@ def build() -> Estate:
         for j in range(WIDTH):
             job_name = HOSTILE if (layer, j) == (2, 5) else name.format(l=layer, j=j)
             estate.jobs.append((system, job_name, system))
-            estate.datasets.append((store, f"l{layer}.t{j}"))
-            job, out = len(estate.jobs) - 1, len(estate.datasets) - 1
+            job = len(estate.jobs) - 1
             reads = set(rng.sample(layers[-1], min(2, len(layers[-1]))))
             if layer >= 3 and rng.random() < 0.2:
                 reads.add(rng.choice(layers[-3]))
-            estate.edges |= {(job, "in", d) for d in reads} | {(job, "out", out)}
+            estate.edges |= {(job, "in", d) for d in reads}
+            if (layer, j) == SINK:
+                continue
+            estate.datasets.append((store, f"l{layer}.t{j}"))
+            out = len(estate.datasets) - 1
+            estate.edges.add((job, "out", out))
             outputs.append(out)
         layers.append(outputs)
     return estate
@@ -167,6 +173,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("console-lineage")
     env = env_for(home)
     estate = build()
+    assert estate.nodes == 5000  # the API's cap on one graph
     started = time.monotonic()
     made = seed(f"sqlite:///{home / 'interlock.db'}", estate)
     print(f"seeded {estate.nodes} nodes, {len(estate.edges)} edges "
