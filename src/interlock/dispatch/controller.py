@@ -43,6 +43,7 @@ from interlock.store.outbox import Dispatcher, Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import (
+    batched_events,
     set_attempt_state,
     set_node_state,
     set_run_state,
@@ -78,7 +79,7 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
     state = RunState.PENDING
     for _ in range(MAX_PASSES):
         try:
-            with session_scope() as session:
+            with session_scope() as session, batched_events(session):
                 run = lock_run(session, run_id)
                 if first is not None:
                     first(session)

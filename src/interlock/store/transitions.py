@@ -7,9 +7,12 @@ the expected state any more (another worker got there first): callers then re-re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -21,8 +24,6 @@ from interlock.store.tables import (
     RUNS,
     Attempt,
     Entity,
-    NodeRun,
-    Run,
     StateEvent,
     rowcount,
 )
@@ -30,6 +31,27 @@ from interlock.store.tables import (
 NUL_SHOWN = "\ufffd"
 # Core statements, not ORM objects: the hot path writes events without a unit of work.
 STATE_EVENTS = cast(Table, StateEvent.__table__)
+INSERT_EVENTS = insert(STATE_EVENTS)  # one statement object: compiled once, rows as parameters
+EVENT_BUFFER = "interlock.state_events"  # session.info: the events of a `batched_events` block
+
+
+@contextmanager
+def batched_events(session: Session) -> Iterator[None]:
+    """The state events recorded in the block go to the store in one statement at its end
+    (a planning pass records about ten). Nothing in the block may read them back; no
+    savepoint may roll back inside it. A block raising writes none (its transaction is
+    rolled back). Nested blocks write at the outermost one's end."""
+    if EVENT_BUFFER in session.info:
+        yield
+        return
+    rows: list[dict[str, Any]] = []
+    session.info[EVENT_BUFFER] = rows
+    try:
+        yield
+    finally:
+        session.info.pop(EVENT_BUFFER, None)
+    if rows:
+        session.execute(INSERT_EVENTS, rows)
 
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
@@ -40,9 +62,9 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     transition(expected, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(
-        update(RUNS).where(Run.id == run_id, Run.state == expected.value)
-        .values(state=to.value, updated_at=at, reason=reason, **values))
+    result = session.execute(_cas(RUNS, tuple(values)), {
+        **values, "state": to.value, "updated_at": at, "reason": reason,
+        WHERE_ID: run_id, WHERE_STATE: expected.value})
     changed = _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
                       attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
     if changed:
@@ -62,12 +84,10 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
                          f"(to {to.value}, skip_cause {skip_cause})")
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(
-        update(NODE_RUNS)
-        .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id,
-               NodeRun.state == expected.value)
-        .values(state=to.value, updated_at=at, reason=reason,
-                skip_cause=skip_cause.value if skip_cause else None, **values))
+    result = session.execute(_cas(NODE_RUNS, tuple(values)), {
+        **values, "state": to.value, "updated_at": at, "reason": reason,
+        "skip_cause": skip_cause.value if skip_cause else None,
+        WHERE_ID: run_id, WHERE_NODE: node_id, WHERE_STATE: expected.value})
     return _record(session, rowcount(result), run_id=run_id, entity=Entity.NODE, node_id=node_id,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
 
@@ -77,9 +97,8 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
     transition(expected, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(
-        update(ATTEMPTS).where(Attempt.id == attempt.id, Attempt.state == expected.value)
-        .values(state=to.value, **values))
+    result = session.execute(_cas(ATTEMPTS, tuple(values)), {
+        **values, "state": to.value, WHERE_ID: attempt.id, WHERE_STATE: expected.value})
     return _record(session, rowcount(result), run_id=attempt.run_id, entity=Entity.ATTEMPT,
                    node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
                    actor=actor, reason=reason, at=at)
@@ -101,6 +120,28 @@ def insert_settled_attempt(session: Session, *, to: NodeState, actor: str,
     return attempt_id
 
 
+# Bound names of the compare-and-set's WHERE clause (apart from the columns it sets).
+WHERE_ID, WHERE_NODE, WHERE_STATE = "where_id", "where_node", "where_state"
+# The columns every change of a table writes besides its caller's: state and its stamps.
+_ALWAYS = {RUNS.name: ("state", "updated_at", "reason"),
+           NODE_RUNS.name: ("state", "updated_at", "reason", "skip_cause"),
+           ATTEMPTS.name: ("state",)}
+
+
+@cache
+def _cas(table: Table, columns: tuple[str, ...]) -> Update:
+    """The compare-and-set UPDATE of ``table`` writing ``columns`` (and the state), built
+    once per set of columns: the hot path binds values instead of building a statement
+    for each change (SQLAlchemy then spends its time on the statement, not the change)."""
+    where = [table.c.state == bindparam(WHERE_STATE)]
+    if table is NODE_RUNS:
+        where += [table.c.run_id == bindparam(WHERE_ID), table.c.node_id == bindparam(WHERE_NODE)]
+    else:
+        where.append(table.c.id == bindparam(WHERE_ID))
+    written = dict.fromkeys((*_ALWAYS[table.name], *columns))
+    return update(table).where(*where).values({name: bindparam(name) for name in written})
+
+
 def storable(value: Any) -> Any:
     """Text as every store can keep it: PostgreSQL refuses NUL in text columns, and an
     error quoting a hostile value would roll back the transition that records it, forever.
@@ -118,7 +159,12 @@ def _record(session: Session, rowcount: int, *, run_id: str, entity: Entity, nod
             actor: str, reason: str | None, at: Any) -> bool:
     if rowcount != 1:
         return False
-    session.execute(insert(STATE_EVENTS).values(
-        run_id=run_id, entity=entity.value, node_id=node_id, attempt=attempt,
-        from_state=expected.value, to_state=to.value, actor=actor, reason=reason, at=at))
+    row = {"run_id": run_id, "entity": entity.value, "node_id": node_id, "attempt": attempt,
+           "from_state": expected.value, "to_state": to.value, "actor": actor,
+           "reason": reason, "at": at}
+    buffer = session.info.get(EVENT_BUFFER)
+    if buffer is None:
+        session.execute(INSERT_EVENTS, [row])
+    else:
+        buffer.append(row)
     return True
