@@ -87,11 +87,13 @@ def put(name: str, source: str, *, actor: str, may_write: Callable[[str], None],
         before = writes.current(name)
         if before is not None:
             may_write(before.policy.scope)
-        before, path = writes.write(loaded, source, expected=expected)
-    with session_scope() as session:
-        audit.record(session, actor=actor, action=audit.Action.POLICY_WRITTEN,
-                     target=f"policies/{name}", origin=origin,
-                     before=_facts(before) if before else None, after=_facts(loaded))
+        # Audited first, in the transaction that ends the block: a store that is down
+        # refuses the record before the file changes, and a failed commit puts it back.
+        with writes.undone_on_error(name), session_scope() as session:
+            audit.record(session, actor=actor, action=audit.Action.POLICY_WRITTEN,
+                         target=f"policies/{name}", origin=origin,
+                         before=_facts(before) if before else None, after=_facts(loaded))
+            before, path = writes.write(loaded, source, expected=expected)
     return {**_facts(loaded), "file": path.name, "created": before is None}
 
 
@@ -102,10 +104,10 @@ def delete(name: str, *, actor: str, may_write: Callable[[str], None],
         if found is None:
             raise NotFound(f"policy `{name}` does not exist")
         may_write(found.policy.scope)
-        before = writes.delete(name, expected=expected)
-    with session_scope() as session:
-        audit.record(session, actor=actor, action=audit.Action.POLICY_DELETED,
-                     target=f"policies/{name}", origin=origin, before=_facts(before))
+        with writes.undone_on_error(name), session_scope() as session:  # as in `put`
+            audit.record(session, actor=actor, action=audit.Action.POLICY_DELETED,
+                         target=f"policies/{name}", origin=origin, before=_facts(found))
+            writes.delete(name, expected=expected)
 
 
 def _facts(loaded: Loaded) -> dict[str, object]:

@@ -74,18 +74,40 @@ def write(loaded: Loaded, source: str, *, expected: str | None) -> tuple[Loaded 
     if not before and path.exists():
         raise Conflict(f"{path.name} exists in the policy folder and holds another policy")
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".policy-", suffix=".tmp")
+    _replace(path, source.encode("utf-8"))
+    return before, path
+
+
+@contextmanager
+def undone_on_error(name: str) -> Iterator[None]:
+    """Put the file of policy ``name`` back as it was (or remove it) when the block raises:
+    the block writes the file and commits the transaction that audits it, and a change
+    whose transaction failed must not stay in force unaudited. Call under `folder_lock`."""
+    found = current(name)
+    path = Path(found.file) if found else settings().policies_dir / f"{name}{NEW_SUFFIX}"
+    kept = path.read_bytes() if path.exists() else None
+    try:
+        yield
+    except BaseException:
+        if kept is None:
+            path.unlink(missing_ok=True)
+        elif not path.exists() or path.read_bytes() != kept:
+            _replace(path, kept)
+        raise
+
+
+def _replace(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".policy-", suffix=".tmp")
     try:
         os.fchmod(handle, FILE_MODE)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(source)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)  # readers see the old text or the new, never half
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return before, path
 
 
 def delete(name: str, *, expected: str | None) -> Loaded:
