@@ -127,7 +127,7 @@ def _ledger(ledger: Path, runs: list[Any], attempts: list[Any], report: Report) 
     retried = Counter((a.error or a.state)[:90] for a in attempts
                       if a.state != NodeState.SUCCEEDED.value and a.state in TERMINAL_NODE)
     for why, n in retried.most_common(5):  # what a node's `retry:` absorbed, said plainly
-        report.say(f"  attempts that did not succeed (retried): {n} x {why}")
+        report.say(f"  attempts that did not succeed: {n} x {why}")
     report.require(not duplicates, f"executions done twice: {list(duplicates.items())[:5]}")
     report.require(not missing, f"executions never done: {sorted(missing)[:5]}")
     report.require(not stray, f"ledger lines no attempt accounts for: {sorted(stray)[:5]}")
