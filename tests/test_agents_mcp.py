@@ -20,8 +20,9 @@ from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.errors import SpecError
 from interlock.operations import agents as agent_ops
 from interlock.operations import runs as ops
-from interlock.states import RUN_TERMINAL, RunState
+from interlock.states import RunState
 from interlock.store.db import session_scope
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import wait_run
 from tests.scripted_llm import MODEL, ScriptedModel, final, serve, tool_calls
 
@@ -136,6 +137,7 @@ def test_the_read_only_tool_runs_and_its_result_reaches_the_model(
     assert len(kyc.pids()) == 2  # listed when the session started, then called once
     assert_no_server_left(kyc)
     _token_nowhere()
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def _settled_freeze(run_id: str, timeout: float = 30.0) -> Any:
@@ -162,23 +164,23 @@ def _settled_freeze(run_id: str, timeout: float = 30.0) -> Any:
 def test_the_destructive_tool_is_not_run_without_approval(
         embedded: EmbeddedDispatcher, kyc: Kyc, mode: str, trusted: bool,
         system_read_only: list[str]) -> None:
-    """Holds with tool approvals (the call parks, waiting) and without (it is refused)."""
+    """The call parks, waiting for people; cancelled there, it never runs."""
     model = kyc.start([tool_calls(("freeze_account", {"account": "A1"})), final("ok")],
                       mode=mode, trusted=trusted, read_only=system_read_only)
     run_id = start(embedded, {"tools": BOTH})
     step = _settled_freeze(run_id)
     assert not kyc.ran("frozen-A1")
-    assert step.state in ("waiting", "refused")
-    if step.state == "waiting":
-        assert step.approval_id is not None
-        ops.cancel_run(run_id, dispatcher=embedded)
-    else:
-        assert "approval" in told(model)[0]
+    assert (step.state, step.error) == ("waiting", None)
+    assert step.approval_id is not None
+    assert len(model.requests) == 1  # parked: the model is not asked again meanwhile
+    ops.cancel_run(run_id, dispatcher=embedded)
     detail = wait_run(run_id)
-    assert detail.state in RUN_TERMINAL
+    assert detail.state is RunState.CANCELLED
     assert not kyc.ran("frozen-A1")
     assert len(kyc.pids()) == 1  # only the listing at the session's start
     assert_no_server_left(kyc)
+    assert_trail_complete(run_id, kinds=["model", "tool"],
+                          decided={step.approval_id: "cancelled"})
 
 
 def test_an_approved_destructive_call_runs_once(embedded: EmbeddedDispatcher,
@@ -208,6 +210,8 @@ def test_an_approved_destructive_call_runs_once(embedded: EmbeddedDispatcher,
     assert kyc.ran("frozen-A1") and "account A1 frozen" in told(model)[0]
     assert len(kyc.pids()) == 2  # listed at the start, called once after the approval
     assert_no_server_left(kyc)
+    assert_trail_complete(run_id, kinds=["model", "tool", "model"],
+                          decided={request_id: "approved"})
 
 
 def test_a_trusted_servers_read_only_hint_is_believed(embedded: EmbeddedDispatcher,
@@ -218,6 +222,8 @@ def test_a_trusted_servers_read_only_hint_is_believed(embedded: EmbeddedDispatch
     detail, node, trail = finished(embedded, {"tools": BOTH})
     assert detail.state is RunState.SUCCEEDED, node.error
     assert kyc.ran("frozen-A1") and "account A1 frozen" in told(model)[0]
+    assert trail.steps[1].approval_id is None
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def test_a_tool_off_the_allow_list_is_refused(embedded: EmbeddedDispatcher, kyc: Kyc) -> None:
@@ -227,6 +233,7 @@ def test_a_tool_off_the_allow_list_is_refused(embedded: EmbeddedDispatcher, kyc:
     assert told(model)[0].startswith("refused: there is no tool 'delete_everything'")
     assert not kyc.ran("deleted-everything")
     assert trail.steps[1].state == "refused"
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def test_an_allow_listed_tool_the_server_lacks_fails_the_node(
@@ -250,6 +257,7 @@ def test_a_tool_whose_schema_changed_since_the_session_started_is_not_called(
     assert "changed the description, input schema or hints of lookup_customer since the " \
         "session started; not called" in told(model)[0]
     assert trail.steps[1].error is not None
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 @pytest.mark.parametrize("mode, options, said", [
@@ -273,6 +281,7 @@ def test_a_hostile_server_is_bounded_and_the_model_told(
     child = [int(grandchild.read_text())] if grandchild.exists() else []
     assert_no_server_left(kyc, *child)  # the grandchild `sleep` went with its group
     _token_nowhere()
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def test_a_changing_call_a_dead_worker_may_have_made_is_not_made_again(kyc: Kyc) -> None:

@@ -19,15 +19,18 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+import httpx
 from mcp import ClientSession, McpError, types
 
 from interlock.adapters import Rejected, System, registered
 from interlock.adapters.masking import Masker
-from interlock_agent.mcp_stdio import Launch, Watch, connected
+from interlock_agent import mcp_http, mcp_stdio
+from interlock_agent.mcp_stdio import Launch, Watch
 from interlock_agent.params import MAX_TOOLS, AgentParams, McpServerTools, McpTarget, Tool
 
 KIND = "mcp"
@@ -178,22 +181,23 @@ class Ran:
 
 
 def _session(system: System, work: Callable[[ClientSession], Awaitable[T]]) -> Ran:
-    """Start the server, run ``work`` in an initialized session, kill the server."""
+    """Reach the server (start it, or connect to its URL), run ``work`` in an initialized
+    session, and let it go (its process group killed, or the HTTP session closed)."""
     settings = system.mcp
     assert settings is not None
-    secrets = [v.resolve(system=system.name) for v in settings.env.values()
+    watch = Watch(limit=settings.max_output_bytes)
+    secrets = [v.resolve(system=system.name)
+               for v in [*settings.env.values(), *system.headers.values()]
                if not isinstance(v, str)]
     mask = Masker(secrets)
-    env = {k: v if isinstance(v, str) else v.resolve(system=system.name)
-           for k, v in settings.env.items()}
-    launch = Launch(argv=list(settings.command), env=env, max_output_bytes=
-                    settings.max_output_bytes, cwd=str(settings.cwd) if settings.cwd else None)
-    watch = Watch(limit=settings.max_output_bytes)
+    connect = _stdio(system, watch) if settings.command else _http(system, watch)
 
     async def main() -> T:
         with anyio.fail_after(system.timeout):
-            async with connected(launch, watch) as session:
-                return await work(session)
+            with anyio.CancelScope() as stop:  # cancelled by the HTTP client over a bound
+                async with connect(stop) as session:
+                    return await work(session)
+            raise ServerFailed(watch.problem or "stopped")
 
     try:
         value = _blocking(main)
@@ -202,16 +206,42 @@ def _session(system: System, work: Callable[[ClientSession], Awaitable[T]]) -> R
     return Ran(value, mask, watch.pids[0] if watch.pids else None)
 
 
+Connect = Callable[[anyio.CancelScope], AbstractAsyncContextManager[ClientSession]]
+
+
+def _stdio(system: System, watch: Watch) -> Connect:
+    settings = system.mcp
+    assert settings is not None and settings.command
+    env = {k: v if isinstance(v, str) else v.resolve(system=system.name)
+           for k, v in settings.env.items()}
+    launch = Launch(argv=list(settings.command), env=env, max_output_bytes=
+                    settings.max_output_bytes, cwd=str(settings.cwd) if settings.cwd else None)
+    return lambda stop: mcp_stdio.connected(launch, watch)
+
+
+def _http(system: System, watch: Watch) -> Connect:
+    headers = system.header_values()
+    return lambda stop: mcp_http.connected(system.url, headers, watch,
+                                           timeout_s=system.timeout, stop=stop)
+
+
 def _failure(system: System, exc: BaseException, watch: Watch) -> str:
     if isinstance(exc, KeyboardInterrupt | SystemExit):
         raise exc
     stderr = watch.stderr.decode("utf-8", "replace").strip()
     said = f"; its stderr ends: {stderr[-300:]!r}" if stderr else ""
+    ended = "its process group was killed" if watch.pids else "the connection was closed"
     if watch.problem:
-        return f"MCP server {system.name} {watch.problem}; it was stopped"
+        return f"MCP server {system.name} {watch.problem}; {ended}"
     if isinstance(exc, TimeoutError):
         return (f"MCP server {system.name} did not answer within {system.timeout:g}s (the "
-                f"system's `timeout`); its process group was killed{said}")
+                f"system's `timeout`); {ended}{said}")
+    if isinstance(exc, httpx.TransportError) and system.url:
+        return (f"MCP server {system.name} could not be reached at {system.url}: "
+                f"{type(exc).__name__}: {str(exc)[:200]}")
+    if isinstance(exc, httpx.HTTPStatusError):
+        return (f"MCP server {system.name} answered HTTP {exc.response.status_code} at "
+                f"{system.url}: {str(exc)[:200]}")
     if isinstance(exc, OSError) and not watch.pids:
         return f"MCP server {system.name} could not start: {exc.strerror or exc}"
     if isinstance(exc, McpError):

@@ -154,11 +154,13 @@ class LlmSettings(BaseModel):
 
 
 class McpSettings(BaseModel):
-    """An `mcp/<name>` system: an MCP server started over stdio for each tool call, its
-    argv and its whole environment written here by the admin, never in a flow."""
+    """An `mcp/<name>` system, written here by the admin, never in a flow: either a server
+    started over stdio for each tool call (its argv and its whole environment), or one
+    reached over streamable HTTP at the system's `url` (its `headers`, secrets by reference,
+    are all it is sent)."""
 
     model_config = ConfigDict(extra="forbid")
-    command: list[str] = Field(min_length=1, max_length=64)  # argv, no shell
+    command: list[str] | None = Field(default=None, min_length=1, max_length=64)  # argv, no shell
     env: dict[str, SecretRef | str] = Field(default_factory=dict, max_length=64)  # all it gets
     cwd: Path | None = None
     trusted: bool = False          # only then are its readOnlyHint annotations believed
@@ -173,6 +175,19 @@ class McpSettings(BaseModel):
                 raise ValueError(f"`{name}` carries a credential: write it as a reference, "
                                  "`{env: NAME}` or `{file: PATH}`; never the secret itself")
         return env
+
+    def check_transport(self, *, url: str, headers: bool) -> None:
+        """Exactly one transport: stdio (`command`, `env`, `cwd`) or HTTP (`url`, `headers`)."""
+        if (self.command is None) == (not url):
+            raise ValueError("an `mcp/<name>` system has either `mcp: {command: [...]}` (a "
+                             "stdio server) or `url: http(s)://...` (streamable HTTP), not "
+                             f"{'both' if url else 'neither'}")
+        if url and (self.env or self.cwd is not None):
+            raise ValueError("`mcp.env` and `mcp.cwd` are for a stdio server; an HTTP "
+                             "server is sent `headers:` only")
+        if headers and not url:
+            raise ValueError("`headers:` of an `mcp/<name>` system are for an HTTP server; "
+                             "a stdio server gets `mcp.env`")
 
 
 class System(BaseModel):
@@ -211,7 +226,10 @@ class System(BaseModel):
             raise ValueError("`llm:` belongs to `llm/<name>` systems only")
         if (self.mcp is not None) != (self.kind == MCP_KIND):
             raise ValueError("an `mcp/<name>` system has `mcp: {command: [...]}` (a stdio "
-                             "server; HTTP servers are not supported yet), and only it has")
+                             "server) or `url:` and `mcp: {}` (streamable HTTP), and only "
+                             "it has")
+        if self.mcp is not None:
+            self.mcp.check_transport(url=self.url, headers=bool(self.headers))
         if not self.url and _needs_url(self.kind) and self.kind != MCP_KIND:
             raise ValueError(f"`url` is required for a {self.kind} system, e.g. "
                              "http://airflow.internal:8080")
@@ -356,7 +374,7 @@ def _problems(doc: Any, name: str, exc: Exception) -> list[Problem]:
 
 
 def systems_path() -> Path:
-    return env.current().systems_file
+    return env.systems_file()
 
 
 def _every_kind_needs_url(kind: str) -> bool:
