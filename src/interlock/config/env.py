@@ -8,6 +8,7 @@ mappings folder, the dataset mapping). An interval of `0` always means "never".
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         approvals_sync_s=float(env.get("INTERLOCK_APPROVALS_SYNC_SECONDS", "5")),
         policies_dir=_path(env.get("INTERLOCK_POLICIES")) or Path("policies"),
         cron_check_s=float(env.get("INTERLOCK_CRON_CHECK_SECONDS", "15")),
-        systems_file=Path(env.get("INTERLOCK_SYSTEMS") or "systems.yaml"),
+        systems_file=systems_file(env),
         mappings_dir=_path(env.get("INTERLOCK_MAPPINGS")),
         datasets_file=_path(env.get("INTERLOCK_DATASETS")),
         cron_system=env.get("INTERLOCK_CRON_SYSTEM") or None,
@@ -126,6 +127,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         deadlines_s=float(env.get("INTERLOCK_DEADLINES_SECONDS") or 10),
         idle_tx_timeout_ms=int(env.get("INTERLOCK_IDLE_TX_TIMEOUT_MS") or 60000),
     )
+
+
+def systems_file(env: Mapping[str, str] | None = None) -> Path:
+    """INTERLOCK_SYSTEMS as the environment says now. Read on every load of the systems
+    file (each node submit), so alone: building all the settings for it cost more than the
+    rest of a noop node."""
+    return Path((os.environ if env is None else env).get("INTERLOCK_SYSTEMS") or "systems.yaml")
 
 
 def _path(value: str | None) -> Path | None:
