@@ -113,3 +113,40 @@ def _remote_status(run_id: str) -> str:
     with session_scope() as session:
         return session.scalar(select(Attempt.remote_status).where(
             Attempt.run_id == run_id)) or ""
+
+
+SECRET_VAR, SECRET = "ILK_TEST_DISK_SECRET", "disk-full-secret-7f3a9c"
+
+
+def test_a_secret_the_command_wrote_is_masked_even_on_a_full_disk(
+        tmpfs_attempts: Path, embedded: EmbeddedDispatcher, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_VAR, SECRET)
+    gate = tmp_path / "gate"
+    flow, _ = ops.register(f"""
+id: masked
+namespace: tests.disk
+nodes:
+  leak:
+    uses: script
+    with:
+      command: "echo leak=$TOKEN >> $INTERLOCK_OUTPUT; until [ -e {gate} ]; do sleep 0.05; done"
+      env: {{TOKEN: "{{{{ secret('{SECRET_VAR}') }}}}"}}
+""")
+    run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
+                           dispatcher=embedded)
+    deadline = time.monotonic() + 30
+    while not any(SECRET in p.read_text() for p in tmpfs_attempts.glob("*/outputs")):
+        assert time.monotonic() < deadline, "the command never wrote its outputs"
+        time.sleep(0.05)
+    filler = _fill(tmpfs_attempts)
+    gate.touch()  # it ends while the disk is full: its outputs are masked all the same
+    try:
+        detail = wait_run(run_id, timeout=60)
+    finally:
+        filler.unlink()
+    node = detail.nodes[0]
+    assert detail.state is RunState.SUCCEEDED, (node.state, node.error)
+    assert node.outputs == {"leak": "***"}
+    for path in tmpfs_attempts.rglob("*"):
+        assert not path.is_file() or SECRET not in path.read_text(errors="replace"), path

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from interlock_script.caplog import CappedLog
+from interlock_script.caplog import DISK_FULL, CappedLog
 from interlock_script.environment import build_env
 from interlock_script.identity import Identity
 from interlock_script.layout import AttemptPaths, reserve
@@ -133,10 +133,33 @@ def mask_files(paths: AttemptPaths, masker: Any) -> None:
             continue
         tmp = path.with_name(f".{path.name}.masked")
         tmp.unlink(missing_ok=True)  # removes a planted symlink itself, never its target
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with open(fd, "wb") as f:
-            f.write(clean)
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with open(fd, "wb") as f:
+                f.write(clean)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            tmp.unlink(missing_ok=True)
+            overwrite(path, clean)
+
+
+def overwrite(path: Path, clean: bytes) -> None:
+    """A full disk has no room for a masked copy: the file is masked over its own blocks
+    (a mask is never longer than what it hides, so no new block is needed); if it would
+    not fit, the file is emptied. Either way no secret stays in it."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        if len(clean) > os.fstat(fd).st_size:
+            os.ftruncate(fd, 0)
+            return
+        view = memoryview(clean)
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(clean))
+    finally:
+        os.close(fd)
 
 
 def execute(spec: RunSpec, paths: AttemptPaths, stop: StopRequest, log: CappedLog) -> Outcome:
