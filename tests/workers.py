@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from interlock_script.procs import read_pid_file
 
 from interlock.config.env import settings
 from tests.conftest import REDIS_URL
@@ -119,24 +120,18 @@ def flush_redis_db(url: str) -> None:
 def kill_leftover_scripts(attempts_dir: Path) -> None:
     """Stop script runners a test left behind, with their children (by pid, never by name).
 
-    A pid is only signalled while /proc shows it is still our runner (or its child), so a
-    recycled pid is never hit.
+    A pid file holds the pid and its start time (`interlock_script.procs`): a pid is only
+    signalled while it is still that process, so a recycled pid is never hit.
     """
     for runner_file in attempts_dir.glob("*/runner.pid"):
-        runner = _read_pid(runner_file)
-        if runner is None or "interlock_script.runner" not in _cmdline(runner):
+        runner = read_pid_file(runner_file)
+        if runner is None or not runner.alive() \
+                or "interlock_script.runner" not in _cmdline(runner.pid):
             continue
-        child = _read_pid(runner_file.with_name("child.pid"))
-        if child is not None and _parent(child) == runner:
-            _killpg(child)
-        _killpg(runner)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
+        child = read_pid_file(runner_file.with_name("child.pid"))
+        if child is not None and child.alive() and _parent(child.pid) == runner.pid:
+            _killpg(child.pid)
+        _killpg(runner.pid)
 
 
 def _cmdline(pid: int) -> str:
