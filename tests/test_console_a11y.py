@@ -12,6 +12,9 @@ console, as `test_console_browser.py`.
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ API = "/api/v1"
 NS = "shop"
 LAYERS, WIDTH = 20, 10  # the wide flow: 200 nodes, each needing two of the layer before
 BLOCKING = {"serious", "critical"}
+CRON, CRON_SECRET_ENV = "cron/db1", "TOUR_CRON_SECRET"  # a system that pushes, for health
 
 
 def wide_flow() -> str:
@@ -81,6 +85,7 @@ class Site:
     token: str
     api: httpx.Client
     shots: Path
+    env: dict[str, str]
 
     def run(self, flow: str, states: set[str]) -> str:
         resp = self.api.post(f"{API}/runs", json={"namespace": NS, "flow_id": flow})
@@ -100,7 +105,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing at {AXE}: run `npm --prefix console ci`")
     home = tmp_path_factory.mktemp("console-a11y")
-    env = env_for(home)
+    systems = home / "systems.yaml"
+    systems.write_text(f"systems:\n  {CRON}: {{events_secret: {{env: {CRON_SECRET_ENV}}}}}\n",
+                       encoding="utf-8")
+    env = env_for(home, INTERLOCK_SYSTEMS=str(systems),
+                  **{CRON_SECRET_ENV: secrets.token_hex(16)})
     made = interlock("tokens", "create", "--name", "tour-admin", "--role", "admin",
                      "--namespace", "*", env=env)
     assert made.returncode == 0, made.stderr
@@ -113,7 +122,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for source in (wide_flow(), CHATTY, GATED):
             resp = api.post(f"{API}/flows", json={"source": source})
             assert resp.status_code == 201, resp.text
-        yield Site(base, token, api, shots)
+        yield Site(base, token, api, shots, env)
 
 
 @pytest.fixture(scope="module")
@@ -156,15 +165,20 @@ def test_runs_list(tab: Any, site: Site) -> None:
 
 def test_a_200_node_run_paints_fast_and_passes_axe(tab: Any, site: Site) -> None:
     run_id = site.run("wide", {"succeeded"})
-    paints = []
+    paints, parts = [], []
     for _ in range(3):
         tab.goto(f"{site.base}/runs/{run_id}")
         tab.wait_for_function(
             f"document.querySelectorAll('[data-node]').length >= {LAYERS * WIDTH}"
             " && document.querySelector('[data-node=\"n19_9\"].s-succeeded') !== null")
         paints.append(tab.evaluate("performance.now()"))  # ms since navigation started
+        graph = tab.get_by_test_id("graph")
+        asked, laid, layout = (int(graph.get_attribute(f"data-{k}-ms") or -1)
+                               for k in ("asked", "laid", "layout"))
+        parts.append(f"{asked} · {laid - asked} ({layout} of it ELK) · {paints[-1] - laid:.0f}")
     print(f"run page with {LAYERS * WIDTH} laid-out nodes: first paint "
-          f"{', '.join(f'{p:.0f}' for p in paints)} ms (navigation to every node drawn)")
+          f"{', '.join(f'{p:.0f}' for p in paints)} ms (navigation to every node drawn); "
+          f"of each: the run's data in hand · the layout worker · drawn: {'; '.join(parts)} ms")
     assert tab.locator("[data-node]").count() == LAYERS * WIDTH
     audit(tab, site, "run-200-nodes")
 
@@ -225,7 +239,16 @@ def test_lineage_map(tab: Any, site: Site) -> None:
     audit(tab, site, "lineage")
 
 
-def test_health_page(tab: Any, site: Site) -> None:
+def test_health_page(tab: Any, site: Site, tmp_path: Path) -> None:
+    """With a cron host that pushed (the real wrapper), beside the polled script."""
+    pushed = subprocess.run(
+        [sys.executable, "-m", "interlock", "cron", "exec", "--job", "backup", "--", "true"],
+        env={**site.env, "INTERLOCK_API_URL": site.base, "INTERLOCK_CRON_SYSTEM": CRON,
+             "INTERLOCK_CRON_SECRET": site.env[CRON_SECRET_ENV],
+             "INTERLOCK_CRON_SPOOL": str(tmp_path)},
+        capture_output=True, timeout=60, check=False)
+    assert pushed.returncode == 0, pushed.stderr
     tab.goto(f"{site.base}/health")
+    tab.locator(f"tr[data-system='{CRON}'] .k-push").wait_for()
     tab.get_by_test_id("systems").or_(tab.get_by_test_id("flows")).first.wait_for()
     audit(tab, site, "health")

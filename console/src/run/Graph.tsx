@@ -28,7 +28,9 @@ function layoutWorker(): Worker {
 export function Graph({ nodes, selected, onSelect }: {
   nodes: GraphNode[]; selected: string | null; onSelect: (id: string) => void;
 }) {
-  const [layout, setLayout] = useState<LayoutResult | null>(null);
+  // When the layout was asked for and when it came back (ms since navigation): the page's
+  // first paint, in its parts, for the tests that measure it (`data-*-ms`).
+  const [layout, setLayout] = useState<(LayoutResult & { asked: number; laid: number }) | null>(null);
   const shape = useMemo(() => JSON.stringify(nodes.map((n) => [n.id, n.needs])), [nodes]);
   const buttons = useRef<Record<string, HTMLButtonElement | null>>({});
 
@@ -41,8 +43,9 @@ export function Graph({ nodes, selected, onSelect }: {
         .map((u) => ({ id: `${u}->${n.id}`, source: u, target: n.id }))),
     };
     const w = layoutWorker();
+    const asked = performance.now();
     const onMessage = (e: MessageEvent<LayoutResult>) => {
-      if (e.data.seq === request.seq) setLayout(e.data);
+      if (e.data.seq === request.seq) setLayout({ ...e.data, asked, laid: performance.now() });
     };
     w.addEventListener("message", onMessage);
     w.postMessage(request);
@@ -65,6 +68,8 @@ export function Graph({ nodes, selected, onSelect }: {
 
   return (
     <div class="graph" role="group" aria-label="run graph" data-testid="graph"
+         data-asked-ms={Math.round(layout.asked)} data-laid-ms={Math.round(layout.laid)}
+         data-layout-ms={Math.round(layout.ms ?? -1)}
          ref={(el) => { if (el) { el.style.width = `${layout.width + 20}px`; el.style.height = `${layout.height + 20}px`; } }}>
       <svg width={layout.width + 20} height={layout.height + 20} aria-hidden="true">
         {Object.entries(layout.edges).map(([id, pts]) => (

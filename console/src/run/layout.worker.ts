@@ -14,6 +14,7 @@ export interface LayoutResult {
   height: number;
   nodes: Record<string, { x: number; y: number }>;
   edges: Record<string, { x: number; y: number }[]>;
+  ms?: number;  // the layout's own time in the worker
   error?: string;
 }
 
@@ -21,6 +22,7 @@ const elk = new ELK();
 
 self.onmessage = async (e: MessageEvent<LayoutRequest>) => {
   const { seq, nodes, edges } = e.data;
+  const started = performance.now();
   try {
     const input: ElkNode = {
       id: "root",
@@ -41,6 +43,7 @@ self.onmessage = async (e: MessageEvent<LayoutRequest>) => {
       const s = x.sections?.[0];
       if (s) result.edges[x.id] = [s.startPoint, ...(s.bendPoints ?? []), s.endPoint];
     }
+    result.ms = performance.now() - started;
     (self as unknown as Worker).postMessage(result);
   } catch (err) {
     (self as unknown as Worker).postMessage({ seq, width: 0, height: 0, nodes: {}, edges: {}, error: String(err) });
