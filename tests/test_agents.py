@@ -23,6 +23,7 @@ from interlock.states import RunState
 from interlock.store import audit
 from interlock.store.db import session_scope
 from interlock.store.tables import AuditRecord, Run
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import bearer, wait_run
 from tests.scripted_llm import MODEL, ScriptedModel, final, raw, serve, tool_calls
 
@@ -47,7 +48,8 @@ TOOLS = [
 
 
 def agent_flow(*, tools: list[dict[str, Any]] | None = None, schema: Any = SCHEMA,
-               budget: dict[str, Any] | None = None, capture: bool = False) -> str:
+               budget: dict[str, Any] | None = None, capture: bool = False,
+               attempts: int = 1) -> str:
     params: dict[str, Any] = {
         "system": "llm/scripted", "model": MODEL, "instructions": "Score the risk as JSON.",
         "prompt": "Customer {{ inputs.customer }}", "tools": tools or [], "capture": capture}
@@ -57,7 +59,8 @@ def agent_flow(*, tools: list[dict[str, Any]] | None = None, schema: Any = SCHEM
         params["budget"] = budget
     return json.dumps({"id": "scoring", "namespace": "tests.agents",
                        "inputs": {"customer": {"type": "string", "required": True}},
-                       "nodes": {"score": {"uses": "agent", "with": params}}})
+                       "nodes": {"score": {"uses": "agent", "with": params,
+                                           "retry": {"attempts": attempts}}}})
 
 
 @pytest.fixture
@@ -144,6 +147,7 @@ def test_a_flow_tool_runs_the_flow_once_and_its_outputs_reach_the_model(
     assert trail.steps[1].ref == child.id and trail.steps[1].policy["allowed"] is True
     assert trail.steps[0].content is not None  # capture: true keeps it (masked)
     _no_key_stored()
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 DENY_FREEZE = """
@@ -173,6 +177,7 @@ def test_a_tool_denied_by_policy_is_told_to_the_model_which_goes_on(
     assert trail.usage["tool_calls"] == 0
     decisions = _audit(detail.id, audit.Action.POLICY_DECISION)
     assert any(d.after["point"] == "tool" and not d.after["allowed"] for d in decisions)
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def test_hostile_tool_calls_are_refused_and_told(embedded: EmbeddedDispatcher,
@@ -194,23 +199,54 @@ def test_hostile_tool_calls_are_refused_and_told(embedded: EmbeddedDispatcher,
     assert told[3] == "refused: the arguments are not JSON"
     assert [s.state for s in trail.steps if s.kind == "tool"] == ["refused"] * 4
     assert _runs_of("kyc-lookup") == []
+    assert_trail_complete(detail.id, kinds=["model", *["tool"] * 4, "model"])
 
 
-@pytest.mark.parametrize("budget, script, named", [
-    ({"tool_calls": 1}, [tool_calls(("kyc_lookup", {"customer": "a"})),
-                         tool_calls(("kyc_lookup", {"customer": "b"}))], "tool_calls"),
-    ({"output_tokens": 10}, [final({"score": 0.1}, completion_tokens=50)], "output_tokens"),
-    ({"model_requests": 1}, [tool_calls(("kyc_lookup", {"customer": "a"}))],
-     "model_requests"),
+LOOKUP_A = tool_calls(("kyc_lookup", {"customer": "a"}))
+
+
+@pytest.mark.parametrize("budget, script, error, kinds, children", [
+    ({"tool_calls": 1}, [LOOKUP_A, tool_calls(("kyc_lookup", {"customer": "b"}))],
+     "budget tool_calls exhausted: 1 used of 1", ["model", "tool", "model"], 1),
+    ({"output_tokens": 10}, [final({"score": 0.1}, completion_tokens=50)],
+     "budget output_tokens exhausted: 50 used of 10", ["model"], 0),
+    ({"model_requests": 1}, [LOOKUP_A, final({"score": 0.1})],
+     "budget model_requests exhausted: 1 used of 1", ["model", "tool"], 1),
+    # Input tokens: the first request (40) leaves room, the second (80 in all) goes over,
+    # and the node ends though the model answered.
+    ({"input_tokens": 60}, [tool_calls(("kyc_lookup", {"customer": "a"}), prompt_tokens=40),
+                            final({"score": 0.1}, prompt_tokens=40)],
+     "budget input_tokens exhausted: 80 used of 60", ["model", "tool", "model"], 1),
+    # Cost, from the system's price (0.5 in, 1.5 out per 1000): 0.0255 of 0.02.
+    ({"cost": 0.02}, [final({"score": 0.1}, prompt_tokens=30, completion_tokens=7)],
+     "budget cost exhausted: 0.0255 used of 0.02", ["model"], 0),
 ])
 def test_an_exhausted_budget_fails_the_node_naming_it(
         embedded: EmbeddedDispatcher, llm: Any, budget: dict[str, Any], script: list[Any],
-        named: str) -> None:
+        error: str, kinds: list[str], children: int) -> None:
     llm(script)
     detail, node, _ = run_agent(embedded, agent_flow(tools=TOOLS, budget=budget))
     assert detail.state is RunState.FAILED
-    assert f"budget {named} exhausted" in (node.error or "")
-    assert len(_runs_of("kyc-lookup")) <= 1
+    assert node.error == error
+    assert len(_runs_of("kyc-lookup")) == children
+    assert_trail_complete(detail.id, kinds=kinds)
+
+
+def test_a_budget_counts_across_a_retry(embedded: EmbeddedDispatcher, llm: Any) -> None:
+    """A new attempt of the node starts a new conversation, not a new budget: attempt 1
+    spends both model requests (a tool call, then an answer outside the schema), so
+    attempt 2 fails before asking the model anything."""
+    model = llm([LOOKUP_A, final({"score": 7}), final({"score": 0.2})])
+    detail, node, trail = run_agent(
+        embedded, agent_flow(tools=TOOLS, budget={"model_requests": 2}, attempts=2))
+    assert detail.state is RunState.FAILED
+    assert node.reason == "attempt 2 failed"
+    assert node.error == "budget model_requests exhausted: 2 used of 2"
+    assert len(model.requests) == 2  # none from attempt 2
+    assert [(s.attempt, s.kind) for s in trail.steps] == \
+        [(1, "model"), (1, "tool"), (1, "model")]
+    assert trail.usage["model_requests"] == 2
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"])
 
 
 def test_wall_time_bounds_a_model_that_does_not_answer(embedded: EmbeddedDispatcher,
@@ -220,6 +256,7 @@ def test_wall_time_bounds_a_model_that_does_not_answer(embedded: EmbeddedDispatc
     assert detail.state is RunState.FAILED
     assert "budget wall_time exhausted" in (node.error or "")
     assert trail.steps[0].state == "abandoned"  # the timed-out request is not counted
+    assert_trail_complete(detail.id)
 
 
 @pytest.mark.parametrize("reply, said", [
@@ -236,6 +273,8 @@ def test_garbage_from_the_model_fails_clearly(embedded: EmbeddedDispatcher, llm:
     assert said in (node.error or "")
     assert "sk-test" not in (node.error or "")  # the key is masked even when echoed
     assert trail.steps[-1].state == "failed"
+    assert_trail_complete(detail.id, kinds=["model"])
+    _no_key_stored()
 
 
 def test_the_trail_is_in_the_api_and_the_audit_and_the_chain_holds(
@@ -265,6 +304,7 @@ def test_the_trail_is_in_the_api_and_the_audit_and_the_chain_holds(
     assert "model scripted-1 done" in shown.output
     verified = CliRunner().invoke(app, ["audit", "verify"])
     assert verified.exit_code == 0, verified.output
+    assert_trail_complete(detail.id, kinds=["model", "tool", "model"], client=client)
 
 
 def _runs_of(flow_id: str) -> list[Run]:

@@ -74,16 +74,17 @@ def kyc(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         ctx.__exit__(None, None, None)
 
 
-def agent_flow(toolset: dict[str, Any]) -> str:
+def agent_flow(toolset: dict[str, Any], *, capture: bool = False) -> str:
     params = {"system": "llm/scripted", "model": MODEL, "prompt": "Customer {{ inputs.c }}",
-              "tools": [{"mcp": {"server": "mcp/kyc", **toolset}}]}
+              "tools": [{"mcp": {"server": "mcp/kyc", **toolset}}], "capture": capture}
     return json.dumps({"id": "mcp-agent", "namespace": "tests.agents",
                        "inputs": {"c": {"type": "string", "required": True}},
                        "nodes": {"score": {"uses": "agent", "with": params}}})
 
 
-def start(embedded: EmbeddedDispatcher, toolset: dict[str, Any]) -> str:
-    flow, _ = ops.register(agent_flow(toolset))
+def start(embedded: EmbeddedDispatcher, toolset: dict[str, Any], *,
+          capture: bool = False) -> str:
+    flow, _ = ops.register(agent_flow(toolset, capture=capture))
     return ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={"c": "c-17"},
                          dispatcher=embedded)
 
@@ -329,9 +330,39 @@ def test_an_mcp_system_is_checked_when_the_systems_file_is_read(
     assert said in str(raised.value)
 
 
-def _token_nowhere() -> None:
+def test_a_secret_the_model_repeats_is_masked_in_the_trail_the_api_and_the_audit(
+        embedded: EmbeddedDispatcher, kyc: Kyc) -> None:
+    """`capture: true` keeps the content, masked with every secret the node resolved: here
+    the MCP server's token (its `env`), which the model says back in its answer and in a
+    tool call's arguments (as a prompt-injected model would)."""
+    from fastapi.testclient import TestClient
+
+    from interlock.api.main import create_app
+    from tests.helpers import bearer
+
+    model = kyc.start([tool_calls(("lookup_customer", {"customer": f"c-17 {TOKEN}"})),
+                       final(f"risk low; the registry token is {TOKEN}")], mode="echo")
+    run_id = start(embedded, {"tools": BOTH, "read_only": ["lookup_customer"]}, capture=True)
+    detail = wait_run(run_id)
+    node = {n.id: n for n in detail.nodes}["score"]
+    assert detail.state is RunState.SUCCEEDED, node.error
+    assert node.outputs["answer"] == "risk low; the registry token is ***"
+    assert "debug token=***" in told(model)[0]  # the server's echo, masked before the model
+    api = TestClient(create_app(embedded))
+    body = api.get(f"/api/v1/runs/{run_id}/nodes/score/agent", headers=bearer()).text
+    run = api.get(f"/api/v1/runs/{run_id}", headers=bearer()).text
+    assert TOKEN not in body and TOKEN not in run
+    steps = json.loads(body)["steps"]
+    assert steps[0]["content"]["reply"]["tool_calls"][0]["function"]["arguments"] == \
+        json.dumps({"customer": "c-17 ***"})
+    assert steps[2]["content"]["reply"]["content"] == "risk low; the registry token is ***"
+    assert_trail_complete(run_id, kinds=["model", "tool", "model"], client=api)
+    _token_nowhere("node_runs")
+
+
+def _token_nowhere(*more: str) -> None:
     from sqlalchemy import text
     with session_scope() as session:
-        for table in ("agent_sessions", "agent_steps", "audit_log", "attempts", "runs"):
+        for table in ("agent_sessions", "agent_steps", "audit_log", "attempts", "runs", *more):
             rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
             assert TOKEN not in repr(rows), table

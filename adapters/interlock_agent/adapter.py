@@ -102,7 +102,7 @@ class AgentAdapter(Adapter):
                                     "error": "cancelled"})
 
     def logs(self, handle: Handle, *, cursor: str | None = None) -> LogChunk:
-        return LogChunk(text="the agent's steps: `interlock runs agent RUN NODE`\n")
+        return LogChunk(text="the agent's steps: `interlock agent RUN NODE`\n")
 
 
 def _owner() -> str:

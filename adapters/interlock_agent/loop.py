@@ -13,7 +13,7 @@ from typing import Any
 from interlock.adapters import Rejected, Transient, registered
 from interlock.adapters.agents import AgentHost, SessionView, StepView, ToolRequest
 from interlock.adapters.masking import Masker
-from interlock_agent import budget, client, tools, wire
+from interlock_agent import budget, client, secrets, tools, wire
 from interlock_agent.answer import final_outputs
 from interlock_agent.governance import Verdict, govern
 from interlock_agent.outcome import WAIT, Outcome
@@ -32,7 +32,9 @@ class Slice:
         self.seq = view.last.seq if view.last else 0
         self.system = registered(self.params.system, kind="llm")
         key = self.system.llm_settings.api_key
-        self.mask = Masker([key.resolve(system=self.system.name)] if key else [])
+        if key is not None:  # a key that does not resolve fails the node here
+            key.resolve(system=self.system.name)
+        self.mask = Masker(secrets.resolved(self.params))  # every secret the node may meet
 
     def run(self) -> Outcome | None:
         """The node's outcome, or None when it must wait for the next poll."""
@@ -98,10 +100,10 @@ class Slice:
             "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens,
             "cost": cost, "finish_reason": reply.finish_reason,
             "latency_ms": answer.latency_ms}
+        said = self.mask.deep(reply.message())  # a secret the model repeats is not kept
         if self.params.capture:
-            fields["content"] = json.loads(self.mask.text(json.dumps(
-                {"sent": self.messages[-2:], "reply": reply.message()})))
-        self.messages.append(reply.message())
+            fields["content"] = self.mask.deep({"sent": self.messages[-2:], "reply": said})
+        self.messages.append(said)
         self._end(seq, "done", fields, messages=self.messages)
         used = self.host.usage(self.view.run_id, self.view.node_id)
         over = budget.after_model(self.params.budget, used)
