@@ -31,6 +31,7 @@ from interlock.operations import agents as agent_ops
 from interlock.operations import runs as ops
 from interlock.states import RunState
 from interlock.store.db import session_scope
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import bearer, wait_run
 from tests.scripted_llm import final, serve, tool_calls
 from tests.test_agents_approval import children, pending_request, vote
@@ -97,6 +98,8 @@ def test_the_compliance_agent_example_end_to_end(embedded: EmbeddedDispatcher,
         trail = agent_ops.agent_trail(run_id, "score")
         assert [(s.kind, s.state) for s in trail.steps] == \
             [("model", "done"), ("tool", "done"), ("model", "done")]
+        assert_trail_complete(run_id, kinds=["model", "tool", "model"],
+                              decided={row.id: "approved"}, client=client)
         trace = client.get(f"/api/v1/runs/{run_id}/trace", headers=bearer()).json()
         kinds = {s["kind"] for s in trace["spans"] if s["node_id"] == "score"}
         assert {"attempt", "model", "tool", "approval"} <= kinds

@@ -21,6 +21,7 @@ from interlock.operations import agents as agent_ops
 from interlock.operations import runs as ops
 from interlock.operations.runtime import periodic_jobs
 from interlock.states import RunState
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import wait_run
 
 SCHEMA = {"type": "object", "required": ["risk"], "additionalProperties": False,
@@ -72,6 +73,7 @@ def test_a_real_model_answers_the_schema_and_its_tokens_are_counted(
     [step] = agent_ops.agent_trail(run_id, "score").steps
     assert step.input_tokens > 10 and 0 < step.output_tokens <= 64  # the server's own counts
     assert node.outputs["usage"]["output_tokens"] == step.output_tokens
+    assert_trail_complete(run_id, kinds=["model"])
 
 
 def test_an_answer_cut_short_is_garbage_the_schema_refuses(
@@ -89,6 +91,7 @@ def test_an_answer_cut_short_is_garbage_the_schema_refuses(
     assert node.error and ("JSON" in node.error or "schema" in node.error), node.error
     [step] = agent_ops.agent_trail(run_id, "score").steps
     assert step.output_tokens <= 3 and step.finish_reason == "length"
+    assert_trail_complete(run_id, kinds=["model"])
 
 
 def test_a_long_answer_runs_into_the_wall_time_budget(
@@ -102,6 +105,7 @@ def test_a_long_answer_runs_into_the_wall_time_budget(
     assert detail.state is RunState.FAILED
     assert "wall_time" in (detail.nodes[0].error or ""), detail.nodes[0].error
     assert time.monotonic() - started < 60  # stopped near its budget, not at the answer's end
+    assert_trail_complete(run_id)
 
 
 def test_the_server_killed_mid_request_fails_the_node_with_the_reason(
@@ -127,3 +131,4 @@ def test_the_server_killed_mid_request_fails_the_node_with_the_reason(
     assert steps and all(s.state == "abandoned" for s in steps), [s.state for s in steps]
     assert any("Error" in str(s.error) or "unreachable" in str(s.error)
                or "no answer" in str(s.error) for s in steps), [s.error for s in steps]
+    assert_trail_complete(run_id)

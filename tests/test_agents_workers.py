@@ -22,6 +22,7 @@ from interlock.operations import agents as agent_ops
 from interlock.states import RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import AgentSession
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import wait_run
 from tests.scripted_llm import final, tool_calls
 from tests.test_agents import SCHEMA, agent_flow, llm  # noqa: F401  (the fixture)
@@ -96,6 +97,8 @@ def test_a_worker_killed_during_the_pause_another_resumes_and_the_tool_runs_once
     assert [(s.kind, s.state) for s in trail.steps] == \
         [("model", "done"), ("tool", "done"), ("model", "done")]
     assert trail.steps[1].approval_id == row.id
+    assert_trail_complete(run_id, kinds=["model", "tool", "model"],
+                          decided={row.id: "approved"})
     print(f"\nresumed on a new worker and finished {took:.1f}s after it was started")
 
 
@@ -117,3 +120,5 @@ def test_a_budget_spent_by_the_approved_call_ends_the_node_after_the_kill(
     assert detail.state is RunState.FAILED
     assert node.error == "budget tool_calls exhausted: 1 used of 1"
     assert len(children()) == 1 and children("kyc-lookup") == []
+    assert_trail_complete(run_id, kinds=["model", "tool", "model"],
+                          decided={row.id: "approved"})
