@@ -45,7 +45,7 @@ HOSTILE_OUT = "<script>window.__pwned=1</script><img src=x onerror=window.__pwne
 HOSTILE_ERR = "<img src=x onerror=window.__pwned=3>"
 FLAKY_MARK = Path(tempfile.gettempdir()) / f"interlock-flaky-{uuid.uuid4().hex}"  # 2nd try ok
 TIMED_MARK = Path(tempfile.gettempdir()) / f"interlock-timed-{uuid.uuid4().hex}"  # 2nd try ok
-BACKOFF_S = 2
+BACKOFF_S = 1
 FLOWS = [
     dedent(f"""
         id: slow
@@ -97,7 +97,7 @@ FLOWS = [
             with:
               command: ["sh", "-c", "test -f {TIMED_MARK} || {{ touch {TIMED_MARK}; exit 5; }}"]
             retry: {{attempts: 2, backoff: {BACKOFF_S}s}}
-          work: {{uses: script, needs: [fetch], with: {{command: ["sleep", "1"]}}}}
+          work: {{uses: script, needs: [fetch], with: {{command: ["true"]}}}}
     """),
 ]
 
