@@ -6,6 +6,11 @@ decision), records the step as started, then ended with the conversation and its
 one chat-completions request to the scripted OpenAI-compatible server of the tests
 (`tests/scripted_llm.py`, real HTTP on loopback) through the adapter's own client.
 
+Then the approval path of a gated call, without the people's wait: the call recorded as
+waiting with its approval request (one transaction, audited), one approver's vote through
+`operations.approvals.vote` (audited, the run woken through the outbox), and the agent's
+next poll reading the decision, resuming the step and ending it.
+
     python bench/agents.py                       # SQLite, 200 tool calls, 10 tool rules
     python bench/agents.py --calls 500 --pg postgresql+psycopg://postgres@127.0.0.1/test
 """
@@ -20,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -104,6 +110,7 @@ def _measure(calls: int, rules: int, home: Path) -> None:
             assert host.end(key, owner=owner, seq=seq, state="done",
                             fields={"result": "{}"}, messages=messages[-20:])
             governance.append(time.perf_counter() - start)
+        approval = _approvals(host, key, owner, run_id, first=calls + 1, calls=calls)
         system = registered("llm/scripted", kind="llm")
         model_calls: list[float] = []
         for _ in range(calls):
@@ -120,6 +127,56 @@ def _measure(calls: int, rules: int, home: Path) -> None:
     print(f"  scripted model's own call (HTTP on loopback, client side): p50 {call * 1e3:.2f} ms"
           f", server side p50 {statistics.median(model.call_ms):.2f} ms")
     print(f"  ratio governance / model call: x{gov / call:.2f}")
+    for name, times in approval.items():
+        print(f"  approval path, {name}: p50 {statistics.median(times) * 1e3:.2f} ms, "
+              f"p90 {statistics.quantiles(times, n=10)[-1] * 1e3:.2f} ms")
+
+
+def _approvals(host: Any, key: str, owner: str, run_id: str, *, first: int,
+               calls: int) -> dict[str, list[float]]:
+    """Each gated call: asked (step waiting + request), approved by one vote, then read,
+    resumed and ended by the agent; timed in those three parts and in all."""
+    from interlock.access.permissions import Role
+    from interlock.adapters.agents import ToolRequest
+    from interlock.operations import approvals
+    from interlock.states import RunState
+    from interlock.store.db import session_scope
+    from interlock.store.outbox import OutboxOnly
+    from interlock.store.transitions import set_run_state
+
+    with session_scope() as session:  # votes go to running runs; nothing else runs this one
+        assert set_run_state(session, run_id=run_id, expected=RunState.PENDING,
+                             to=RunState.RUNNING, actor="bench")
+    from interlock.access import tokens
+
+    with session_scope() as session:  # a vote counts with who the voter is in the store
+        tokens.create(session, name="alice", role=Role.APPROVER, namespace="*",
+                      created_by="bench")
+        alice = tokens.current(session, "alice")
+    assert alice is not None
+    parts: dict[str, list[float]] = {"ask": [], "vote": [], "resume and end": [], "all": []}
+    request = ToolRequest(name="lookup", kind="flow", target="bench.agents/agent",
+                          arguments={"customer": "c"}, rules=[])
+    for seq in range(first, first + calls):
+        t0 = time.perf_counter()
+        request_id = host.ask(key, owner=owner, seq=seq, request=request,
+                              fields={"tool": "lookup", "arguments": {"customer": "c"},
+                                      "policy": {"allowed": True}})
+        assert request_id is not None
+        t1 = time.perf_counter()
+        voted = approvals.vote(request_id, principal=alice, option="approve", inputs={},
+                               comment="", dispatcher=OutboxOnly())
+        assert voted["state"] == "approved", voted
+        t2 = time.perf_counter()
+        assert host.approval(request_id).state == "approved"
+        assert host.resume(key, owner=owner, seq=seq)
+        assert host.end(key, owner=owner, seq=seq, state="done", fields={"result": "{}"},
+                        messages=None)
+        t3 = time.perf_counter()
+        for name, took in (("ask", t1 - t0), ("vote", t2 - t1), ("resume and end", t3 - t2),
+                           ("all", t3 - t0)):
+            parts[name].append(took)
+    return parts
 
 
 if __name__ == "__main__":
