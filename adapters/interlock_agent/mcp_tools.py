@@ -5,11 +5,13 @@ When the session starts, `expand` replaces each `- mcp: {server, tools}` entry b
 characters), its input schema (at most 16 KB, a JSON Schema of an object), the SHA-256 of
 both, and its approval. A listed tool the server does not offer fails the node.
 
-`call` runs one call: the server is started, its list is read again (a tool gone, or whose
+`call` runs one call: the server is started (stdio, `mcp_stdio`) or connected to at its
+declared URL (streamable HTTP, `mcp_http`), its list is read again (a tool gone, or whose
 description or schema changed since the session started, is not called), the call is made
-with the step's idempotency key in `_meta`, and the server's process group is killed. A
-server that cannot start, hangs past the system's `timeout`, writes more than
-`max_output_bytes` or anything that is not JSON-RPC is a tool error the model reads.
+with the step's idempotency key in `_meta`, and the server's process group is killed (or
+the HTTP session closed). A server that cannot start or be reached, hangs past the
+system's `timeout`, writes more than `max_output_bytes`, anything that is not JSON-RPC, or
+drops the connection of its reply is a tool error the model reads.
 """
 
 from __future__ import annotations
