@@ -19,6 +19,7 @@ from interlock.operations import agents as agent_ops
 from interlock.operations import runs as ops
 from interlock.operations.runtime import periodic_jobs
 from interlock.states import RunState
+from tests.agent_trail import assert_trail_complete
 from tests.helpers import wait_run
 from tests.scripted_llm import MODEL, final, serve, tool_calls
 
@@ -72,6 +73,7 @@ def test_an_action_tool_triggers_a_real_airflow_dag_once_and_its_outputs_reach_t
         assert '"hits": 2' in told[0]["content"]
     tool = next(s for s in agent_ops.agent_trail(run_id, "score").steps if s.kind == "tool")
     assert (tool.tool, tool.state) == ("rescreen", "done")
+    assert_trail_complete(run_id, kinds=["model", "tool", "model"])
     handle = json.loads(tool.ref or "{}")
     dag_run = airflow_server.dag_run("interlock_ok", handle["external_id"])
     assert dag_run["conf"]["customer"] == "c-42" and dag_run["conf"]["reason"] == "new address"

@@ -129,9 +129,11 @@ def test_the_read_only_tool_runs_without_approval_and_the_header_is_sent(
     token_nowhere()
 
 
+@pytest.mark.parametrize("mode", ["", "liar"])  # liar: it claims readOnlyHint, untrusted
 def test_the_destructive_tool_waits_for_approval_then_runs_once(
-        embedded: EmbeddedDispatcher, kyc: HttpKyc) -> None:
-    model = kyc.start([tool_calls(("freeze_account", {"account": "A1"})), final("ok")])
+        embedded: EmbeddedDispatcher, kyc: HttpKyc, mode: str) -> None:
+    model = kyc.start([tool_calls(("freeze_account", {"account": "A1"})), final("ok")],
+                      mode=mode)
     run_id = start(embedded, READ_ONLY)
     step = settled_freeze(run_id)
     assert (step.state, kyc.calls()) == ("waiting", [])  # parked, nothing called
