@@ -190,6 +190,14 @@ def test_an_approver_sees_the_request_live_with_its_evidence_votes_and_the_run_g
     page.locator("[data-testid=approval-state].s-approved").wait_for()
     assert "checked the invoice" in page.get_by_test_id("votes").inner_text()
     assert world.wait(run_id, {"succeeded", "failed"})["state"] == "succeeded"
+    # The wait for people is a bar of its own on the run's timeline, from asked to decided.
+    page.goto(f"{world.base}/runs/{run_id}")
+    waited = page.get_by_test_id("timeline").locator(f"[data-span='approval:{asked['id']}']")
+    waited.wait_for()
+    assert waited.get_attribute("data-kind") == "approval"
+    assert "approval wait" in waited.locator(".tl-label").inner_text()
+    assert waited.locator(".tl-seg").evaluate_all("els => els.map(e => e.dataset.seg)") == \
+        ["approval"]
 
 
 def test_the_starter_sees_the_request_but_the_vote_is_refused_with_the_reason(

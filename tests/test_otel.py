@@ -42,6 +42,7 @@ from interlock.store.db import session_scope  # noqa: E402
 from interlock.store.tables import Attempt, Outbox, TaskKind  # noqa: E402
 from interlock.telemetry import sender, settings  # noqa: E402
 from interlock.telemetry.export import export_run  # noqa: E402
+from interlock.trace import SpanKind, trace_run  # noqa: E402
 from tests.helpers import wait_run  # noqa: E402
 
 NS = "tests.otel"
@@ -134,6 +135,12 @@ def test_a_gates_wait_for_people_is_a_span_of_its_own(embedded: EmbeddedDispatch
     assert wait.attributes["interlock.approval.id"] == asked[0]["id"]
     assert wait.attributes["interlock.state"] == "approved"
     assert wait.end_time - wait.start_time >= 250_000_000  # it waited the 0.3 s above
+    # The same wait is a span of the run's own trace (the console's timeline draws it).
+    (gate,) = [s for s in trace_run(run_id).spans if s.kind is SpanKind.APPROVAL]
+    assert (gate.id, gate.parent_id, gate.node_id, gate.state) == \
+        (f"approval:{asked[0]['id']}", f"run:{run_id}", "pay", "approved")
+    assert gate.started_at is not None and gate.finished_at is not None
+    assert wait.start_time == int(gate.started_at.timestamp() * 1e9)
 
 
 class Receiver:

@@ -25,16 +25,21 @@ export function Timeline({ spans }: { spans: Span[] }) {
         const started = t(s.started_at) ?? t(s.submitted_at);
         const end = t(s.finished_at) ?? now;
         const segments: { seg: Seg; cls: string; a: number; b: number; title: string }[] = [];
-        const key = s.node_id ? `${s.run_id}/${s.node_id}` : "";
+        // People deciding (a node's gate, an agent's tool call): one amber bar, asked to decided.
+        const approval = s.kind === "approval";
+        const key = s.node_id && !approval ? `${s.run_id}/${s.node_id}` : "";
         if (key && previousEnd[key] !== undefined && queued !== null) {
           segments.push({ seg: "retry", cls: "seg-retry", a: previousEnd[key], b: queued, title: "retry backoff" });
         }
-        const waiting: Seg = s.state === "approval_wait" ? "approval" : "queued";
-        if (queued !== null && started !== null && started > queued) {
-          segments.push({ seg: waiting, cls: `seg-${waiting}`, a: queued, b: started, title: "queued" });
+        if (approval) {
+          if (started !== null) segments.push({ seg: "approval", cls: "seg-approval", a: started, b: end, title: `awaiting approval: ${s.state}` });
+        } else {
+          if (queued !== null && started !== null && started > queued) {
+            segments.push({ seg: "queued", cls: "seg-queued", a: queued, b: started, title: "queued" });
+          }
+          if (started !== null) segments.push({ seg: "running", cls: `seg-running s-${s.state ?? ""}`, a: started, b: end, title: s.state ?? "running" });
+          else if (queued !== null) segments.push({ seg: "queued", cls: "seg-queued", a: queued, b: end, title: s.state ?? "queued" });
         }
-        if (started !== null) segments.push({ seg: "running", cls: `seg-running s-${s.state ?? ""}`, a: started, b: end, title: s.state ?? "running" });
-        else if (queued !== null) segments.push({ seg: waiting, cls: `seg-${waiting}`, a: queued, b: end, title: s.state ?? "queued" });
         if (key) previousEnd[key] = end;
         const label = s.kind === "attempt" ? `${s.node_id} #${s.attempt}` : s.label ?? s.external_id ?? s.kind;
         return (

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,9 +31,8 @@ from sqlalchemy import select
 from interlock import __version__
 from interlock.errors import Transient
 from interlock.states import NODE_FAILED, RunState
-from interlock.store.approvals import TOOL_CALL
 from interlock.store.db import session_scope
-from interlock.store.tables import ApprovalRequest, Attempt
+from interlock.store.tables import Attempt
 from interlock.trace.build import build_trace
 from interlock.trace.model import RunTrace, Span, SpanKind
 
@@ -43,7 +40,6 @@ log = logging.getLogger(__name__)
 SERVICE = "interlock"
 SCOPE = "interlock.runs"
 FAILED_RUN = frozenset({RunState.FAILED.value, RunState.CANCELLED.value})
-APPROVAL_WAIT = "approval_wait"  # the span kind of a node's gate waiting for people
 
 
 def span_id_of(seed: str) -> int:
@@ -83,32 +79,14 @@ def export_run(run_id: str, exporter: SpanExporter) -> int:
         keys = {(node_id, number): key for node_id, number, key in session.execute(
             select(Attempt.node_id, Attempt.number, Attempt.key)
             .where(Attempt.run_id == run_id))}
-        # A node's gate only: an agent's tool-call request is already in the trace, under
-        # its tool span.
-        waits = [Wait(r.id, r.node_id, r.state, r.created_at, r.decided_at)
-                 for r in session.scalars(select(ApprovalRequest).where(
-                     ApprovalRequest.run_id == run_id, ApprovalRequest.node_id.is_not(None)))
-                 if r.node_id is not None and TOOL_CALL not in (r.details or {})]
-    spans = to_otel(trace, keys, waits)
+    spans = to_otel(trace, keys)
     if spans and exporter.export(spans) is not SpanExportResult.SUCCESS:
         raise Transient(f"the OpenTelemetry collector did not take the {len(spans)} spans "
                         f"of run {run_id}; sent again later")
     return len(spans)
 
 
-@dataclass(frozen=True)
-class Wait:
-    """A node's gate waiting for people (`approval:`), from its request."""
-
-    approval_id: str
-    node_id: str
-    state: str
-    asked_at: datetime
-    decided_at: datetime | None
-
-
-def to_otel(trace: RunTrace, attempt_keys: dict[tuple[str, int], str],
-            waits: Sequence[Wait] = ()) -> list[ReadableSpan]:
+def to_otel(trace: RunTrace, attempt_keys: dict[tuple[str, int], str]) -> list[ReadableSpan]:
     """The trace's own spans (not its upstream ones: their runs export them), parents
     before children."""
     run = trace.run
@@ -137,18 +115,6 @@ def to_otel(trace: RunTrace, attempt_keys: dict[tuple[str, int], str],
         elif _failed(span):
             item.set_status(Status(StatusCode.ERROR, span.state))
         item.end(end_time=_ns(span.finished_at or start))
-    run_span = made.get(f"run:{run.id}")
-    for wait in waits:
-        ids.span_id = span_id_of(f"approval:{wait.approval_id}")
-        context = otel.set_span_in_context(run_span) if run_span is not None else None
-        item = tracer.start_span(
-            f"approval wait {wait.node_id}", context=context, start_time=_ns(wait.asked_at),
-            attributes={"interlock.span.kind": APPROVAL_WAIT, "interlock.run.id": run.id,
-                        "interlock.flow": f"{run.namespace}/{run.flow_id}",
-                        "interlock.node.id": wait.node_id,
-                        "interlock.approval.id": wait.approval_id,
-                        "interlock.state": wait.state})
-        item.end(end_time=_ns(wait.decided_at or wait.asked_at))
     return keep.spans
 
 

@@ -15,6 +15,7 @@ from interlock.store import runs as run_store
 from interlock.store.runs import Loaded
 from interlock.store.tables import Attempt, ExternalRun, Run
 from interlock.trace.agent import agent_spans
+from interlock.trace.gates import gate_spans
 from interlock.trace.model import NodeTrace, Span
 from interlock.trace.spans import (
     attempt_span,
@@ -56,6 +57,8 @@ class Collector:
             self._add(foreign_span(row, parent_id=attempt_span_id(a.run_id, a.node_id, a.number),
                                    run_id=a.run_id, upstream=upstream))
         for span in agent_spans(self.session, attempts, upstream=upstream):
+            self._add(span)
+        for span in gate_spans(self.session, [run.id], upstream=upstream):
             self._add(span)
         self.nodes += [_node_trace(loaded, nid) for nid in loaded.graph.order]
         return run_span_id(run.id)

@@ -17,7 +17,7 @@ class SpanKind(StrEnum):
     FOREIGN_RUN = "foreign_run"  # a run in a foreign system (Airflow DAG run, Dagster run...)
     MODEL = "model"              # an agent's model request (`docs/agents.md`)
     TOOL = "tool"                # an agent's tool call
-    APPROVAL = "approval"        # people deciding on an agent's tool call
+    APPROVAL = "approval"        # people deciding: a node's gate, or an agent's tool call
 
 
 class Span(BaseModel):
