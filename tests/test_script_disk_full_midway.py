@@ -22,6 +22,7 @@ from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt
 from tests.helpers import wait_run
+from tests.workers import kill_leftover_scripts
 
 PAGE = 4096
 NOISE_BYTES = 300_000  # several pipe buffers: a runner that stopped reading would hang it
@@ -49,6 +50,7 @@ def tmpfs_attempts(sqlite_store: str) -> Iterator[Path]:
     try:
         yield where
     finally:
+        kill_leftover_scripts(where)  # a failed test's command would outlive the mount
         subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
