@@ -15,9 +15,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from interlock.store.tables.audit import AuditHead, AuditPending, AuditRecord
@@ -26,6 +26,11 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 SEAL_BATCH = 1000
 SQLITE = "sqlite"  # pending records read per statement while sealing
+# Core statements built once (each append runs them; building one costs more than sending it).
+_RECORDS = cast(Table, AuditRecord.__table__)
+_INSERT_RECORDS = insert(_RECORDS)
+_MOVE_HEAD = update(cast(Table, AuditHead.__table__)).where(
+    AuditHead.id == HEAD_ID).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 
 
 def digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
@@ -97,7 +102,7 @@ def chain(session: Session, head: Head, entries: Sequence[Entry]) -> Head:
                      "origin": e.origin, "prev_hash": head.hash, "hash": link})
         head = Head(seq, link)
     if rows:
-        session.execute(insert(AuditRecord), rows)
+        session.execute(_INSERT_RECORDS, rows)
     return head
 
 
@@ -116,8 +121,7 @@ def seal_pending(session: Session, head: Head) -> Head:
 
 
 def move_head(session: Session, head: Head) -> None:
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
-                    .values(seq=head.seq, hash=head.hash))
+    session.execute(_MOVE_HEAD, {"head_seq": head.seq, "head_hash": head.hash})
 
 
 def queue(session: Session, entry: Entry) -> int:

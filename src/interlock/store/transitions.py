@@ -32,6 +32,7 @@ NUL_SHOWN = "\ufffd"
 # Core statements, not ORM objects: the hot path writes events without a unit of work.
 STATE_EVENTS = cast(Table, StateEvent.__table__)
 INSERT_EVENTS = insert(STATE_EVENTS)  # one statement object: compiled once, rows as parameters
+INSERT_ATTEMPT = insert(ATTEMPTS).returning(ATTEMPTS.c.id)
 EVENT_BUFFER = "interlock.state_events"  # session.info: the events of a `batched_events` block
 
 
@@ -112,8 +113,7 @@ def insert_settled_attempt(session: Session, *, to: NodeState, actor: str,
     transition(NodeState.QUEUED, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    attempt_id: int = session.execute(insert(ATTEMPTS).values(state=to.value, **values)
-                                      .returning(ATTEMPTS.c.id)).scalar_one()
+    attempt_id: int = session.execute(INSERT_ATTEMPT, {**values, "state": to.value}).scalar_one()
     _record(session, 1, run_id=values["run_id"], entity=Entity.ATTEMPT,
             node_id=values["node_id"], attempt=values["number"], expected=NodeState.QUEUED,
             to=to, actor=actor, reason=reason, at=at)
