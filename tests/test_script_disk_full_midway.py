@@ -7,7 +7,6 @@ command is never blocked on its output pipe."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,9 @@ from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt
+from tests import tmpfs
 from tests.helpers import wait_run
-from tests.workers import kill_leftover_scripts
 
-PAGE = 4096
 NOISE_BYTES = 300_000  # several pipe buffers: a runner that stopped reading would hang it
 
 
@@ -41,28 +39,8 @@ nodes:
 
 @pytest.fixture
 def tmpfs_attempts(sqlite_store: str) -> Iterator[Path]:
-    where = settings().attempts_dir
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
+    with tmpfs.mounted(settings().attempts_dir, "2m") as where:
         yield where
-    finally:
-        kill_leftover_scripts(where)  # a failed test's command would outlive the mount
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
-
-
-def _fill(where: Path) -> Path:
-    filler = where / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"x" * 4096)
-        except OSError as exc:
-            assert exc.errno == 28, exc  # ENOSPC
-    return filler
 
 
 def test_a_disk_that_fills_while_the_command_runs_keeps_its_outcome(
@@ -75,7 +53,7 @@ def test_a_disk_that_fills_while_the_command_runs_keeps_its_outcome(
     while not list(tmpfs_attempts.glob("*/child.pid")):  # the command is running
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
-    filler = _fill(tmpfs_attempts)
+    filler = tmpfs.fill(tmpfs_attempts)
     gate.touch()  # the command now writes its ledger line, its log and ends: disk still full
     try:
         detail = wait_run(run_id, timeout=60)
@@ -91,9 +69,9 @@ def test_a_disk_that_fills_while_the_command_runs_keeps_its_outcome(
 def test_no_room_for_the_runners_records_starts_nothing_and_the_submit_is_tried_again(
         tmpfs_attempts: Path, embedded: EmbeddedDispatcher, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
-    filler = _fill(tmpfs_attempts)
+    filler = tmpfs.fill(tmpfs_attempts)
     with filler.open("r+b") as f:  # room for spec.json and the spawned marker, no more
-        f.truncate(filler.stat().st_size - 2 * PAGE)
+        f.truncate(filler.stat().st_size - 2 * tmpfs.BLOCK)
     flow, _ = ops.register(_flow(tmp_path / "gate", ledger))
     (tmp_path / "gate").touch()
     run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
@@ -141,7 +119,7 @@ nodes:
     while not any(SECRET in p.read_text() for p in tmpfs_attempts.glob("*/outputs")):
         assert time.monotonic() < deadline, "the command never wrote its outputs"
         time.sleep(0.05)
-    filler = _fill(tmpfs_attempts)
+    filler = tmpfs.fill(tmpfs_attempts)
     gate.touch()  # it ends while the disk is full: its outputs are masked all the same
     try:
         detail = wait_run(run_id, timeout=60)

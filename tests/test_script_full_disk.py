@@ -5,7 +5,6 @@ full disk used to fail the node as an adapter error."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.operations import runs as ops
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt
+from tests import tmpfs
 from tests.helpers import wait_run
 
 FLOW = """
@@ -30,23 +30,8 @@ nodes:
 
 @pytest.fixture
 def full_attempts_dir(sqlite_store: str) -> Iterator[Path]:
-    where = settings().attempts_dir
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    filler = where / "filler"
-    try:
-        with filler.open("wb", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"x" * 4096)
-            except OSError as exc:
-                assert exc.errno == 28, exc  # ENOSPC
-        yield filler
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+    with tmpfs.mounted(settings().attempts_dir, "256k") as where:
+        yield tmpfs.fill(where)
 
 
 def test_a_full_attempts_disk_delays_the_node_and_it_runs_once_there_is_room(
