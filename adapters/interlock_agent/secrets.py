@@ -6,8 +6,7 @@ server that echoes its token, a model that repeats what a tool told it."""
 
 from __future__ import annotations
 
-from interlock.adapters import SecretError, System, UnknownSystem, load_systems
-from interlock.config.systems import SecretRef
+from interlock.adapters import SecretError, SecretRef, System, UnknownSystem, load_systems
 from interlock_agent.params import AgentParams, Tool
 
 

@@ -37,7 +37,8 @@ from interlock.config.durations import parse_duration
 from interlock.config.env import settings
 from interlock.config.files import cached_file, load_yaml
 from interlock.config.mappings import StatusMapping, mapping_file, mappings_dir
-from interlock.config.systems import SecretError, System, UnknownSystem, load_systems
+from interlock.config.secret_refs import SecretError, SecretRef
+from interlock.config.systems import System, UnknownSystem, load_systems
 from interlock.errors import AdapterError, Conflict, InterlockError, Problem, Rejected, Transient
 from interlock.states import NODE_TERMINAL, NodeState
 
@@ -46,7 +47,7 @@ __all__ = [
     "Conflict", "CronJob", "CronJobsError",
     "ForeignAction", "ForeignApproval", "ForeignEvent", "Handle", "InterlockError", "JobSpec",
     "LogChunk", "NodeState", "Observation", "ObservedRun", "Problem", "Rejected", "RemoteJob",
-    "RetryMode", "SecretError", "SessionPool", "StatusMapping", "System", "Transient",
+    "RetryMode", "SecretError", "SecretRef", "SessionPool", "StatusMapping", "System", "Transient",
     "UnknownCronJob", "UnknownSystem", "cached_file", "clock", "cron_macros",
     "default_registry", "get_job", "launch_once", "load_systems", "load_yaml", "mapping_file",
     "mappings_dir", "observed", "openlineage", "parse_duration", "paths", "poll_by_system",
