@@ -35,6 +35,22 @@ def wait_run(run_id: str, timeout: float = 60.0) -> RunDetail:
     return detail
 
 
+def run_polled(source: str, timeout: float = 300.0) -> RunDetail:
+    """Register ``source``, run it once on an embedded dispatcher with the periodic jobs
+    (the polls of foreign systems) running, and wait for its end."""
+    from interlock.dispatch.embedded import EmbeddedDispatcher
+    from interlock.operations.runtime import periodic_jobs
+
+    registered, _ = ops.register(source)
+    dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
+    try:
+        run_id = ops.start_run(namespace=registered.namespace, flow_id=registered.id,
+                               inputs={}, dispatcher=dispatcher)
+        return wait_run(run_id, timeout=timeout)
+    finally:
+        dispatcher.close()
+
+
 def wait_finished(adapter: Adapter, handle: Handle, timeout: float = 30.0) -> Observation:
     """Poll one handle through its adapter until the observation is final."""
     deadline = time.monotonic() + timeout

@@ -14,13 +14,10 @@ from airflow_flows import SECRET_ENV
 from airflow_harness import AirflowServer
 
 from interlock.config.env import settings
-from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.operations import agents as agent_ops
-from interlock.operations import runs as ops
-from interlock.operations.runtime import periodic_jobs
 from interlock.states import RunState
 from tests.agent_trail import assert_trail_complete
-from tests.helpers import wait_run
+from tests.helpers import run_polled
 from tests.scripted_llm import MODEL, final, serve, tool_calls
 
 pytestmark = pytest.mark.timeout(600)
@@ -56,14 +53,8 @@ def test_an_action_tool_triggers_a_real_airflow_dag_once_and_its_outputs_reach_t
                     "action": {"uses": "airflow", "arguments_to": "conf", "with": {
                         "system": airflow_server.system, "dag_id": "interlock_ok",
                         "outputs_from": ["screen"]}}}]}}}}
-        registered, _ = ops.register(json.dumps(flow))
-        dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
-        try:
-            run_id = ops.start_run(namespace=registered.namespace, flow_id=registered.id,
-                                   inputs={}, dispatcher=dispatcher)
-            detail = wait_run(run_id, timeout=300)
-        finally:
-            dispatcher.close()
+        detail = run_polled(json.dumps(flow))
+        run_id = detail.id
         node = detail.nodes[0]
         assert detail.state is RunState.SUCCEEDED, node.error
         assert node.outputs["answer"] == {"risk": "high"}

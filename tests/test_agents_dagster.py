@@ -15,13 +15,10 @@ import yaml
 from dagster_harness import DagsterServer
 
 from interlock.config.env import settings
-from interlock.dispatch.embedded import EmbeddedDispatcher
 from interlock.operations import agents as agent_ops
-from interlock.operations import runs as ops
-from interlock.operations.runtime import periodic_jobs
 from interlock.states import RunState
 from tests.agent_trail import assert_trail_complete
-from tests.helpers import wait_run
+from tests.helpers import run_polled
 from tests.scripted_llm import MODEL, final, serve, tool_calls
 
 pytestmark = pytest.mark.timeout(600)
@@ -65,14 +62,8 @@ def test_an_action_tool_launches_a_real_dagster_job_once_and_its_outputs_reach_t
                     "parameters": RUN_CONFIG,
                     "action": {"uses": "dagster", "arguments_to": "run_config", "with": {
                         "system": dagster_server.system, "job": "interlock_ok_job"}}}]}}}}
-        registered, _ = ops.register(json.dumps(flow))
-        dispatcher = EmbeddedDispatcher(jobs=periodic_jobs())
-        try:
-            run_id = ops.start_run(namespace=registered.namespace, flow_id=registered.id,
-                                   inputs={}, dispatcher=dispatcher)
-            detail = wait_run(run_id, timeout=300)
-        finally:
-            dispatcher.close()
+        detail = run_polled(json.dumps(flow))
+        run_id = detail.id
         node = detail.nodes[0]
         assert detail.state is RunState.SUCCEEDED, node.error
         assert node.outputs["answer"] == {"risk": "low"}
