@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from interlock.adapters.signing import MIN_SECRET_BYTES
 from interlock.config.systems import SecretError
 from interlock.errors import InterlockError, NotFound, SpecError
 from interlock.policies import points as policy_points
@@ -50,7 +51,6 @@ DEADLINE_FLAGS = frozenset({"late", "at_risk"})
 
 NO_WEBHOOK = "no such webhook: check the namespace, the flow id and the key"
 HUB_SCHEME = "sha256="
-MIN_SECRET_BYTES = 16
 
 
 class WebhookRefused(InterlockError):
