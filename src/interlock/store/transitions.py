@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from interlock import clock
@@ -63,7 +62,7 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     transition(expected, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(_cas(RUNS, tuple(values)), {
+    result = session.execute(_CAS[RUNS.name], {
         **values, "state": to.value, "updated_at": at, "reason": reason,
         WHERE_ID: run_id, WHERE_STATE: expected.value})
     changed = _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
@@ -85,7 +84,7 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
                          f"(to {to.value}, skip_cause {skip_cause})")
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(_cas(NODE_RUNS, tuple(values)), {
+    result = session.execute(_CAS[NODE_RUNS.name], {
         **values, "state": to.value, "updated_at": at, "reason": reason,
         "skip_cause": skip_cause.value if skip_cause else None,
         WHERE_ID: run_id, WHERE_NODE: node_id, WHERE_STATE: expected.value})
@@ -98,7 +97,7 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
     transition(expected, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(_cas(ATTEMPTS, tuple(values)), {
+    result = session.execute(_CAS[ATTEMPTS.name], {
         **values, "state": to.value, WHERE_ID: attempt.id, WHERE_STATE: expected.value})
     return _record(session, rowcount(result), run_id=attempt.run_id, entity=Entity.ATTEMPT,
                    node_id=attempt.node_id, attempt=attempt.number, expected=expected, to=to,
@@ -120,26 +119,20 @@ def insert_settled_attempt(session: Session, *, to: NodeState, actor: str,
     return attempt_id
 
 
-# Bound names of the compare-and-set's WHERE clause (apart from the columns it sets).
+# Bound names of the compare-and-set's WHERE clause; the other parameters of an execution
+# are the columns it sets (SQLAlchemy writes the SET clause from their names).
 WHERE_ID, WHERE_NODE, WHERE_STATE = "where_id", "where_node", "where_state"
-# The columns every change of a table writes besides its caller's: state and its stamps.
-_ALWAYS = {RUNS.name: ("state", "updated_at", "reason"),
-           NODE_RUNS.name: ("state", "updated_at", "reason", "skip_cause"),
-           ATTEMPTS.name: ("state",)}
-
-
-@cache
-def _cas(table: Table, columns: tuple[str, ...]) -> Update:
-    """The compare-and-set UPDATE of ``table`` writing ``columns`` (and the state), built
-    once per set of columns: the hot path binds values instead of building a statement
-    for each change (SQLAlchemy then spends its time on the statement, not the change)."""
-    where = [table.c.state == bindparam(WHERE_STATE)]
-    if table is NODE_RUNS:
-        where += [table.c.run_id == bindparam(WHERE_ID), table.c.node_id == bindparam(WHERE_NODE)]
-    else:
-        where.append(table.c.id == bindparam(WHERE_ID))
-    written = dict.fromkeys((*_ALWAYS[table.name], *columns))
-    return update(table).where(*where).values({name: bindparam(name) for name in written})
+# One statement per table, built once: the hot path binds values instead of building a
+# statement for each change (SQLAlchemy then spends its time on the change).
+_CAS = {
+    RUNS.name: update(RUNS).where(RUNS.c.id == bindparam(WHERE_ID),
+                                  RUNS.c.state == bindparam(WHERE_STATE)),
+    NODE_RUNS.name: update(NODE_RUNS).where(NODE_RUNS.c.run_id == bindparam(WHERE_ID),
+                                            NODE_RUNS.c.node_id == bindparam(WHERE_NODE),
+                                            NODE_RUNS.c.state == bindparam(WHERE_STATE)),
+    ATTEMPTS.name: update(ATTEMPTS).where(ATTEMPTS.c.id == bindparam(WHERE_ID),
+                                          ATTEMPTS.c.state == bindparam(WHERE_STATE)),
+}
 
 
 def storable(value: Any) -> Any:
