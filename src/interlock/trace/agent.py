@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from interlock.store.tables import AgentStep, ApprovalRequest, Attempt, StepKind
 from interlock.trace.model import Span, SpanKind
-from interlock.trace.spans import attempt_span_id, seconds
+from interlock.trace.spans import approval_span, attempt_span_id, seconds
 
 
 def step_span_id(step: AgentStep) -> str:
@@ -52,12 +52,6 @@ def _step_span(step: AgentStep, *, upstream: bool) -> Span:
 
 
 def _approval_span(step: AgentStep, row: ApprovalRequest, *, upstream: bool) -> Span:
-    who = ", ".join(row.decided_by)
-    return Span(id=f"approval:{row.id}", parent_id=step_span_id(step), kind=SpanKind.APPROVAL,
-                upstream=upstream, label=f"approval of {step.tool}", run_id=step.run_id,
-                node_id=step.node_id, attempt=step.attempt, external_id=row.id,
-                state=row.state, remote_status=f"by {who}" if who else None,
-                started_at=row.created_at, finished_at=row.decided_at,
-                duration_s=seconds(row.created_at, row.decided_at),
-                error=row.reason if row.state in ("rejected", "timed_out") else None,
-                approval_id=row.id)
+    return approval_span(row, parent_id=step_span_id(step), label=f"approval of {step.tool}",
+                         run_id=step.run_id, node_id=step.node_id, attempt=step.attempt,
+                         upstream=upstream)

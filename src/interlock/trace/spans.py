@@ -1,13 +1,15 @@
-"""Store rows as timeline spans: a run, an attempt, a foreign run."""
+"""Store rows as timeline spans: a run, an attempt, a foreign run, people deciding."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from interlock.states import NodeState, RunState
-from interlock.store.tables import Attempt, ExternalRun, Run
+from interlock.states import ApprovalState, NodeState, RunState
+from interlock.store.tables import ApprovalRequest, Attempt, ExternalRun, Run
 from interlock.trace.links import attempt_link, foreign_run_link
 from interlock.trace.model import Span, SpanKind
+
+REFUSED = frozenset({ApprovalState.REJECTED.value, ApprovalState.TIMED_OUT.value})
 
 
 def run_span_id(run_id: str) -> str:
@@ -90,3 +92,17 @@ def unrecorded_span(trigger: dict[str, object], *, upstream: bool) -> Span:
                 remote_status=str(trigger.get("remote_status") or "") or None,
                 started_at=None, finished_at=None, duration_s=None,
                 deep_link=foreign_run_link(system, job, ext))
+
+
+def approval_span(row: ApprovalRequest, *, parent_id: str, label: str, run_id: str,
+                  node_id: str | None, attempt: int | None = None, upstream: bool) -> Span:
+    """People deciding on ``row``, from the request to its decision: a node's gate (under
+    its run) or an agent's tool call (under its tool span)."""
+    who = ", ".join(row.decided_by)
+    return Span(id=f"approval:{row.id}", parent_id=parent_id, kind=SpanKind.APPROVAL,
+                upstream=upstream, label=label, run_id=run_id, node_id=node_id,
+                attempt=attempt, external_id=row.id, state=row.state,
+                remote_status=f"by {who}" if who else None,
+                started_at=row.created_at, finished_at=row.decided_at,
+                duration_s=seconds(row.created_at, row.decided_at),
+                error=row.reason if row.state in REFUSED else None, approval_id=row.id)
