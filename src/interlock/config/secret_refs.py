@@ -59,7 +59,6 @@ class SecretRef(BaseModel):
             raise SecretError(f"{self.OWNER} {system}: cannot read secret file {self.file}: "
                               f"{exc.strerror}") from None
 
-
     def check_strength(self, what: str) -> None:
         """ValueError when the secret resolves now and is shorter than MIN_SECRET_BYTES
         (a file holding only a newline is the empty key). One that does not resolve yet

@@ -135,7 +135,6 @@ def _report_key(attempt_key: str, target: Target) -> str:
     return "report:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-
 def schedule(session: Session, attempt: Attempt, produces: list[Dataset]) -> bool:
     """Add the REPORT work of ``attempt`` when its node produced something."""
     if not produces:
