@@ -188,11 +188,13 @@ def _session(system: System, work: Callable[[ClientSession], Awaitable[T]]) -> R
     settings = system.mcp
     assert settings is not None
     watch = Watch(limit=settings.max_output_bytes)
-    secrets = [v.resolve(system=system.name)
-               for v in [*settings.env.values(), *system.headers.values()]
-               if not isinstance(v, str)]
-    mask = Masker(secrets)
-    connect = _stdio(system, watch) if settings.command else _http(system, watch)
+    env = {k: v if isinstance(v, str) else v.resolve(system=system.name)
+           for k, v in settings.env.items()}
+    headers = system.header_values()
+    # Resolved once: what the server is given, and what is masked in what it says.
+    mask = Masker([env[k] for k, v in settings.env.items() if not isinstance(v, str)]
+                  + [headers[k] for k, v in system.headers.items() if not isinstance(v, str)])
+    connect = _stdio(system, watch, env) if settings.command else _http(system, watch, headers)
 
     async def main() -> T:
         with anyio.fail_after(system.timeout):
@@ -211,18 +213,15 @@ def _session(system: System, work: Callable[[ClientSession], Awaitable[T]]) -> R
 Connect = Callable[[anyio.CancelScope], AbstractAsyncContextManager[ClientSession]]
 
 
-def _stdio(system: System, watch: Watch) -> Connect:
+def _stdio(system: System, watch: Watch, env: dict[str, str]) -> Connect:
     settings = system.mcp
     assert settings is not None and settings.command
-    env = {k: v if isinstance(v, str) else v.resolve(system=system.name)
-           for k, v in settings.env.items()}
     launch = Launch(argv=list(settings.command), env=env, max_output_bytes=
                     settings.max_output_bytes, cwd=str(settings.cwd) if settings.cwd else None)
     return lambda stop: mcp_stdio.connected(launch, watch)
 
 
-def _http(system: System, watch: Watch) -> Connect:
-    headers = system.header_values()
+def _http(system: System, watch: Watch, headers: dict[str, str]) -> Connect:
     return lambda stop: mcp_http.connected(system.url, headers, watch,
                                            timeout_s=system.timeout, stop=stop)
 
