@@ -139,7 +139,7 @@ def reserve(attempt: AttemptPaths) -> None:
             made.append(place)
             fd = os.open(place, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                _write_all(fd, b" " * size)
+                write_all(fd, b" " * size)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -160,7 +160,7 @@ def write_reserved(path: Path, data: str, *, durable: bool = True) -> None:
     try:
         fits = len(raw) <= os.fstat(fd).st_size
         if fits:
-            _write_all(fd, raw)
+            write_all(fd, raw)
             os.ftruncate(fd, len(raw))  # shrinking frees blocks, never asks for one
             if durable:
                 os.fsync(fd)
@@ -174,7 +174,8 @@ def write_reserved(path: Path, data: str, *, durable: bool = True) -> None:
     return None
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (a write may take only part of it)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -32,7 +32,7 @@ from typing import IO, Any
 from interlock_script.caplog import DISK_FULL, CappedLog
 from interlock_script.environment import build_env
 from interlock_script.identity import Identity
-from interlock_script.layout import AttemptPaths, reserve
+from interlock_script.layout import AttemptPaths, reserve, write_all
 from interlock_script.procs import detach, group_alive, signal_group, write_pid_file
 from interlock_script.records import RunResult, RunSpec, now_iso
 from interlock_script.sealed import Sealed, receive
@@ -154,9 +154,7 @@ def overwrite(path: Path, clean: bytes) -> None:
         if len(clean) > os.fstat(fd).st_size:
             os.ftruncate(fd, 0)
             return
-        view = memoryview(clean)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, clean)
         os.ftruncate(fd, len(clean))
     finally:
         os.close(fd)
