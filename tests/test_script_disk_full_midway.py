@@ -20,6 +20,7 @@ from interlock.operations import runs as ops
 from interlock.states import NodeState, RunState
 from interlock.store.db import session_scope
 from interlock.store.tables import Attempt
+from interlock.store.views import RunDetail
 from tests import tmpfs
 from tests.helpers import wait_run
 
@@ -53,12 +54,8 @@ def test_a_disk_that_fills_while_the_command_runs_keeps_its_outcome(
     while not list(tmpfs_attempts.glob("*/child.pid")):  # the command is running
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
-    filler = tmpfs.fill(tmpfs_attempts)
-    gate.touch()  # the command now writes its ledger line, its log and ends: disk still full
-    try:
-        detail = wait_run(run_id, timeout=60)
-    finally:
-        filler.unlink()
+    # The command now writes its ledger line, its log and ends: the disk still full.
+    detail = _ends_on_a_full_disk(tmpfs_attempts, gate, run_id)
     node = detail.nodes[0]
     assert detail.state is RunState.SUCCEEDED, (node.state, node.error)
     assert node.state is NodeState.SUCCEEDED
@@ -87,6 +84,16 @@ def test_no_room_for_the_runners_records_starts_nothing_and_the_submit_is_tried_
     detail = wait_run(run_id, timeout=60)
     assert detail.state is RunState.SUCCEEDED, detail.nodes[0].error
     assert ledger.read_text().split() == ["1"]
+
+
+def _ends_on_a_full_disk(where: Path, gate: Path, run_id: str) -> RunDetail:
+    """Fill the disk, open the command's gate and wait for the run; then free the room."""
+    filler = tmpfs.fill(where)
+    gate.touch()
+    try:
+        return wait_run(run_id, timeout=60)
+    finally:
+        filler.unlink()
 
 
 def _remote_status(run_id: str) -> str:
@@ -119,12 +126,8 @@ nodes:
     while not any(SECRET in p.read_text() for p in tmpfs_attempts.glob("*/outputs")):
         assert time.monotonic() < deadline, "the command never wrote its outputs"
         time.sleep(0.05)
-    filler = tmpfs.fill(tmpfs_attempts)
-    gate.touch()  # it ends while the disk is full: its outputs are masked all the same
-    try:
-        detail = wait_run(run_id, timeout=60)
-    finally:
-        filler.unlink()
+    # It ends while the disk is full: its outputs are masked all the same.
+    detail = _ends_on_a_full_disk(tmpfs_attempts, gate, run_id)
     node = detail.nodes[0]
     assert detail.state is RunState.SUCCEEDED, (node.state, node.error)
     assert node.outputs == {"leak": "***"}
