@@ -32,7 +32,6 @@ from interlock.engine.decisions import (
     Submit,
 )
 from interlock.engine.planner import plan
-from interlock.errors import InterlockError
 from interlock.limits.scopes import Scope
 from interlock.policies.context import SYSTEM_KEY
 from interlock.spec.concurrency import Overflow
@@ -43,7 +42,9 @@ from interlock.store.outbox import Dispatcher, Work
 from interlock.store.runs import Loaded, load, lock_run
 from interlock.store.tables import RUNS, Attempt, Run, TaskKind
 from interlock.store.transitions import (
+    LostRace,
     batched_events,
+    coalesced_writes,
     set_attempt_state,
     set_node_state,
     set_run_state,
@@ -62,7 +63,7 @@ UPDATED_AT = "updated_at"
 _OVERFLOW_END = {Overflow.CANCEL_NEW: RunState.CANCELLED, Overflow.FAIL_NEW: RunState.FAILED}
 
 
-class StaleSnapshot(InterlockError):
+class StaleSnapshot(LostRace):
     """A compare-and-set lost a race: the pass is rolled back and planned again."""
 
 
@@ -85,8 +86,9 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
                     first(session)
                 outbox.complete_all(session, run_id, [Work(TaskKind.ADVANCE, run_id),
                                                       *([done] if done else [])])
-                work, state, result = _plan_settled(session, run, actor)
-        except StaleSnapshot:
+                with coalesced_writes(session):
+                    work, state, result = _plan_settled(session, run, actor)
+        except LostRace:  # StaleSnapshot, or a coalesced write that found its row changed
             continue
         first = done = None
         for item in work:

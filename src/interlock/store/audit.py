@@ -31,7 +31,7 @@ from interlock.store.facts import within_record
 from interlock.store.tables import AuditHead, AuditRecord
 
 __all__ = ["GENESIS", "HEAD_ID", "LOCAL_ORIGIN", "Action", "Verdict", "lock_head", "record",
-           "verify"]
+           "record_at_commit", "verify"]
 
 # Where records made by this process come from when no caller is named (engine, workers).
 LOCAL_ORIGIN = f"{socket.gethostname()}:{os.getpid()}"
@@ -83,11 +83,7 @@ def record(session: Session, *, actor: str, action: Action, target: str, origin:
     until this transaction ends); None when another transaction held the head or records
     were queued already (appends are contended): the record is then queued in this
     transaction and chained once it commits, before `session_scope()` returns."""
-    # Never a record too deep to read back nor a part too large: callers keep facts, not
-    # payloads (`store.facts`); this is the net under them.
-    entry = audit_chain.Entry(at=clock.now(), actor=actor, action=action.value, target=target,
-                              before=within_record(before), after=within_record(after),
-                              origin=origin)
+    entry = _entry(actor, action, target, origin, before, after)
     head = audit_seal.held_head(session) or \
         audit_chain.take_head(session, wait=False, unless_queued=True)
     if head is None:
@@ -97,6 +93,29 @@ def record(session: Session, *, actor: str, action: Action, target: str, origin:
     audit_chain.move_head(session, head)
     audit_seal.hold(session, head)
     return head.seq
+
+
+def record_at_commit(session: Session, *, actor: str, action: Action, target: str,
+                     origin: str, before: dict[str, Any] | None = None,
+                     after: dict[str, Any] | None = None) -> None:
+    """Append one record in ``session``'s transaction, chained when it commits: all such
+    records of a transaction in one statement, the head held only for the commit (a run's
+    creation and state changes, the hot path; `record` holds it from the first record to
+    the commit). Inside a savepoint it is `record`: a savepoint rolled back takes it."""
+    if session.in_nested_transaction():
+        record(session, actor=actor, action=action, target=target, origin=origin,
+               before=before, after=after)
+        return
+    audit_seal.defer(session, _entry(actor, action, target, origin, before, after))
+
+
+def _entry(actor: str, action: Action, target: str, origin: str,
+           before: dict[str, Any] | None, after: dict[str, Any] | None) -> audit_chain.Entry:
+    # Never a record too deep to read back nor a part too large: callers keep facts, not
+    # payloads (`store.facts`); this is the net under them.
+    return audit_chain.Entry(at=clock.now(), actor=actor, action=action.value, target=target,
+                             before=within_record(before), after=within_record(after),
+                             origin=origin)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 QUEUED = "interlock.audit.queued"        # session.info: ids of this transaction's pending records
 SEAL_DUE = "interlock.audit.seal_due"    # session.info: committed with records still pending
 HELD = "interlock.audit.head"            # session.info: the head this transaction holds
+DEFERRED = "interlock.audit.deferred"    # session.info: entries chained when it commits
+# A commit-time append finding the head busy looks again before it queues: a holder that
+# also chains at commit keeps the head for one commit, about a millisecond.
+HEAD_TRIES = 1
+HEAD_RETRY_S = 0.001
 
 
 def mark(session: Session, pending_id: int) -> None:
@@ -53,6 +59,31 @@ def hold(session: Session, head: audit_chain.Head) -> None:
 
 def held_head(session: Session) -> audit_chain.Head | None:
     return session.info.get(HELD)  # type: ignore[no-any-return]
+
+
+def defer(session: Session, entry: audit_chain.Entry) -> None:
+    """Chain ``entry`` when ``session``'s transaction commits (`audit.record_at_commit`)."""
+    session.info.setdefault(DEFERRED, []).append(entry)
+
+
+def _chain_deferred(session: Session, entries: list[audit_chain.Entry]) -> None:
+    """At commit: every deferred record of the transaction in one statement, the head held
+    from here to the commit's end only. A head still busy after a few looks: queued, as
+    `audit.record` queues (and sealed after the commit)."""
+    head = held_head(session)
+    for look in range(HEAD_TRIES):
+        if head is not None:
+            break
+        if look:
+            time.sleep(HEAD_RETRY_S)
+        head = audit_chain.take_head(session, wait=False)
+    if head is None:
+        for entry in entries:
+            mark(session, audit_chain.queue(session, entry))
+        return
+    head = audit_chain.chain(session, head, entries)
+    audit_chain.move_head(session, head)
+    hold(session, head)
 
 
 def seal_here(session: Session, *, wait: bool) -> int | None:
@@ -130,8 +161,12 @@ def _seal_round(bind: Engine) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if session.info.get(QUEUED) and not session.in_nested_transaction() \
-            and seal_here(session, wait=False) is not None:
+    if session.in_nested_transaction():
+        return
+    deferred = session.info.pop(DEFERRED, None)
+    if deferred:
+        _chain_deferred(session, deferred)
+    if session.info.get(QUEUED) and seal_here(session, wait=False) is not None:
         session.info.pop(QUEUED)
 
 
@@ -147,6 +182,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     if transaction.parent is not None or transaction.nested:
         return
     session.info.pop(QUEUED, None)  # rolled back: the pending rows went with it
+    session.info.pop(DEFERRED, None)  # rolled back: its records with it
     ids: list[int] | None = session.info.pop(SEAL_DUE, None)
     if not ids:
         return

@@ -116,11 +116,12 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
         run_id=run.id, entity=Entity.RUN.value, to_state=RunState.PENDING.value, actor=actor,
         reason=f"started by {trigger.get('type', 'api')}", at=at))
     outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
-    audit.record(session, actor=actor, action=audit.Action.RUN_CREATED, target=f"runs/{run.id}",
-                 origin=origin, after={"flow": flow.ref, "revision": revision.revision,
-                                       # user-supplied: bounded, large parts as facts
-                                       "inputs": facts.bounded_each(inputs),
-                                       "trigger": facts.bounded(trigger)})
+    audit.record_at_commit(session, actor=actor, action=audit.Action.RUN_CREATED,
+                           target=f"runs/{run.id}", origin=origin,
+                           after={"flow": flow.ref, "revision": revision.revision,
+                                  # user-supplied: bounded, large parts as facts
+                                  "inputs": facts.bounded_each(inputs),
+                                  "trigger": facts.bounded(trigger)})
     return run
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, event, insert, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from interlock import clock
+from interlock.errors import InterlockError
 from interlock.states import NodeState, RunState, SkipCause, transition
 from interlock.store import audit
 from interlock.store.tables import (
@@ -33,6 +35,13 @@ STATE_EVENTS = cast(Table, StateEvent.__table__)
 INSERT_EVENTS = insert(STATE_EVENTS)  # one statement object: compiled once, rows as parameters
 INSERT_ATTEMPT = insert(ATTEMPTS).returning(ATTEMPTS.c.id)
 EVENT_BUFFER = "interlock.state_events"  # session.info: the events of a `batched_events` block
+WRITE_BUFFER = "interlock.row_writes"    # session.info: the changes of a `coalesced_writes` block
+LOST = "interlock.row_writes.lost"       # session.info: one of them found its row changed
+
+
+class LostRace(InterlockError):
+    """A compare-and-set found its row changed under the transaction: roll it back, read
+    again and plan again."""
 
 
 @contextmanager
@@ -54,6 +63,78 @@ def batched_events(session: Session) -> Iterator[None]:
         session.execute(INSERT_EVENTS, rows)
 
 
+@dataclass
+class _Write:
+    """One row's changes in a `coalesced_writes` block: the state it had when the block
+    first changed it (what the compare-and-set expects), and the values it has now."""
+
+    table: str
+    where: dict[str, str]
+    expected: str
+    values: dict[str, Any]
+
+
+@contextmanager
+def coalesced_writes(session: Session) -> Iterator[None]:
+    """The state changes of runs and nodes in the block (a planning pass changes a node
+    twice: queued, then its outcome) go to the store once per row: the last values, against
+    the state the row had when the block first changed it, at the block's end, or before
+    any statement but an INSERT runs in the block (so a read sees them). Each change still
+    records its own state event. A row that changed under the block raises LostRace there
+    (and at the block's end, however the caller handled it): the caller rolls back, as a
+    compare-and-set that failed at once would make it."""
+    if WRITE_BUFFER in session.info:
+        yield
+        return
+    writes: dict[tuple[str, ...], _Write] = {}
+    session.info[WRITE_BUFFER] = writes
+    try:
+        yield
+    finally:
+        session.info.pop(WRITE_BUFFER, None)
+        lost = session.info.pop(LOST, False)
+    if lost:
+        raise LostRace("a row changed under this transaction")
+    _write(session, writes)
+
+
+def _defer(writes: dict[tuple[str, ...], _Write], table: str, where: dict[str, str],
+           expected: str, values: dict[str, Any]) -> None:
+    key = (table, *where.values())
+    write = writes.get(key)
+    if write is None:
+        writes[key] = _Write(table, where, expected, values)
+        return
+    if write.values["state"] != expected:  # the caller's idea of the row is not the block's
+        raise LostRace(f"{table} {key[1:]}: expected {expected}, the block left it "
+                       f"{write.values['state']}")
+    write.values.update(values)
+
+
+def _write(session: Session, writes: dict[tuple[str, ...], _Write]) -> None:
+    """Send the buffered changes (rows changing the same columns in one executemany)."""
+    if not writes:
+        return
+    batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for write in writes.values():
+        params = {**write.values, **write.where, WHERE_STATE: write.expected}
+        batches.setdefault((write.table, *sorted(params)), []).append(params)
+    writes.clear()
+    for (table, *_), params in batches.items():
+        if rowcount(session.execute(_CAS[table], params)) != len(params):
+            session.info[LOST] = True
+            raise LostRace(f"a {table} row changed under this transaction")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _written_before_statements(state: ORMExecuteState) -> None:
+    """What a `coalesced_writes` block buffered is written before anything reads or
+    changes rows; an INSERT neither reads nor overwrites them."""
+    writes = state.session.info.get(WRITE_BUFFER)
+    if writes and not state.is_insert:
+        _write(state.session, writes)
+
+
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
                   actor: str, reason: str | None = None, origin: str = audit.LOCAL_ORIGIN,
                   **values: Any) -> bool:
@@ -62,15 +143,16 @@ def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunS
     transition(expected, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(_CAS[RUNS.name], {
-        **values, "state": to.value, "updated_at": at, "reason": reason,
-        WHERE_ID: run_id, WHERE_STATE: expected.value})
-    changed = _record(session, rowcount(result), run_id=run_id, entity=Entity.RUN, node_id=None,
-                      attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+    changed = _record(session, _compare_and_set(
+        session, RUNS.name, {WHERE_ID: run_id}, expected,
+        {**values, "state": to.value, "updated_at": at, "reason": reason}),
+        run_id=run_id, entity=Entity.RUN, node_id=None, attempt=None, expected=expected,
+        to=to, actor=actor, reason=reason, at=at)
     if changed:
-        audit.record(session, actor=actor, action=audit.Action.RUN_STATE,
-                     target=f"runs/{run_id}", origin=origin, before={"state": expected.value},
-                     after={"state": to.value, "reason": reason})
+        audit.record_at_commit(session, actor=actor, action=audit.Action.RUN_STATE,
+                               target=f"runs/{run_id}", origin=origin,
+                               before={"state": expected.value},
+                               after={"state": to.value, "reason": reason})
     return changed
 
 
@@ -84,12 +166,23 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
                          f"(to {to.value}, skip_cause {skip_cause})")
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    result = session.execute(_CAS[NODE_RUNS.name], {
-        **values, "state": to.value, "updated_at": at, "reason": reason,
-        "skip_cause": skip_cause.value if skip_cause else None,
-        WHERE_ID: run_id, WHERE_NODE: node_id, WHERE_STATE: expected.value})
-    return _record(session, rowcount(result), run_id=run_id, entity=Entity.NODE, node_id=node_id,
+    changed = _compare_and_set(session, NODE_RUNS.name, {WHERE_ID: run_id, WHERE_NODE: node_id},
+                               expected, {**values, "state": to.value, "updated_at": at,
+                                          "reason": reason,
+                                          "skip_cause": skip_cause.value if skip_cause else None})
+    return _record(session, changed, run_id=run_id, entity=Entity.NODE, node_id=node_id,
                    attempt=None, expected=expected, to=to, actor=actor, reason=reason, at=at)
+
+
+def _compare_and_set(session: Session, table: str, where: dict[str, str],
+                     expected: NodeState | RunState, values: dict[str, Any]) -> int:
+    """Rows changed: now, or (in a `coalesced_writes` block) 1, checked when written."""
+    writes = session.info.get(WRITE_BUFFER)
+    if writes is not None:
+        _defer(writes, table, where, expected.value, values)
+        return 1
+    return rowcount(session.execute(_CAS[table], {**values, **where,
+                                                   WHERE_STATE: expected.value}))
 
 
 def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState, to: NodeState,

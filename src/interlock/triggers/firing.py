@@ -150,16 +150,21 @@ def after_flow_run(session: Session, run: Run, state: RunState, *,
                    origin: str) -> list[Fired]:
     """Start the flows waiting (`after: {flow: ...}`) for ``run``, which just became
     ``state`` (the row's own `state` may not show it yet: the change is a Core update)."""
+    waiting = flows_with_after(session)
+    if not waiting:  # nothing to match: the run's nodes are not read
+        return []
     ref = f"{run.namespace}/{run.flow_id}"
     finished = Finished(system=FLOW_SYSTEM, job_id=ref, external_id=run.id, state=state.value,
                         remote_status=state.value, run_type=(run.trigger or {}).get("type"),
                         started_by=ref, nodes=_nodes_of(session, run.id))
-    return after_finished(session, finished, origin=origin)
+    return after_finished(session, finished, origin=origin, waiting=waiting)
 
 
-def after_finished(session: Session, finished: Finished, *, origin: str) -> list[Fired]:
+def after_finished(session: Session, finished: Finished, *, origin: str,
+                   waiting: list[FlowRevision] | None = None) -> list[Fired]:
+    """``waiting``: `flows_with_after`, when the caller read it already."""
     fired = []
-    for revision in flows_with_after(session):
+    for revision in flows_with_after(session) if waiting is None else waiting:
         flow = load_flow_of(revision)
         if flow.ref == finished.started_by:
             continue  # a flow is never re-triggered by a run it started itself
