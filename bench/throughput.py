@@ -35,12 +35,15 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTING = Path(__file__).resolve().parent / "counting"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(COUNTING))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers_support.cpu import CpuMeter  # noqa: E402
 
 FLOW = """
 id: bench-noop
@@ -79,7 +82,8 @@ def main() -> None:
             pool.start(concurrency=args.concurrency)
         for worker in pool.workers:
             worker.wait_ready()
-        _cost(args, admin, home / "counts") if args.cost else _measure(args)
+        _cost(args, admin, home / "counts") if args.cost else _measure(
+            args, [w.pid for w in pool.workers])
     finally:
         pool.stop_all()
         flush_redis_db(args.redis)
@@ -89,7 +93,7 @@ def main() -> None:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def _measure(args: argparse.Namespace) -> None:
+def _measure(args: argparse.Namespace, workers: list[int]) -> None:
     from interlock.dispatch.celery_app import CeleryDispatcher, app
     from interlock.operations import runs as ops
     from interlock.store.db import session_scope
@@ -123,10 +127,12 @@ def _measure(args: argparse.Namespace) -> None:
     drain_deadline = float("inf")
     threads = [threading.Thread(target=submitter, daemon=True) for _ in range(args.submitters)]
     watcher = threading.Thread(target=releaser, daemon=True)
+    cpu = _CpuSplit(workers, make_url(args.pg).database or "")
     t0 = time.monotonic()
     for t in [*threads, watcher]:
         t.start()
     time.sleep(args.duration)
+    spent = cpu.spent()
     stop.set()
     drain_deadline = time.monotonic() + 30
     watcher.join(timeout=35)
@@ -150,6 +156,29 @@ def _measure(args: argparse.Namespace) -> None:
         print(f"latency start->finish: p50={_pct(latencies, 50) * 1000:.0f} ms "
               f"p99={_pct(latencies, 99) * 1000:.0f} ms max={latencies[-1] * 1000:.0f} ms "
               f"mean={statistics.mean(latencies) * 1000:.0f} ms")
+    if in_window:
+        per = {part: seconds * 1000 / len(in_window) for part, seconds in spent.items()}
+        print(f"CPU per run: {sum(per.values()):.1f} ms (workers {per['workers']:.1f}, the "
+              f"starts in this process {per['start']:.1f}, PostgreSQL {per['postgresql']:.1f})")
+
+
+class _CpuSplit:
+    """CPU seconds over the window of the workers (with their children), of this process
+    (the submitters: what the API does in a deployment, and the bench's own polling), and
+    of the PostgreSQL backends of the bench's database (the whole database: run it alone)."""
+
+    def __init__(self, workers: list[int], database: str):
+        self.self_start = time.process_time()
+        self.meters = {"workers": [CpuMeter(pid) for pid in workers],
+                       "postgresql": [CpuMeter(-1, database=database)]}
+        for meters in self.meters.values():
+            for meter in meters:
+                meter.start_window()
+
+    def spent(self) -> dict[str, float]:
+        spent = {part: sum(m.end_window() for m in meters)
+                 for part, meters in self.meters.items()}
+        return {**spent, "start": time.process_time() - self.self_start}
 
 
 COUNTERS = text("SELECT txid_current(), xact_commit, tup_inserted, tup_updated, tup_deleted "

@@ -87,7 +87,8 @@ def record(session: Session, *, actor: str, action: Action, target: str, origin:
     head = audit_seal.held_head(session) or \
         audit_chain.take_head(session, wait=False, unless_queued=True)
     if head is None:
-        audit_seal.mark(session, audit_chain.queue(session, entry))
+        audit_chain.queue(session, entry)
+        audit_seal.mark(session)
         return None
     head = audit_chain.chain(session, head, [entry])
     audit_chain.move_head(session, head)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -63,6 +63,11 @@ class Head:
 _ENTRY_COLUMNS = (AuditPending.at, AuditPending.actor, AuditPending.action,
                   AuditPending.target, AuditPending.before, AuditPending.after,
                   AuditPending.origin)
+_PENDING = cast(Table, AuditPending.__table__)
+_INSERT_PENDING = insert(_PENDING)
+_TAKE_PENDING = delete(_PENDING).where(_PENDING.c.id.in_(
+    select(_PENDING.c.id).order_by(_PENDING.c.id).limit(SEAL_BATCH).scalar_subquery())
+).returning(_PENDING.c.id, *(_PENDING.c[c.key] for c in _ENTRY_COLUMNS))
 
 
 def lock_head(session: Session) -> AuditHead:
@@ -110,12 +115,10 @@ def seal_pending(session: Session, head: Head) -> Head:
     """Chain every pending record this transaction sees, lowest id first, and delete them
     from `audit_pending`; the new head. Under the head's lock only."""
     while True:
-        rows = session.execute(select(AuditPending.id, *_ENTRY_COLUMNS)
-                               .order_by(AuditPending.id).limit(SEAL_BATCH)).all()
-        if not rows:
-            return head
-        head = chain(session, head, [Entry(*row[1:]) for row in rows])
-        session.execute(delete(AuditPending).where(AuditPending.id.in_([r.id for r in rows])))
+        # Taken and deleted in one statement (RETURNING gives no order: sorted here).
+        rows = sorted(session.execute(_TAKE_PENDING).all(), key=lambda row: row[0])
+        if rows:
+            head = chain(session, head, [Entry(*row[1:]) for row in rows])
         if len(rows) < SEAL_BATCH:
             return head
 
@@ -126,7 +129,10 @@ def move_head(session: Session, head: Head) -> None:
 
 def queue(session: Session, entry: Entry) -> int:
     """Write ``entry`` to `audit_pending` in ``session``'s transaction; its id."""
-    result = session.execute(insert(AuditPending).values(
-        at=entry.at, actor=entry.actor, action=entry.action, target=entry.target,
-        before=entry.before, after=entry.after, origin=entry.origin))
+    result = session.execute(insert(AuditPending).values(**asdict(entry)))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def queue_all(session: Session, entries: Sequence[Entry]) -> None:
+    """Write ``entries`` to `audit_pending` in ``session``'s transaction, one statement."""
+    session.execute(_INSERT_PENDING, [asdict(e) for e in entries])

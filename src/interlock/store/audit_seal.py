@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -36,19 +35,16 @@ from interlock.store.db import session_scope
 from interlock.store.tables.audit import AuditPending
 
 log = logging.getLogger(__name__)
-QUEUED = "interlock.audit.queued"        # session.info: ids of this transaction's pending records
+QUEUED = "interlock.audit.queued"        # session.info: how many records it left pending
 SEAL_DUE = "interlock.audit.seal_due"    # session.info: committed with records still pending
 HELD = "interlock.audit.head"            # session.info: the head this transaction holds
 DEFERRED = "interlock.audit.deferred"    # session.info: entries chained when it commits
-# A commit-time append finding the head busy looks again before it queues: a holder that
-# also chains at commit keeps the head for one commit, about a millisecond.
-HEAD_TRIES = 1
-HEAD_RETRY_S = 0.001
+SQLITE = "sqlite"
 
 
-def mark(session: Session, pending_id: int) -> None:
-    """Remember that ``session``'s transaction left a record pending."""
-    session.info.setdefault(QUEUED, []).append(pending_id)
+def mark(session: Session, count: int = 1) -> None:
+    """Remember that ``session``'s transaction left ``count`` records pending."""
+    session.info[QUEUED] = session.info.get(QUEUED, 0) + count
 
 
 def hold(session: Session, head: audit_chain.Head) -> None:
@@ -66,20 +62,19 @@ def defer(session: Session, entry: audit_chain.Entry) -> None:
     session.info.setdefault(DEFERRED, []).append(entry)
 
 
-def _chain_deferred(session: Session, entries: list[audit_chain.Entry]) -> None:
-    """At commit: every deferred record of the transaction in one statement, the head held
-    from here to the commit's end only. A head still busy after a few looks: queued, as
-    `audit.record` queues (and sealed after the commit)."""
+def _commit_deferred(session: Session, entries: list[audit_chain.Entry]) -> None:
+    """At commit: the transaction's deferred records, in one statement. On PostgreSQL they
+    are queued, and this process's next sealing round chains them with every other
+    transaction's (a head taken by each transaction, even for its commit only, is taken
+    by one at a time: under load most find it busy, and a round that chains many records
+    costs less than transactions taking turns). On SQLite the transaction already holds
+    the only write lock, so they are chained here, and the head is never contended."""
     head = held_head(session)
-    for look in range(HEAD_TRIES):
-        if head is not None:
-            break
-        if look:
-            time.sleep(HEAD_RETRY_S)
+    if head is None and session.get_bind().dialect.name == SQLITE:
         head = audit_chain.take_head(session, wait=False)
     if head is None:
-        for entry in entries:
-            mark(session, audit_chain.queue(session, entry))
+        audit_chain.queue_all(session, entries)
+        mark(session, len(entries))
         return
     head = audit_chain.chain(session, head, entries)
     audit_chain.move_head(session, head)
@@ -165,9 +160,9 @@ def _before_commit(session: Session) -> None:
         return
     deferred = session.info.pop(DEFERRED, None)
     if deferred:
-        _chain_deferred(session, deferred)
-    if session.info.get(QUEUED) and seal_here(session, wait=False) is not None:
-        session.info.pop(QUEUED)
+        _commit_deferred(session, deferred)
+    elif session.info.get(QUEUED) and seal_here(session, wait=False) is not None:
+        session.info.pop(QUEUED)  # records `audit.record` queued: chained now if it can
 
 
 @event.listens_for(Session, "after_commit")
@@ -183,12 +178,12 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         return
     session.info.pop(QUEUED, None)  # rolled back: the pending rows went with it
     session.info.pop(DEFERRED, None)  # rolled back: its records with it
-    ids: list[int] | None = session.info.pop(SEAL_DUE, None)
-    if not ids:
+    queued: int = session.info.pop(SEAL_DUE, 0)
+    if not queued:
         return
     bind: Any = session.get_bind()
     try:
         _rounds_for(bind).seal_after(bind)
     except Exception:  # the change is committed; its records wait for the next sealer
         log.exception("could not chain %d committed audit record(s) now; they stay in "
-                      "audit_pending until the next append, verify or archive", len(ids))
+                      "audit_pending until the next append, verify or archive", queued)
