@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(COUNTING))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers_support.cpu import CpuMeter  # noqa: E402
+from peers_support.cpu import _is_backend, _stat  # noqa: E402
 
 FLOW = """
 id: bench-noop
@@ -163,22 +163,36 @@ def _measure(args: argparse.Namespace, workers: list[int]) -> None:
 
 
 class _CpuSplit:
-    """CPU seconds over the window of the workers (with their children), of this process
-    (the submitters: what the API does in a deployment, and the bench's own polling), and
-    of the PostgreSQL backends of the bench's database (the whole database: run it alone)."""
+    """CPU seconds over the window of the workers (with their reaped children), of this
+    process (the submitters: what the API does in a deployment, and the bench's own
+    polling), and of the PostgreSQL backends of the bench's database (all of its backends:
+    run it alone). Read from /proc at both ends only: a sampling loop would cost this
+    process CPU of its own."""
 
     def __init__(self, workers: list[int], database: str):
-        self.self_start = time.process_time()
-        self.meters = {"workers": [CpuMeter(pid) for pid in workers],
-                       "postgresql": [CpuMeter(-1, database=database)]}
-        for meters in self.meters.values():
-            for meter in meters:
-                meter.start_window()
+        self.workers, self.prefix = workers, f" {database} "
+        self.start, self.self_start = self._read(), time.process_time()
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        """{pid: (part, CPU seconds)} of the workers and the database's backends."""
+        seen = {pid: ("workers", _cpu(pid)) for pid in self.workers}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and _is_backend(int(entry), self.prefix):
+                seen[int(entry)] = ("postgresql", _cpu(int(entry)))
+        return seen
 
     def spent(self) -> dict[str, float]:
-        spent = {part: sum(m.end_window() for m in meters)
-                 for part, meters in self.meters.items()}
-        return {**spent, "start": time.process_time() - self.self_start}
+        """By part; a backend that ended inside the window is left out (pooled: rare)."""
+        spent = {"workers": 0.0, "postgresql": 0.0,
+                 "start": time.process_time() - self.self_start}
+        for pid, (part, cpu) in self._read().items():
+            spent[part] += cpu - self.start.get(pid, (part, 0.0))[1]
+        return spent
+
+
+def _cpu(pid: int) -> float:
+    stat = _stat(pid)
+    return 0.0 if stat is None else stat[0]
 
 
 COUNTERS = text("SELECT txid_current(), xact_commit, tup_inserted, tup_updated, tup_deleted "
