@@ -68,6 +68,9 @@ class Settings:
     idle_tx_timeout_ms: int = 60000  # INTERLOCK_IDLE_TX_TIMEOUT_MS: PostgreSQL ends a session
     #   idle inside a transaction this long (its host lost the network), releasing its row
     #   locks; 0 = never (docs/deploy.md, "Across hosts")
+    pg_prepare_after: int | None = 5  # INTERLOCK_PG_PREPARE_AFTER: a statement run this many
+    #   times on a connection is prepared (PostgreSQL parses and plans it once); `off` = never
+    #   (PgBouncer before 1.21 in transaction mode; docs/operations.md)
 
     @property
     def attempts_dir(self) -> Path:
@@ -126,7 +129,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         notify_file=_path(env.get("INTERLOCK_NOTIFY_FILE")),
         deadlines_s=float(env.get("INTERLOCK_DEADLINES_SECONDS") or 10),
         idle_tx_timeout_ms=int(env.get("INTERLOCK_IDLE_TX_TIMEOUT_MS") or 60000),
+        pg_prepare_after=_prepare_after(env.get("INTERLOCK_PG_PREPARE_AFTER") or "5"),
     )
+
+
+def _prepare_after(value: str) -> int | None:
+    value = value.strip().lower()
+    if value in ("off", "none"):
+        return None
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"INTERLOCK_PG_PREPARE_AFTER must be a count of 0 or more, or `off`; "
+                         f"got {value}")
+    return count
 
 
 def systems_file(env: Mapping[str, str] | None = None) -> Path:
