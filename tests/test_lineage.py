@@ -495,7 +495,7 @@ def _new_run() -> str:
     with session_scope() as session:
         revision = get_revision(session, namespace=flow.namespace, flow_id=flow.id)
         return run_store.create_run(session, revision=revision, inputs={},
-                                    trigger={"type": "test"}, actor="test").id
+                                    trigger={"type": "test"}, actor="test")
 
 
 def _record(attempt_id: int) -> int:

@@ -45,7 +45,7 @@ def _new_run(source: str = FLOW, actor: str = "test") -> str:
     with session_scope() as s:
         rev = register_flow(s, flow=flow, source=source)
         return run_store.create_run(s, revision=rev, inputs={}, trigger={"type": "test"},
-                                    actor=actor).id
+                                    actor=actor)
 
 
 def _events(run_id: str) -> list[StateEvent]:

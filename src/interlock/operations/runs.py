@@ -143,9 +143,8 @@ def start_once(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatch
             refused = exc
             session.rollback()  # the key is not spent on a refused start
         else:
-            run = run_store.create_run(session, revision=rev, inputs=checked, trigger=trigger,
-                                       actor=actor, origin=origin)
-            run_id = run.id
+            run_id = run_store.create_run(session, revision=rev, inputs=checked,
+                                          trigger=trigger, actor=actor, origin=origin)
             if key is not None:
                 idempotency.bind(session, key=key, run_id=run_id)
             policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)

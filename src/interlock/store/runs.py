@@ -31,6 +31,7 @@ from interlock.store import audit, facts, outbox
 from interlock.store.flows import flow_of_run, load_flow_of
 from interlock.store.tables import (
     NODE_RUNS,
+    RUNS,
     ApprovalRequest,
     Attempt,
     Entity,
@@ -42,6 +43,7 @@ from interlock.store.tables import (
 )
 from interlock.store.transitions import STATE_EVENTS, set_node_state, set_run_state
 
+_INSERT_RUN = insert(RUNS)
 # Where a node may stand behind a gate a policy imposed on it (`approval:` on a rule): its
 # request must be read to know the gate.
 _MAY_HOLD_IMPOSED = frozenset({NodeState.APPROVAL_WAIT.value, NodeState.SLOT_WAIT.value,
@@ -98,31 +100,32 @@ def new_id() -> str:
 
 def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
                trigger: dict[str, Any], actor: str, origin: str = audit.LOCAL_ORIGIN,
-               trace_id: str | None = None) -> Run:
-    """A new run, pending; ``trace_id`` continues a trace (what fired it was part of one)."""
+               trace_id: str | None = None) -> str:
+    """A new run, pending; its id. ``trace_id`` continues a trace (what fired it was part
+    of one)."""
     flow = load_flow_of(revision)
     at = clock.now()
-    run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
-              flow_id=revision.flow_id, revision=revision.revision, state=RunState.PENDING.value,
-              inputs=inputs, trigger=trigger, trace_id=trace_id or uuid.uuid4().hex, created_at=at,
-              updated_at=at)
-    session.add(run)
-    session.flush()
-    # Core statements for its nodes and its first event: no unit of work to run for them.
+    run_id = new_id()
+    # Core statements, no ORM object: no unit of work to run for a row written once here.
+    session.execute(_INSERT_RUN, {
+        "id": run_id, "flow_revision_id": revision.id, "namespace": revision.namespace,
+        "flow_id": revision.flow_id, "revision": revision.revision,
+        "state": RunState.PENDING.value, "inputs": inputs, "trigger": trigger,
+        "trace_id": trace_id or uuid.uuid4().hex, "created_at": at, "updated_at": at})
     session.execute(insert(NODE_RUNS), [
-        {"run_id": run.id, "node_id": nid, "uses": node.uses, "state": NodeState.PENDING.value,
+        {"run_id": run_id, "node_id": nid, "uses": node.uses, "state": NodeState.PENDING.value,
          "outputs": {}, "retry_base": 0, "updated_at": at} for nid, node in flow.nodes.items()])
     session.execute(insert(STATE_EVENTS).values(
-        run_id=run.id, entity=Entity.RUN.value, to_state=RunState.PENDING.value, actor=actor,
+        run_id=run_id, entity=Entity.RUN.value, to_state=RunState.PENDING.value, actor=actor,
         reason=f"started by {trigger.get('type', 'api')}", at=at))
-    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
     audit.record_at_commit(session, actor=actor, action=audit.Action.RUN_CREATED,
-                           target=f"runs/{run.id}", origin=origin,
+                           target=f"runs/{run_id}", origin=origin,
                            after={"flow": flow.ref, "revision": revision.revision,
                                   # user-supplied: bounded, large parts as facts
                                   "inputs": facts.bounded_each(inputs),
                                   "trigger": facts.bounded(trigger)})
-    return run
+    return run_id
 
 
 def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None = None) -> Loaded:
@@ -139,10 +142,11 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
     nodes = {n.node_id: n for n in session.scalars(
         select(NodeRun).where(NodeRun.run_id == run_id).execution_options(**fresh))}
     attempts: dict[str, list[Attempt]] = {}
-    for a in session.scalars(select(Attempt).where(Attempt.run_id == run_id)
-                             .order_by(Attempt.node_id, Attempt.number)
-                             .execution_options(**fresh)):
-        attempts.setdefault(a.node_id, []).append(a)
+    if not all(_never_attempted(n) for n in nodes.values()):  # a new run's first pass: none
+        for a in session.scalars(select(Attempt).where(Attempt.run_id == run_id)
+                                 .order_by(Attempt.node_id, Attempt.number)
+                                 .execution_options(**fresh)):
+            attempts.setdefault(a.node_id, []).append(a)
     flow = flow_of_run(session, run)
     # No query for ungated flows, unless a node may wait behind a gate a policy imposed.
     gated = any(node.gated for node in flow.nodes.values()) or any(
@@ -150,6 +154,12 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
     approvals = approval_store.latest_by_node(session, run_id) if gated else {}
     return Loaded(run=run, flow=approval_store.with_imposed_gates(flow, approvals),
                   nodes=nodes, attempts=attempts, approvals=approvals)
+
+
+def _never_attempted(node: NodeRun) -> bool:
+    """A node leaves PENDING with its first attempt, and comes back to it only by a retry
+    of the run, which keeps the number of its last attempt as its retry base."""
+    return node.state == NodeState.PENDING.value and not node.retry_base
 
 
 def inputs_of(session: Session, run_id: str) -> dict[str, Any] | None:

@@ -251,13 +251,13 @@ def fire(session: Session, revision: FlowRevision, flow: Flow, key: str,
         return None
     if not idempotency.claim(session, key=key, namespace=flow.namespace, flow_id=flow.id):
         return None  # fired already
-    run = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
-                               actor=ACTOR, trace_id=trace_id)
-    policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
-    idempotency.bind(session, key=key, run_id=run.id)
+    run_id = run_store.create_run(session, revision=revision, inputs=checked, trigger=context,
+                                  actor=ACTOR, trace_id=trace_id)
+    policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)
+    idempotency.bind(session, key=key, run_id=run_id)
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
-                 after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
-    return Fired(flow.ref, run.id)
+                 after={"run_id": run_id, "trigger": facts.bounded(context)}, origin=origin)
+    return Fired(flow.ref, run_id)
 
 
 def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
@@ -298,11 +298,11 @@ def fire_webhook(session: Session, *, namespace: str, flow_id: str, key: str,
         if not idempotency.claim(session, key=firing, namespace=flow.namespace,
                                  flow_id=flow.id):
             return idempotency.earlier_run(session, firing), False
-    run = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
-                               actor=ACTOR)
-    policy_points.record(session, decisions, target=f"runs/{run.id}", origin=origin)
+    run_id = run_store.create_run(session, revision=revision, inputs=inputs, trigger=context,
+                                  actor=ACTOR)
+    policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)
     if idempotency_key:
-        idempotency.bind(session, key=firing, run_id=run.id)
+        idempotency.bind(session, key=firing, run_id=run_id)
     audit.record(session, actor=ACTOR, action=audit.Action.TRIGGER_FIRED, target=flow.ref,
-                 after={"run_id": run.id, "trigger": facts.bounded(context)}, origin=origin)
-    return run.id, True
+                 after={"run_id": run_id, "trigger": facts.bounded(context)}, origin=origin)
+    return run_id, True
