@@ -141,7 +141,8 @@ def _command(system: str, args: argparse.Namespace, database: str | None,
                 "--pg", pg.replace("postgresql://", "postgresql+psycopg://"),
                 "--redis", args.redis, "--workers", "2",
                 "--concurrency", str(args.interlock_threads),
-                "--inflight", str(args.interlock_inflight)]
+                "--inflight", str(args.interlock_inflight),
+                "--submitters", str(args.interlock_submitters)]
     if system == "embedded":
         return [py, str(DRIVERS / "interlock_embedded.py"), "--duration", d,
                 "--threads", str(args.embedded_threads),
@@ -207,8 +208,10 @@ def _args() -> argparse.Namespace:
                         help="PostgreSQL server; each system gets a database of its own")
     parser.add_argument("--admin-db", default="test", help="database to create them from")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
-    parser.add_argument("--interlock-threads", type=int, default=3, help="per worker")
-    parser.add_argument("--interlock-inflight", type=int, default=20)
+    parser.add_argument("--interlock-threads", type=int, default=8, help="per worker")
+    parser.add_argument("--interlock-inflight", type=int, default=50)
+    parser.add_argument("--interlock-submitters", type=int, default=8,
+                        help="threads starting runs (what the API does in a deployment)")
     parser.add_argument("--embedded-threads", type=int, default=4)
     parser.add_argument("--embedded-inflight", type=int, default=20)
     parser.add_argument("--prefect-clients", type=int, default=0, help="0: sweep in round 1")
