@@ -77,7 +77,8 @@ def lock_head(session: Session) -> AuditHead:
     return head
 
 
-def take_head(session: Session, *, wait: bool, unless_queued: bool = False) -> Head | None:
+def take_head(session: Session, *, wait: bool, unless_queued: bool = False,
+              if_queued: bool = False) -> Head | None:
     """Lock the head for this transaction; None when another transaction holds it and
     ``wait`` is False (`SKIP LOCKED`: never waits, never fails the transaction). On SQLite
     the transaction already holds the only write lock, so the head is always free.
@@ -85,12 +86,18 @@ def take_head(session: Session, *, wait: bool, unless_queued: bool = False) -> H
     ``unless_queued``: also None, without locking, when records wait in `audit_pending`
     (this transaction's own, or committed ones): appends are contended, so the caller
     queues too rather than hold the head for the rest of its transaction while sealers
-    wait behind it. One statement: the check and the lock cost one round trip."""
+    wait behind it. One statement: the check and the lock cost one round trip.
+
+    ``if_queued``: None, without locking or waiting, when nothing waits in `audit_pending`
+    (a sealing round with nothing to chain)."""
     query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+    queued = exists().where(AuditPending.id.is_not(None))
     if unless_queued:
-        query = query.where(~exists().where(AuditPending.id.is_not(None)))
+        query = query.where(~queued)
+    if if_queued:
+        query = query.where(queued)
     row = session.execute(query.with_for_update(skip_locked=not wait, of=AuditHead)).first()
-    if row is None and wait:
+    if row is None and wait and not if_queued:
         raise AssertionError("audit_head is missing: run the store migrations")
     return None if row is None else Head(row.seq, row.hash)
 

@@ -81,11 +81,11 @@ def _commit_deferred(session: Session, entries: list[audit_chain.Entry]) -> None
     hold(session, head)
 
 
-def seal_here(session: Session, *, wait: bool) -> int | None:
+def seal_here(session: Session, *, wait: bool, if_queued: bool = False) -> int | None:
     """Chain every pending record in ``session``'s transaction; how many (0: another
     sealer took them first). None when the head is held by another transaction and
-    ``wait`` is False: nothing was done."""
-    head = audit_chain.take_head(session, wait=wait)
+    ``wait`` is False, or (``if_queued``) nothing was pending: nothing was done."""
+    head = audit_chain.take_head(session, wait=wait, if_queued=if_queued)
     if head is None:
         return None
     sealed = audit_chain.seal_pending(session, head)
@@ -147,8 +147,7 @@ def _seal_round(bind: Engine) -> None:
     no fsync."""
     session = Session(bind)
     try:
-        if session.scalar(select(exists().where(AuditPending.id.is_not(None)))) \
-                and seal_here(session, wait=True):
+        if seal_here(session, wait=True, if_queued=True):  # the check and the lock: one statement
             session.commit()
     finally:
         session.close()
