@@ -72,20 +72,26 @@ def record(session: Session, loaded: Loaded, observed: Observation,
            **values: Any) -> tuple[Attempt, list[Work]]:
     """Insert the attempt (``values``: its columns as queued) with ``observed``'s outcome,
     as `executor.finish` records one. Returns it as written (an object the session does
-    not hold: what the next pass and the hooks read) and the work owed after the commit
-    (dataset reports)."""
+    not hold: what the next pass and the hooks read; its id is None when no hook needed
+    it) and the work owed after the commit (dataset reports)."""
     seen = {"handle": asdict(observed.handle), "external_id": observed.handle.external_id,
             "outputs": observed.outputs, "error": observed.error,
             "log_excerpt": observed.log_excerpt,
             "remote_status": observed.remote_status[:200], "finished_at": clock.now(),
             "submit_tries": FIRST_TRY}
     row = {**values, **seen}
-    row["id"] = insert_settled_attempt(session, to=observed.state, actor=ACTOR,
-                                       reason=observed.remote_status, **row)
     attempt = Attempt(**storable(row), state=observed.state.value)
-    if observed.state is not NodeState.SUCCEEDED:
-        return attempt, []
     flow = loaded.flow
-    reported = datasets.schedule(session, attempt, flow.nodes[attempt.node_id].produces)
+    produces = flow.nodes[attempt.node_id].produces
+    # Its id is asked for only by its dataset reports and lineage; without them the
+    # attempt is inserted with the pass's other writes (`coalesced_writes`), id unread.
+    hooked = observed.state is NodeState.SUCCEEDED and (
+        bool(produces) or not emitted.nothing_to_say(attempt, flow))
+    attempt.id = insert_settled_attempt(session, to=observed.state, actor=ACTOR,
+                                        reason=observed.remote_status, deferrable=not hooked,
+                                        **row)
+    if not hooked:
+        return attempt, []
+    reported = datasets.schedule(session, attempt, produces)
     emitted.record_attempt(session, attempt, flow)
     return attempt, [Work(TaskKind.REPORT, attempt.run_id, attempt.id)] if reported else []

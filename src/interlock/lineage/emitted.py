@@ -60,7 +60,7 @@ def record_attempt(session: Session, attempt: Attempt, flow: Flow) -> int:
     savepoint, and the caller's transaction goes on.
     """
     try:
-        if _nothing_to_say(attempt, flow):
+        if nothing_to_say(attempt, flow):
             return 0  # no statement at all: the hot path of noop-like nodes stays as it was
         with session.begin_nested():
             events = attempt_events(_done(session, attempt), flow)
@@ -71,7 +71,7 @@ def record_attempt(session: Session, attempt: Attempt, flow: Flow) -> int:
         return 0
 
 
-def _nothing_to_say(attempt: Attempt, flow: Flow) -> bool:
+def nothing_to_say(attempt: Attempt, flow: Flow) -> bool:
     """No datasets and no foreign system: the handle as the caller knows it decides (a
     foreign job's handle names its system from the submit on)."""
     node = flow.nodes[attempt.node_id]

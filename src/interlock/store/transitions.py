@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, insert, update
@@ -34,6 +34,7 @@ NUL_SHOWN = "\ufffd"
 STATE_EVENTS = cast(Table, StateEvent.__table__)
 INSERT_EVENTS = insert(STATE_EVENTS)  # one statement object: compiled once, rows as parameters
 INSERT_ATTEMPT = insert(ATTEMPTS).returning(ATTEMPTS.c.id)
+INSERT_ATTEMPTS = insert(ATTEMPTS)
 EVENT_BUFFER = "interlock.state_events"  # session.info: the events of a `batched_events` block
 WRITE_BUFFER = "interlock.row_writes"    # session.info: the changes of a `coalesced_writes` block
 LOST = "interlock.row_writes.lost"       # session.info: one of them found its row changed
@@ -74,6 +75,17 @@ class _Write:
     values: dict[str, Any]
 
 
+@dataclass
+class _Pending:
+    """What a `coalesced_writes` block has not written yet."""
+
+    changes: dict[tuple[str, ...], _Write] = field(default_factory=dict)  # by table and key
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # settled, ids not needed
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.attempts)
+
+
 @contextmanager
 def coalesced_writes(session: Session) -> Iterator[None]:
     """The state changes of runs and nodes in the block (a planning pass changes a node
@@ -82,12 +94,14 @@ def coalesced_writes(session: Session) -> Iterator[None]:
     any statement but an INSERT runs in the block (so a read sees them). Each change still
     records its own state event. A row that changed under the block raises LostRace there
     (and at the block's end, however the caller handled it): the caller rolls back, as a
-    compare-and-set that failed at once would make it."""
+    compare-and-set that failed at once would make it. Attempts settled in submit whose id
+    nobody asks for (`insert_settled_attempt(deferrable=True)`) are inserted with them, in
+    one statement."""
     if WRITE_BUFFER in session.info:
         yield
         return
-    writes: dict[tuple[str, ...], _Write] = {}
-    session.info[WRITE_BUFFER] = writes
+    pending = _Pending()
+    session.info[WRITE_BUFFER] = pending
     try:
         yield
     finally:
@@ -95,15 +109,15 @@ def coalesced_writes(session: Session) -> Iterator[None]:
         lost = session.info.pop(LOST, False)
     if lost:
         raise LostRace("a row changed under this transaction")
-    _write(session, writes)
+    _write(session, pending)
 
 
-def _defer(writes: dict[tuple[str, ...], _Write], table: str, where: dict[str, str],
-           expected: str, values: dict[str, Any]) -> None:
+def _defer(pending: _Pending, table: str, where: dict[str, str], expected: str,
+           values: dict[str, Any]) -> None:
     key = (table, *where.values())
-    write = writes.get(key)
+    write = pending.changes.get(key)
     if write is None:
-        writes[key] = _Write(table, where, expected, values)
+        pending.changes[key] = _Write(table, where, expected, values)
         return
     if write.values["state"] != expected:  # the caller's idea of the row is not the block's
         raise LostRace(f"{table} {key[1:]}: expected {expected}, the block left it "
@@ -111,15 +125,19 @@ def _defer(writes: dict[tuple[str, ...], _Write], table: str, where: dict[str, s
     write.values.update(values)
 
 
-def _write(session: Session, writes: dict[tuple[str, ...], _Write]) -> None:
-    """Send the buffered changes (rows changing the same columns in one executemany)."""
-    if not writes:
+def _write(session: Session, pending: _Pending) -> None:
+    """Send what is buffered: the attempts in one statement, then the changes (rows
+    changing the same columns in one executemany)."""
+    if pending.attempts:
+        attempts, pending.attempts = pending.attempts, []
+        session.execute(INSERT_ATTEMPTS, attempts)
+    if not pending.changes:
         return
     batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for write in writes.values():
+    for write in pending.changes.values():
         params = {**write.values, **write.where, WHERE_STATE: write.expected}
         batches.setdefault((write.table, *sorted(params)), []).append(params)
-    writes.clear()
+    pending.changes.clear()
     for (table, *_), params in batches.items():
         if rowcount(session.execute(_CAS[table], params)) != len(params):
             session.info[LOST] = True
@@ -130,9 +148,9 @@ def _write(session: Session, writes: dict[tuple[str, ...], _Write]) -> None:
 def _written_before_statements(state: ORMExecuteState) -> None:
     """What a `coalesced_writes` block buffered is written before anything reads or
     changes rows; an INSERT neither reads nor overwrites them."""
-    writes = state.session.info.get(WRITE_BUFFER)
-    if writes and not state.is_insert:
-        _write(state.session, writes)
+    pending = state.session.info.get(WRITE_BUFFER)
+    if pending and not state.is_insert:
+        _write(state.session, pending)
 
 
 def set_run_state(session: Session, *, run_id: str, expected: RunState, to: RunState,
@@ -177,9 +195,9 @@ def set_node_state(session: Session, *, run_id: str, node_id: str, expected: Nod
 def _compare_and_set(session: Session, table: str, where: dict[str, str],
                      expected: NodeState | RunState, values: dict[str, Any]) -> int:
     """Rows changed: now, or (in a `coalesced_writes` block) 1, checked when written."""
-    writes = session.info.get(WRITE_BUFFER)
-    if writes is not None:
-        _defer(writes, table, where, expected.value, values)
+    pending = session.info.get(WRITE_BUFFER)
+    if pending is not None:
+        _defer(pending, table, where, expected.value, values)
         return 1
     return rowcount(session.execute(_CAS[table], {**values, **where,
                                                    WHERE_STATE: expected.value}))
@@ -198,14 +216,22 @@ def set_attempt_state(session: Session, *, attempt: Attempt, expected: NodeState
 
 
 def insert_settled_attempt(session: Session, *, to: NodeState, actor: str,
-                           reason: str | None = None, **values: Any) -> int:
+                           reason: str | None = None, deferrable: bool = False,
+                           **values: Any) -> int | None:
     """Insert an attempt that ended inside its submit (`dispatch.inline`) in its final
     state, with the event of its one change (QUEUED -> ``to``): what an attempt queued and
-    then settled by the executor leaves, in one statement instead of two. Returns its id."""
+    then settled by the executor leaves, in one statement instead of two. Returns its id;
+    None when ``deferrable`` (the caller needs no id) and a `coalesced_writes` block will
+    insert it with the others."""
     transition(NodeState.QUEUED, to)
     reason, values = storable(reason), storable(values)
     at = clock.now()
-    attempt_id: int = session.execute(INSERT_ATTEMPT, {**values, "state": to.value}).scalar_one()
+    pending = session.info.get(WRITE_BUFFER) if deferrable else None
+    attempt_id: int | None = None
+    if pending is not None:
+        pending.attempts.append({**values, "state": to.value})
+    else:
+        attempt_id = session.execute(INSERT_ATTEMPT, {**values, "state": to.value}).scalar_one()
     _record(session, 1, run_id=values["run_id"], entity=Entity.ATTEMPT,
             node_id=values["node_id"], attempt=values["number"], expected=NodeState.QUEUED,
             to=to, actor=actor, reason=reason, at=at)
