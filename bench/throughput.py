@@ -304,7 +304,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     parser.add_argument("--inflight", type=int, default=200)
-    parser.add_argument("--submitters", type=int, default=2)
+    parser.add_argument("--submitters", type=int, default=8,
+                        help="threads starting runs (what the API does in a deployment)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--cost", type=int, default=0,
