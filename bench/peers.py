@@ -215,7 +215,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--embedded-threads", type=int, default=4)
     parser.add_argument("--embedded-inflight", type=int, default=20)
     parser.add_argument("--prefect-clients", type=int, default=0, help="0: sweep in round 1")
-    parser.add_argument("--prefect-sweep", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--prefect-sweep", type=int, nargs="+", default=[4, 8, 16, 32, 64])
     parser.add_argument("--prefect-sweep-seconds", type=float, default=10.0)
     parser.add_argument("--airflow-inflight", type=int, default=16)
     parser.add_argument("--airflow-parallelism", type=int, default=4)
