@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(COUNTING))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers_support.cpu import _is_backend, _stat  # noqa: E402
+from peers_support.cpu import is_backend, stat_of  # noqa: E402
 
 FLOW = """
 id: bench-noop
@@ -177,7 +177,7 @@ class _CpuSplit:
         """{pid: (part, CPU seconds)} of the workers and the database's backends."""
         seen = {pid: ("workers", _cpu(pid)) for pid in self.workers}
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and _is_backend(int(entry), self.prefix):
+            if entry.isdigit() and is_backend(int(entry), self.prefix):
                 seen[int(entry)] = ("postgresql", _cpu(int(entry)))
         return seen
 
@@ -191,7 +191,7 @@ class _CpuSplit:
 
 
 def _cpu(pid: int) -> float:
-    stat = _stat(pid)
+    stat = stat_of(pid)
     return 0.0 if stat is None else stat[0]
 
 

@@ -94,12 +94,12 @@ class CpuMeter:
             if not entry.isdigit():
                 continue
             pid = int(entry)
-            stat = _stat(pid)
+            stat = stat_of(pid)
             if stat is None:
                 continue
             stats[pid] = stat[:2]
             children.setdefault(stat[1], []).append(pid)
-            if prefix and stat[2] == "postgres" and _is_backend(pid, prefix):
+            if prefix and stat[2] == "postgres" and is_backend(pid, prefix):
                 backends.add(pid)
         members: set[int] = set()
         todo = [self.root, *backends, *(p for p in self._seen if p in stats)]
@@ -111,7 +111,7 @@ class CpuMeter:
         return {p: (stats[p][0], stats[p][1], p in backends) for p in members if p in stats}
 
 
-def _stat(pid: int) -> tuple[float, int, str] | None:
+def stat_of(pid: int) -> tuple[float, int, str] | None:
     """(utime + stime + cutime + cstime in seconds, parent pid, name), or None if gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -123,7 +123,7 @@ def _stat(pid: int) -> tuple[float, int, str] | None:
     return ticks / TICK, int(fields[1]), raw[raw.find("(") + 1:raw.rfind(")")]
 
 
-def _is_backend(pid: int, prefix: str) -> bool:
+def is_backend(pid: int, prefix: str) -> bool:
     try:
         title = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

@@ -24,8 +24,8 @@ from interlock.store.tables.audit import AuditHead, AuditPending, AuditRecord
 
 GENESIS = "0" * 64
 HEAD_ID = 1
-SEAL_BATCH = 1000
-SQLITE = "sqlite"  # pending records read per statement while sealing
+SEAL_BATCH = 1000  # pending records read per statement while sealing
+SQLITE = "sqlite"  # its transactions hold the only write lock: the head is never contended
 # Core statements built once (each append runs them; building one costs more than sending it).
 _RECORDS = cast(Table, AuditRecord.__table__)
 _INSERT_RECORDS = insert(_RECORDS)
@@ -64,6 +64,7 @@ _ENTRY_COLUMNS = (AuditPending.at, AuditPending.actor, AuditPending.action,
                   AuditPending.target, AuditPending.before, AuditPending.after,
                   AuditPending.origin)
 _PENDING = cast(Table, AuditPending.__table__)
+_QUEUED = exists().where(AuditPending.id.is_not(None))  # anything in `audit_pending`
 _INSERT_PENDING = insert(_PENDING)
 _TAKE_PENDING = delete(_PENDING).where(_PENDING.c.id.in_(
     select(_PENDING.c.id).order_by(_PENDING.c.id).limit(SEAL_BATCH).scalar_subquery())
@@ -91,11 +92,10 @@ def take_head(session: Session, *, wait: bool, unless_queued: bool = False,
     ``if_queued``: None, without locking or waiting, when nothing waits in `audit_pending`
     (a sealing round with nothing to chain)."""
     query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
-    queued = exists().where(AuditPending.id.is_not(None))
     if unless_queued:
-        query = query.where(~queued)
+        query = query.where(~_QUEUED)
     if if_queued:
-        query = query.where(queued)
+        query = query.where(_QUEUED)
     row = session.execute(query.with_for_update(skip_locked=not wait, of=AuditHead)).first()
     if row is None and wait and not if_queued:
         raise AssertionError("audit_head is missing: run the store migrations")

@@ -39,7 +39,6 @@ QUEUED = "interlock.audit.queued"        # session.info: how many records it lef
 SEAL_DUE = "interlock.audit.seal_due"    # session.info: committed with records still pending
 HELD = "interlock.audit.head"            # session.info: the head this transaction holds
 DEFERRED = "interlock.audit.deferred"    # session.info: entries chained when it commits
-SQLITE = "sqlite"
 
 
 def mark(session: Session, count: int = 1) -> None:
@@ -70,7 +69,7 @@ def _commit_deferred(session: Session, entries: list[audit_chain.Entry]) -> None
     costs less than transactions taking turns). On SQLite the transaction already holds
     the only write lock, so they are chained here, and the head is never contended."""
     head = held_head(session)
-    if head is None and session.get_bind().dialect.name == SQLITE:
+    if head is None and session.get_bind().dialect.name == audit_chain.SQLITE:
         head = audit_chain.take_head(session, wait=False)
     if head is None:
         audit_chain.queue_all(session, entries)
