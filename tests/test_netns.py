@@ -46,6 +46,7 @@ pytestmark = pytest.mark.integration
 
 LEASE_S = 3
 IDLE_TX_MS = 4000   # a cut host's open transaction is ended after this (store/db.py)
+DEAD_LINK_MS = 5000  # ... and the cut host drops its connection after this (store/db.py)
 API_PORT = 8000
 NS = "tests.netns"
 # Each script appends "<host> <run> <node>" to the ledger: one line per execution.
@@ -129,7 +130,8 @@ def _boot(hosts: Lab, home: Path, mp: pytest.MonkeyPatch, client: httpx.Client) 
     env.update(INTERLOCK_HOME=str(home), INTERLOCK_DATABASE_URL=hosts.pg_url,
                INTERLOCK_BROKER_URL=hosts.redis_url, INTERLOCK_QUEUE=f"q-{uuid.uuid4().hex[:8]}",
                INTERLOCK_LEASE_SECONDS=str(LEASE_S), INTERLOCK_POLICIES=str(home / "policies"),
-               INTERLOCK_IDLE_TX_TIMEOUT_MS=str(IDLE_TX_MS))
+               INTERLOCK_IDLE_TX_TIMEOUT_MS=str(IDLE_TX_MS),
+               INTERLOCK_PG_DEAD_LINK_MS=str(DEAD_LINK_MS))
     api_host = hosts.hosts["api"].address
     api = hosts.interlock("api", "api", ["serve", "--host", api_host, "--port", str(API_PORT)], env)
     workers = [hosts.interlock(w, w, ["worker", "--concurrency", "4", "--name", f"{w}@netns",
@@ -292,15 +294,21 @@ def test_a_scheduler_host_cut_off_hands_its_ticks_to_the_other(cluster: Cluster)
     finally:
         cluster.lab.restore("sched1")
         subprocess.run([*slow[:4], "del", "dev", "eth0", "root"], check=False)
+        restored = time.monotonic()
     (run_id,) = _tick_runs()[due.isoformat()]
     _until(lambda: run_id in _fired(sched2), 10, f"sched2 did not log firing {run_id}")
     assert run_id not in _fired(sched1)
     print(f"\ntick {due:%H:%M} fired by sched2 {late:.1f}s after it was due, sched1 cut off")
     assert late < IDLE_TX_MS / 1000 + 3
     assert wait_run(run_id, timeout=30).state is RunState.SUCCEEDED
-    # Back on the network, sched1 learns its transaction was ended, and goes on.
+    # sched1 learns its connection is gone (dropped after DEAD_LINK_MS while cut, or ended by
+    # the server's idle-in-transaction timeout once back), and goes on. Without the dead-link
+    # bound it waited on TCP's retransmission backoff: more than 45 s after the cable was back.
+    learned_by = restored + DEAD_LINK_MS / 1000 + 10
     _until(lambda: "idle-in-transaction timeout" in sched1.text()
-           or "scheduler pass failed" in sched1.text(), 45, sched1.text()[-3000:], 0.5)
+           or "scheduler pass failed" in sched1.text(), max(0.5, learned_by - time.monotonic()),
+           f"sched1 had not learned its connection was gone {learned_by - restored:.0f}s after "
+           f"its cable was back:\n{sched1.text()[-3000:]}", 0.5)
     assert sched1.alive() and sched2.alive()
     ticks = _tick_runs()
     assert all(len(ids) == 1 for ids in ticks.values()), ticks

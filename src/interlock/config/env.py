@@ -68,6 +68,9 @@ class Settings:
     idle_tx_timeout_ms: int = 60000  # INTERLOCK_IDLE_TX_TIMEOUT_MS: PostgreSQL ends a session
     #   idle inside a transaction this long (its host lost the network), releasing its row
     #   locks; 0 = never (docs/deploy.md, "Across hosts")
+    pg_dead_link_ms: int = 30000  # INTERLOCK_PG_DEAD_LINK_MS: a PostgreSQL connection whose
+    #   peer has not acknowledged it this long (TCP keepalives, unacknowledged data) is dropped
+    #   with an error instead of hanging; 0 = the OS's bounds (hours; docs/deploy.md)
     pg_prepare_after: int | None = 5  # INTERLOCK_PG_PREPARE_AFTER: a statement run this many
     #   times on a connection is prepared (PostgreSQL parses and plans it once); `off` = never
     #   (PgBouncer before 1.21 in transaction mode; docs/operations.md)
@@ -129,6 +132,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         notify_file=_path(env.get("INTERLOCK_NOTIFY_FILE")),
         deadlines_s=float(env.get("INTERLOCK_DEADLINES_SECONDS") or 10),
         idle_tx_timeout_ms=int(env.get("INTERLOCK_IDLE_TX_TIMEOUT_MS") or 60000),
+        pg_dead_link_ms=int(env.get("INTERLOCK_PG_DEAD_LINK_MS") or 30000),
         pg_prepare_after=_prepare_after(env.get("INTERLOCK_PG_PREPARE_AFTER") or "5"),
     )
 

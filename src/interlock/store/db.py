@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x1A7E_10C4  # advisory lock id: one process migrates at a time
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout: an unanswered connection attempt gives up
+KEEPALIVE_PROBES = 3  # unanswered TCP keepalives before a connection counts as dead
 
 _engines: dict[str, Engine] = {}
 _makers: dict[str, sessionmaker[Session]] = {}
@@ -79,6 +80,8 @@ def _pg_args(url: URL) -> dict[str, Any]:
     session idle inside a transaction for INTERLOCK_IDLE_TX_TIMEOUT_MS is ended by the server,
     so the row locks of a host that lost its network mid-transaction (a run's lock, a
     schedule's cursor) pass to the other hosts instead of being held until its cable is back.
+    And on a link that dies under a client: INTERLOCK_PG_DEAD_LINK_MS bounds how long a
+    connection waits on a peer that acknowledges nothing (`_dead_link_args`).
     Options in the URL (a search_path) are kept: `connect_args` would replace them.
     Statements run often are prepared (INTERLOCK_PG_PREPARE_AFTER): on the hot path a
     fifth of PostgreSQL's CPU went to parsing and planning the same few statements."""
@@ -87,7 +90,22 @@ def _pg_args(url: URL) -> dict[str, Any]:
     bounds = (f"-c statement_timeout={settings().statement_timeout_ms} "
               f"-c idle_in_transaction_session_timeout={settings().idle_tx_timeout_ms}")
     return {"prepare_threshold": settings().pg_prepare_after, "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"{options} {bounds}".strip()}
+            "options": f"{options} {bounds}".strip(), **_dead_link_args(settings().pg_dead_link_ms)}
+
+
+def _dead_link_args(bound_ms: int) -> dict[str, int]:
+    """libpq's TCP bounds for a link that dies mid-conversation. Without them a client whose
+    cable was pulled waits on TCP's retransmission backoff: minutes after the cable is back
+    (a retransmission is due up to 2 minutes later), hours if it never is.
+    `tcp_user_timeout` drops a connection whose sent data stays unacknowledged that long;
+    keepalives probe a connection waiting for an answer (a peer's kernel acknowledges
+    probes even while its backend is busy, so a long statement is never cut)."""
+    if bound_ms <= 0:
+        return {}
+    return {"tcp_user_timeout": bound_ms, "keepalives": 1,
+            "keepalives_idle": max(1, bound_ms // 2000),                  # half the bound idle,
+            "keepalives_interval": max(1, bound_ms // 2000 // KEEPALIVE_PROBES),  # then probes
+            "keepalives_count": KEEPALIVE_PROBES}
 
 
 def upgrade(engine: Engine) -> None:
