@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 from interlock.access import tokens
 from interlock.access.permissions import Role
 from interlock.adapters.contract import Adapter, Handle, Observation
 from interlock.operations import runs as ops
 from interlock.states import RUN_TERMINAL
+from interlock.store import flows as flow_store
+from interlock.store import runs as run_store
 from interlock.store.db import session_scope
 from interlock.store.views import RunDetail
 
@@ -19,6 +22,16 @@ def write_flow(directory: Path, text: str, name: str = "flow.yaml") -> Path:
     path = directory / name
     path.write_text(dedent(text).lstrip(), encoding="utf-8")
     return path
+
+
+def pending_run(namespace: str, flow_id: str, inputs: dict[str, Any] | None = None) -> str:
+    """A run of a registered flow, pending, its first pass left to a worker (as a trigger
+    creates one). A start (`operations.runs`) plans the first pass at once: a run of
+    `noop` nodes would already have ended."""
+    with session_scope() as session:
+        revision = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id)
+        return run_store.create_run(session, revision=revision, inputs=inputs or {},
+                                    trigger={"type": "manual", "by": "test"}, actor="test")
 
 
 def wait_run(run_id: str, timeout: float = 60.0) -> RunDetail:

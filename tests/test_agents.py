@@ -332,10 +332,16 @@ def _no_key_stored() -> None:
 
 
 def test_a_tool_call_left_started_by_a_dead_worker_is_resumed_not_repeated(
-        store_url: str, llm: Any) -> None:
+        store_url: str, llm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker recorded a flow tool step and started its run, then died before noting
     it; the next worker, once the lease ran out, finds the same run by the step's key."""
     import time
+
+    from interlock_noop import NoopAdapter
+
+    # The child's `noop` nodes wait for a worker, as another adapter's would: its start
+    # would otherwise settle them at once, and the child would be finished, not waited on.
+    monkeypatch.setattr(NoopAdapter, "settles_in_submit", False)
 
     from interlock_agent import tools
     from interlock_agent.loop import Slice

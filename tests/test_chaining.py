@@ -47,31 +47,37 @@ class Broker:
         self.polls.append(batch)
 
 
-def _start(tmp_path: Path, text: str, broker: Broker) -> str:
+def _start(tmp_path: Path, text: str, broker: Broker) -> tuple[str, Work]:
+    """Start a run of nodes that take the long way (as nodes of any adapter but `noop` do:
+    `noop` settles in the start's own transaction, tests/test_hot_path.py); the run's id
+    and the one piece of work its start sent: its first node's EXECUTE."""
     flow, _ = ops.register(write_flow(tmp_path, text).read_text())
     run_id = ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={}, dispatcher=broker)
+    (first, _), = broker.sent
+    assert first.kind is TaskKind.EXECUTE
     broker.sent.clear()
-    return run_id
+    return run_id, first
+
+
+@pytest.fixture(autouse=True)
+def _the_long_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NoopAdapter, "settles_in_submit", False)
 
 
 def test_a_chain_of_nodes_runs_in_one_task(store_url: str, tmp_path: Path) -> None:
     broker = Broker()
-    run_id = _start(tmp_path, CHAIN, broker)
-    ChainingDispatcher(broker).run(Work(TaskKind.ADVANCE, run_id))
+    run_id, first = _start(tmp_path, CHAIN, broker)
+    ChainingDispatcher(broker).run(first)
     detail = ops.get_run(run_id)
     assert detail.state is RunState.SUCCEEDED
     assert detail.nodes[-1].outputs == {"v": 4}
-    assert broker.sent == []  # no broker round trip at all
+    assert broker.sent == []  # no broker round trip after the start's
 
 
-def test_fan_out_keeps_one_branch_and_sends_the_other(store_url: str, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nodes that settle in submit never leave the planning transaction (tests/test_hot_path.py):
-    # here they take the long way, as nodes of any other adapter do.
-    monkeypatch.setattr(NoopAdapter, "settles_in_submit", False)
+def test_fan_out_keeps_one_branch_and_sends_the_other(store_url: str, tmp_path: Path) -> None:
     broker = Broker()
-    run_id = _start(tmp_path, FAN, broker)
-    ChainingDispatcher(broker).run(Work(TaskKind.ADVANCE, run_id))
+    run_id, first = _start(tmp_path, FAN, broker)
+    ChainingDispatcher(broker).run(first)
     states = {n.id: n.state for n in ops.get_run(run_id).nodes}
     assert states["root"] is NodeState.SUCCEEDED
     sent = [w for w, _ in broker.sent]

@@ -21,7 +21,7 @@ from interlock.store.transitions import (
     set_node_state,
     set_run_state,
 )
-from tests.helpers import write_flow
+from tests.helpers import pending_run, write_flow
 
 FLOW = """
 id: pair
@@ -32,20 +32,9 @@ nodes:
 """
 
 
-class Kept:
-    """A dispatcher that keeps what it is sent: the run stays pending for the test."""
-
-    def send(self, work: object, *, countdown: float = 0.0) -> None:
-        pass
-
-    def send_polls(self, batch: object) -> None:
-        pass
-
-
 def _pending_run(tmp_path: Path) -> str:
     flow, _ = ops.register(write_flow(tmp_path, FLOW).read_text())
-    return ops.start_run(namespace=flow.namespace, flow_id=flow.id, inputs={},
-                         dispatcher=Kept(), actor="test")
+    return pending_run(flow.namespace, flow.id)
 
 
 def _node_state(run_id: str, node_id: str) -> str:

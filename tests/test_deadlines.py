@@ -30,7 +30,7 @@ from interlock.spec.loader import parse_flow
 from interlock.store.db import session_scope
 from interlock.store.runs import RunFilter
 from interlock.store.tables import AuditRecord, Deadline, Notification
-from tests.helpers import bearer, wait_run
+from tests.helpers import bearer, pending_run, wait_run
 from tests.test_notify import SECRET, configure, json_hook
 
 NS = "tests.sla"
@@ -45,7 +45,8 @@ def _no_background_monitor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def quiet(store_url: str) -> Any:
-    """The embedded dispatcher without periodic jobs, never sending work: runs stay pending."""
+    """The embedded dispatcher without periodic jobs, never sending work: runs made by
+    `pending_run` stay pending."""
     class Quiet(EmbeddedDispatcher):
         def send(self, *_: Any, **__: Any) -> None:
             pass
@@ -188,7 +189,7 @@ def test_a_run_goes_late_once_and_is_notified_and_shown(
         nodes:
           build: {{uses: noop, sla: {{max_duration: 5m}}}}
     """)
-    run_id = ops.start_run(namespace=NS, flow_id="report", inputs={}, dispatcher=quiet)
+    run_id = pending_run(NS, "report")
     created = _created(run_id)
     assert _tick(created + timedelta(minutes=29)) == []  # not due yet: nothing flagged
     rows = _rows(run_id)
@@ -297,7 +298,7 @@ def test_after_late_fires_once_with_many_ticks_and_two_monitors(
             triggers: [{{after: {{flow: upstream, state: {state}}}}}]
             nodes: {{b: {{uses: noop}}}}
         """)
-    run_id = ops.start_run(namespace=NS, flow_id="upstream", inputs={}, dispatcher=quiet)
+    run_id = pending_run(NS, "upstream")
     created = _created(run_id)
     assert _tick(created + timedelta(minutes=5)) == []
     assert _runs_of("on-late") == []

@@ -87,7 +87,8 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
                 outbox.complete_all(session, run_id, [Work(TaskKind.ADVANCE, run_id),
                                                       *([done] if done else [])])
                 with coalesced_writes(session):
-                    work, state, result = _plan_settled(session, run, actor)
+                    work, state, result = _plan_settled(session, load(session, run_id, run=run),
+                                                        actor)
         except LostRace:  # StaleSnapshot, or a coalesced write that found its row changed
             continue
         first = done = None
@@ -98,24 +99,44 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
     return state
 
 
-def _plan_settled(session: Session, run: Run, actor: str) -> tuple[list[Work], RunState, Plan]:
+def plan_started(session: Session, loaded: Loaded) -> list[Work]:
+    """The first pass of a run, in the transaction of the start that created it
+    (`operations.runs`, `store.runs.create_run_to_plan`): the work it owes, to send once
+    that commits.
+
+    The run's first nodes are queued without a worker first picking up an ADVANCE message
+    for it, and a run whose nodes settle in submit ends in the start's own transaction.
+    Nothing else sees the run before that commits, so its row needs no lock and no other
+    pass of it can race this one; what it shares with other runs (limits, triggers) is
+    taken as a worker's pass takes it. Raises as a pass does (LostRace included); the
+    caller then starts the run without it.
+    """
+    with batched_events(session), coalesced_writes(session):
+        work, _, result = _plan_settled(session, loaded, ACTOR)
+    if result.decisions and result.wake_at is not None and result.wake_at <= clock.now():
+        work.append(outbox.add(session, Work(TaskKind.ADVANCE, loaded.run.id)))  # due now
+    return work
+
+
+def _plan_settled(session: Session, loaded: Loaded,
+                  actor: str) -> tuple[list[Work], RunState, Plan]:
     """Plan and apply, again in the same transaction while a pass settled a node in
     submit (`dispatch.inline`): a chain of such nodes costs one transaction."""
     work: list[Work] = []
-    loaded = load(session, run.id, run=run)
+    run_id = loaded.run.id
     for passes in itertools.count(1):
         if loaded.approvals and approval_gates.recheck(session, loaded):
-            loaded = load(session, run.id, run=loaded.run)  # a request was reopened
+            loaded = load(session, run_id, run=loaded.run)  # a request was reopened
         result = plan(loaded.graph, loaded.view(), clock.now())
         applier = _apply(session, loaded, result, actor)
         work += applier.work
         if not applier.settled:
             break
         if passes > len(loaded.nodes):  # cannot happen (each pass settles a node); if it
-            work.append(outbox.add(session, Work(TaskKind.ADVANCE, run.id)))  # did: later
+            work.append(outbox.add(session, Work(TaskKind.ADVANCE, run_id)))  # did: later
             break
         if not applier.known:  # it did more than the pass can mirror: read the run again
-            loaded = load(session, run.id)
+            loaded = load(session, run_id)
     return work, applier.run_state, result
 
 

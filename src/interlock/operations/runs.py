@@ -5,6 +5,8 @@ The CLI and the API both call these; neither builds SQL nor touches the planner.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,6 +18,7 @@ from interlock.adapters.contract import Handle
 from interlock.adapters.registry import default_registry
 from interlock.approvals import people
 from interlock.deadlines import rows as deadline_rows
+from interlock.dispatch.controller import plan_started
 from interlock.errors import Conflict, NotFound, Rejected, SpecError
 from interlock.lineage.declared import record_flow
 from interlock.policies import points as policy_points
@@ -32,6 +35,7 @@ from interlock.store import runs as run_store
 from interlock.store.db import session_scope
 from interlock.store.outbox import Dispatcher, Work
 from interlock.store.tables import Run, TaskKind
+from interlock.store.transitions import LostRace, batched_events
 from interlock.store.views import (
     EventPublic,
     FlowRevisionPublic,
@@ -43,6 +47,8 @@ from interlock.store.views import (
 from interlock.trace.build import build_trace
 from interlock.trace.model import RunTrace
 from interlock.triggers.types import TriggerType
+
+log = logging.getLogger(__name__)
 
 
 class Guard(Protocol):
@@ -117,44 +123,101 @@ def start_once(*, namespace: str, flow_id: str, inputs: dict[str, Any], dispatch
     """Start a run; (its id, True). With an ``idempotency_key`` this caller used before for
     this flow: (the run it started then, False), nothing new; Conflict if the inputs
     differ. The run is committed before it is sent: a broker that is down delays it (the
-    outbox sends it again), it never loses or doubles it."""
+    outbox sends it again), it never loses or doubles it.
+
+    The run's first pass is planned in the start's transaction (`plan_started`): one
+    transaction and no broker hop before its first nodes are queued. Should that pass fail
+    (a race lost on a shared limit, a fault), the start is made again without it and a
+    worker plans the run, as it plans every later pass."""
     if guard is not None:  # before the look-up: an invisible flow is as unknown as a missing one
         guard.check(namespace, what=f"flow `{namespace}/{flow_id}`")
+    request = _StartRequest(namespace, flow_id, inputs, revision, trigger, actor, origin,
+                            inputs_are_strings, idempotency_key)
+    try:
+        run_id, created, work = _start(request, plan_now=True)
+    except _FirstPassFailed:
+        run_id, created, work = _start(request, plan_now=False)
+    for item in work:
+        dispatcher.send(item)
+    return run_id, created
+
+
+@dataclass(frozen=True)
+class _StartRequest:
+    namespace: str
+    flow_id: str
+    inputs: dict[str, Any]
+    revision: int | None
+    trigger: dict[str, Any] | None
+    actor: str
+    origin: str
+    inputs_are_strings: bool
+    idempotency_key: str | None
+
+
+class _FirstPassFailed(Exception):
+    """The first pass raised inside the start's transaction, which is rolled back."""
+
+
+def _start(req: _StartRequest, *, plan_now: bool) -> tuple[str, bool, list[Work]]:
+    """One try at a start: (the run's id, whether it is new, the work to send)."""
     refused: PolicyRefused | None = None
     with session_scope() as session:
-        rev = flow_store.get_revision(session, namespace=namespace, flow_id=flow_id,
-                                      revision=revision)
+        rev = flow_store.get_revision(session, namespace=req.namespace, flow_id=req.flow_id,
+                                      revision=req.revision)
         flow = flow_store.load_flow_of(rev)
-        checked = check_inputs(flow.inputs, inputs, from_strings=inputs_are_strings)
-        trigger = trigger or {"type": TriggerType.MANUAL, "by": actor}
-        key = None if idempotency_key is None else idempotency.request_key(
-            flow.ref, actor=actor, key=idempotency_key)
+        checked = check_inputs(flow.inputs, req.inputs, from_strings=req.inputs_are_strings)
+        trigger = req.trigger or {"type": TriggerType.MANUAL, "by": req.actor}
+        key = None if req.idempotency_key is None else idempotency.request_key(
+            flow.ref, actor=req.actor, key=req.idempotency_key)
         if key is not None and not idempotency.claim(session, key=key,
                                                      namespace=flow.namespace, flow_id=flow.id):
             earlier = idempotency.earlier_run(session, key)
             if run_store.inputs_of(session, earlier) != checked:
                 raise Conflict("this Idempotency-Key started a run with other inputs; use a "
                                "new key for a new run")
-            return earlier, False
+            return earlier, False, []
         try:
-            decisions = policy_points.check(flow, Point.START, actor=actor,
+            decisions = policy_points.check(flow, Point.START, actor=req.actor,
                                             run={"inputs": checked, "trigger": trigger})
         except PolicyRefused as exc:
             refused = exc
             session.rollback()  # the key is not spent on a refused start
         else:
-            run_id = run_store.create_run(session, revision=rev, inputs=checked,
-                                          trigger=trigger, actor=actor, origin=origin)
+            with batched_events(session):  # the run's first event joins its first pass's
+                if plan_now:
+                    loaded = run_store.create_run_to_plan(
+                        session, revision=rev, inputs=checked, trigger=trigger,
+                        actor=req.actor, origin=req.origin)
+                    run_id = loaded.run.id
+                    work = _first_pass(session, loaded)
+                else:
+                    run_id = run_store.create_run(session, revision=rev, inputs=checked,
+                                                  trigger=trigger, actor=req.actor,
+                                                  origin=req.origin)
+                    work = [Work(TaskKind.ADVANCE, run_id)]
             if key is not None:
                 idempotency.bind(session, key=key, run_id=run_id)
-            policy_points.record(session, decisions, target=f"runs/{run_id}", origin=origin)
+            policy_points.record(session, decisions, target=f"runs/{run_id}",
+                                 origin=req.origin)
     if refused is not None:  # no run; the refusal is a decision too: audited
         with session_scope() as session:
             policy_points.record(session, refused.decisions, target=f"flows/{flow.ref}",
-                                 origin=origin)
+                                 origin=req.origin)
         raise refused
-    dispatcher.send(Work(TaskKind.ADVANCE, run_id))
-    return run_id, True
+    return run_id, True, work
+
+
+def _first_pass(session: Session, loaded: run_store.Loaded) -> list[Work]:
+    run_id = loaded.run.id
+    try:
+        return plan_started(session, loaded)
+    except LostRace as exc:   # another run took a shared row first: a worker plans it
+        log.info("the first pass of run %s lost a race (%s); a worker plans it", run_id, exc)
+        raise _FirstPassFailed from exc
+    except Exception as exc:  # the start itself must not fail for its planning
+        log.exception("the first pass of run %s failed; a worker plans it", run_id)
+        raise _FirstPassFailed from exc
 
 
 def get_run(run_id: str, *, guard: Guard | None = None) -> RunDetail:

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, insert, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, make_transient_to_detached
 
 from interlock import clock
 from interlock.engine.snapshot import ApprovalView, AttemptView, NodeView, RunView
@@ -41,9 +41,16 @@ from interlock.store.tables import (
     StateEvent,
     TaskKind,
 )
-from interlock.store.transitions import STATE_EVENTS, set_node_state, set_run_state
+from interlock.store.transitions import (
+    append_event,
+    set_node_state,
+    set_run_state,
+)
 
 _INSERT_RUN = insert(RUNS)
+_RUN_COLUMNS = ("id", "flow_revision_id", "namespace", "flow_id", "revision", "state", "inputs",
+                "trigger", "trace_id", "created_at", "updated_at")  # the others start NULL
+_NODE_COLUMNS = ("run_id", "node_id", "uses", "state", "retry_base", "outputs", "updated_at")
 # Where a node may stand behind a gate a policy imposed on it (`approval:` on a rule): its
 # request must be read to know the gate.
 _MAY_HOLD_IMPOSED = frozenset({NodeState.APPROVAL_WAIT.value, NodeState.SLOT_WAIT.value,
@@ -101,37 +108,67 @@ def new_id() -> str:
 def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
                trigger: dict[str, Any], actor: str, origin: str = audit.LOCAL_ORIGIN,
                trace_id: str | None = None) -> str:
-    """A new run, pending; its id. ``trace_id`` continues a trace (what fired it was part
-    of one)."""
+    """A new run, pending, and the ADVANCE work that makes a worker plan it; its id.
+    ``trace_id`` continues a trace (what fired it was part of one)."""
+    run, _ = _insert_run(session, revision=revision, inputs=inputs, trigger=trigger,
+                         actor=actor, origin=origin, trace_id=trace_id)
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
+    return run.id
+
+
+def create_run_to_plan(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
+                       trigger: dict[str, Any], actor: str,
+                       origin: str = audit.LOCAL_ORIGIN) -> Loaded:
+    """A new run, pending, for the caller to plan in this transaction
+    (`dispatch.controller.plan_started`): no ADVANCE work, and its rows as the session's
+    own, so the first pass reads nothing back."""
+    run, nodes = _insert_run(session, revision=revision, inputs=inputs, trigger=trigger,
+                             actor=actor, origin=origin, trace_id=None)
+    for row in (run, *nodes.values()):
+        make_transient_to_detached(row)  # as if read: persistent, unchanged, no SQL
+        session.add(row)
+    return load(session, run.id, run=run, nodes=nodes)
+
+
+def _insert_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
+                trigger: dict[str, Any], actor: str, origin: str,
+                trace_id: str | None) -> tuple[Run, dict[str, NodeRun]]:
+    """Insert a run, its nodes and its first state event; the rows, as objects no session
+    holds. Core statements: no unit of work to run for rows written once here."""
     flow = load_flow_of(revision)
     at = clock.now()
-    run_id = new_id()
-    # Core statements, no ORM object: no unit of work to run for a row written once here.
-    session.execute(_INSERT_RUN, {
-        "id": run_id, "flow_revision_id": revision.id, "namespace": revision.namespace,
-        "flow_id": revision.flow_id, "revision": revision.revision,
-        "state": RunState.PENDING.value, "inputs": inputs, "trigger": trigger,
-        "trace_id": trace_id or uuid.uuid4().hex, "created_at": at, "updated_at": at})
-    session.execute(insert(NODE_RUNS), [
-        {"run_id": run_id, "node_id": nid, "uses": node.uses, "state": NodeState.PENDING.value,
-         "outputs": {}, "retry_base": 0, "updated_at": at} for nid, node in flow.nodes.items()])
-    session.execute(insert(STATE_EVENTS).values(
-        run_id=run_id, entity=Entity.RUN.value, to_state=RunState.PENDING.value, actor=actor,
-        reason=f"started by {trigger.get('type', 'api')}", at=at))
-    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run_id))
+    run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
+              flow_id=revision.flow_id, revision=revision.revision,
+              state=RunState.PENDING.value, inputs=inputs, trigger=trigger,
+              trace_id=trace_id or uuid.uuid4().hex, reason=None, created_at=at,
+              updated_at=at, finished_at=None, wake_at=None, waiting_for=None)
+    nodes = {nid: NodeRun(run_id=run.id, node_id=nid, uses=node.uses,
+                          state=NodeState.PENDING.value, retry_at=None, retry_base=0,
+                          outputs={}, error=None, reason=None, skip_cause=None,
+                          waiting_for=None, updated_at=at)
+             for nid, node in flow.nodes.items()}
+    session.execute(_INSERT_RUN, {c: getattr(run, c) for c in _RUN_COLUMNS})
+    session.execute(insert(NODE_RUNS), [{c: getattr(n, c) for c in _NODE_COLUMNS}
+                                        for n in nodes.values()])
+    append_event(session, {"run_id": run.id, "entity": Entity.RUN.value, "node_id": None,
+                           "attempt": None, "from_state": None,
+                           "to_state": RunState.PENDING.value, "actor": actor,
+                           "reason": f"started by {trigger.get('type', 'api')}", "at": at})
     audit.record_at_commit(session, actor=actor, action=audit.Action.RUN_CREATED,
-                           target=f"runs/{run_id}", origin=origin,
+                           target=f"runs/{run.id}", origin=origin,
                            after={"flow": flow.ref, "revision": revision.revision,
                                   # user-supplied: bounded, large parts as facts
                                   "inputs": facts.bounded_each(inputs),
                                   "trigger": facts.bounded(trigger)})
-    return run_id
+    return run, nodes
 
 
-def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None = None) -> Loaded:
+def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None = None,
+         nodes: dict[str, NodeRun] | None = None) -> Loaded:
     """The run and its nodes and attempts; ``lock`` serialises writers of this run.
 
-    ``run`` is the run row when the caller has just locked it (and nothing changed it since).
+    ``run`` is the run row when the caller has just locked it (and nothing changed it since);
+    ``nodes`` its node rows, when the caller has them (a run created by this transaction).
     """
     fresh = {"populate_existing": True}  # rows changed by Core updates in this session
     if run is None:
@@ -139,8 +176,9 @@ def load(session: Session, run_id: str, *, lock: bool = False, run: Run | None =
             select(Run).where(Run.id == run_id).execution_options(**fresh)).first()
     if run is None:
         raise NotFound(f"run `{run_id}` does not exist")
-    nodes = {n.node_id: n for n in session.scalars(
-        select(NodeRun).where(NodeRun.run_id == run_id).execution_options(**fresh))}
+    if nodes is None:
+        nodes = {n.node_id: n for n in session.scalars(
+            select(NodeRun).where(NodeRun.run_id == run_id).execution_options(**fresh))}
     attempts: dict[str, list[Attempt]] = {}
     if not all(_never_attempted(n) for n in nodes.values()):  # a new run's first pass: none
         for a in session.scalars(select(Attempt).where(Attempt.run_id == run_id)

@@ -271,12 +271,17 @@ def _record(session: Session, rowcount: int, *, run_id: str, entity: Entity, nod
             actor: str, reason: str | None, at: Any) -> bool:
     if rowcount != 1:
         return False
-    row = {"run_id": run_id, "entity": entity.value, "node_id": node_id, "attempt": attempt,
-           "from_state": expected.value, "to_state": to.value, "actor": actor,
-           "reason": reason, "at": at}
+    append_event(session, {"run_id": run_id, "entity": entity.value, "node_id": node_id,
+                           "attempt": attempt, "from_state": expected.value,
+                           "to_state": to.value, "actor": actor, "reason": reason, "at": at})
+    return True
+
+
+def append_event(session: Session, row: dict[str, Any]) -> None:
+    """A state event (every column of `state_events` but its id): kept for the end of a
+    `batched_events` block, or written now outside one."""
     buffer = session.info.get(EVENT_BUFFER)
     if buffer is None:
         session.execute(INSERT_EVENTS, [row])
     else:
         buffer.append(row)
-    return True
