@@ -7,6 +7,7 @@ p50/p99 start->finish latency (run created -> run finished, from the store's clo
     python bench/throughput.py                      # 60 s, 2 workers, PostgreSQL, Redis
     python bench/throughput.py --duration 20 --workers 1
     python bench/throughput.py --cost 50            # what one run costs the store, alone
+    python bench/throughput.py --long-way           # each node through a worker (EXECUTE)
 
 `--cost N` runs N flows one after another (after a warm-up) and prints what each cost
 PostgreSQL: write transactions (transaction ids assigned: `txid_current()` moves only for
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(COUNTING))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import long_way  # noqa: E402
 from peers_support.cpu import is_backend, stat_of  # noqa: E402
 
 FLOW = """
@@ -71,6 +73,10 @@ def main() -> None:
         counts = home / "counts"
         counts.mkdir()
         env["INTERLOCK_BENCH_COUNTS"] = str(counts)
+    if args.long_way:  # noop nodes go through the workers (`bench/counting/long_way.py`)
+        env[long_way.ENV] = "1"
+        long_way.install()
+    if args.cost or args.long_way:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COUNTING),
                                                           os.environ.get("PYTHONPATH")]))
     os.environ.update(env)
@@ -310,6 +316,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--cost", type=int, default=0,
                         help="instead: N runs one at a time, and what each cost the store")
+    parser.add_argument("--long-way", action="store_true",
+                        help="noop nodes go through the workers (an EXECUTE message each), "
+                             "as a script's or a foreign job's would, instead of settling "
+                             "in the start's transaction")
     parser.add_argument("--baseline-src", default=None,
                         help="first run the same with this `src/` (another checkout's) first "
                              "on the PYTHONPATH")
