@@ -6,6 +6,10 @@ start->finish. Each point is a fresh process, schema and worker pool.
 
     python bench/scaling.py                       # 15 s a point, the default grid
     python bench/scaling.py --duration 30 --workers 1 2 --concurrency 4 8 --inflight 20 200
+    python bench/scaling.py --long-way            # each node through a worker (EXECUTE)
+
+A start settles a `noop` flow in its own transaction (`docs/dispatch.md`): without
+`--long-way` the workers are idle and only the runs in flight matter.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--inflight", type=int, nargs="+", default=[20, 200])
+    parser.add_argument("--long-way", action="store_true",
+                        help="noop nodes go through the workers (bench/throughput.py)")
     args = parser.parse_args()
     print(f"{'workers':>7} {'threads':>7} {'inflight':>8} {'runs/s':>7} {'p50 ms':>7} "
           f"{'p99 ms':>7}")
@@ -35,7 +41,8 @@ def main() -> None:
                                                         args.inflight):
         out = subprocess.run(
             [sys.executable, str(BENCH), "--duration", str(args.duration), "--workers",
-             str(workers), "--concurrency", str(threads), "--inflight", str(inflight)],
+             str(workers), "--concurrency", str(threads), "--inflight", str(inflight),
+             *(["--long-way"] if args.long_way else [])],
             capture_output=True, text=True, check=False).stdout
         found = FIGURES.search(out)
         if found is None:
