@@ -41,6 +41,18 @@ def pg_schema_url() -> Iterator[str]:
     yield from pg_schema(PG_URL)
 
 
+@pytest.fixture
+def pg_with(pg_schema_url: str, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """A PostgreSQL store whose settings the test sets first (with the monkeypatch it
+    yields, then `settings.cache_clear()`); its engines are disposed afterwards."""
+    monkeypatch.setenv("INTERLOCK_HOME", str(tmp_path))
+    monkeypatch.setenv("INTERLOCK_DATABASE_URL", pg_schema_url)
+    yield monkeypatch
+    dispose_all()
+    settings.cache_clear()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:

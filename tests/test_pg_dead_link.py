@@ -5,14 +5,12 @@ cable-pull itself is in test_netns.py; here: the kernel really holds the bounds.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from interlock.config.env import load_settings, settings
-from interlock.store.db import dispose_all, session_scope
+from interlock.store.db import session_scope
 
 
 def test_the_setting_defaults_to_thirty_seconds_and_zero_leaves_the_os_bounds() -> None:
@@ -20,16 +18,6 @@ def test_the_setting_defaults_to_thirty_seconds_and_zero_leaves_the_os_bounds() 
     assert load_settings({"INTERLOCK_PG_DEAD_LINK_MS": "0"}).pg_dead_link_ms == 0
     with pytest.raises(ValueError):
         load_settings({"INTERLOCK_PG_DEAD_LINK_MS": "soon"})
-
-
-@pytest.fixture
-def pg_with(pg_schema_url: str, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("INTERLOCK_HOME", str(tmp_path))
-    monkeypatch.setenv("INTERLOCK_DATABASE_URL", pg_schema_url)
-    yield monkeypatch
-    dispose_all()
-    settings.cache_clear()
 
 
 def _socket_options() -> dict[str, int]:

@@ -3,14 +3,11 @@ and never when it is `off` (PgBouncer before 1.21 in transaction mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select, text
 
 from interlock.config.env import load_settings, settings
-from interlock.store.db import dispose_all, session_scope
+from interlock.store.db import session_scope
 from interlock.store.tables import Run
 
 
@@ -26,16 +23,6 @@ def test_the_default_is_psycopgs_and_a_bad_value_says_what_to_set() -> None:
         load_settings({"INTERLOCK_PG_PREPARE_AFTER": "-1"})
     with pytest.raises(ValueError):
         load_settings({"INTERLOCK_PG_PREPARE_AFTER": "often"})
-
-
-@pytest.fixture
-def pg_with(pg_schema_url: str, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("INTERLOCK_HOME", str(tmp_path))
-    monkeypatch.setenv("INTERLOCK_DATABASE_URL", pg_schema_url)
-    yield monkeypatch
-    dispose_all()
-    settings.cache_clear()
 
 
 def _prepared_after_six_runs() -> int:
