@@ -112,8 +112,11 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (safe to call from many processes)."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            # Waiting for another process's migration, or a long one, is not a hung query.
+            # Waiting for another process's migration, or a long one, is not a hung query;
+            # nor is alembic's own Python between two DDL statements a vanished client (a
+            # loaded host paused it past a short idle bound: the migration was ended).
             conn.execute(text("SET statement_timeout = 0"))
+            conn.execute(text("SET idle_in_transaction_session_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         try:
             cfg = Config()
@@ -131,7 +134,8 @@ def upgrade(engine: Engine) -> None:
         finally:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
-                conn.execute(text("RESET statement_timeout"))  # back to the configured bound
+                conn.execute(text("RESET statement_timeout"))  # back to the configured bounds
+                conn.execute(text("RESET idle_in_transaction_session_timeout"))
                 conn.commit()
 
 
