@@ -94,7 +94,7 @@ def advance(run_id: str, *, dispatcher: Dispatcher, actor: str = ACTOR,
         first = done = None
         for item in work:
             dispatcher.send(item)
-        if not result.decisions or result.wake_at is None or result.wake_at > clock.now():
+        if not _due_again(result):
             break
     return state
 
@@ -113,9 +113,14 @@ def plan_started(session: Session, loaded: Loaded) -> list[Work]:
     """
     with batched_events(session), coalesced_writes(session):
         work, _, result = _plan_settled(session, loaded, ACTOR)
-    if result.decisions and result.wake_at is not None and result.wake_at <= clock.now():
-        work.append(outbox.add(session, Work(TaskKind.ADVANCE, loaded.run.id)))  # due now
+    if _due_again(result):
+        work.append(outbox.add(session, Work(TaskKind.ADVANCE, loaded.run.id)))
     return work
+
+
+def _due_again(result: Plan) -> bool:
+    """Whether a pass that decided something asks to be planned again now."""
+    return bool(result.decisions) and result.wake_at is not None and result.wake_at <= clock.now()
 
 
 def _plan_settled(session: Session, loaded: Loaded,

@@ -95,8 +95,8 @@ def _pg_args(url: URL) -> dict[str, Any]:
 
 def _dead_link_args(bound_ms: int) -> dict[str, int]:
     """libpq's TCP bounds for a link that dies mid-conversation. Without them a client whose
-    cable was pulled waits on TCP's retransmission backoff: minutes after the cable is back
-    (a retransmission is due up to 2 minutes later), hours if it never is.
+    cable was pulled waits until TCP gives up: hours if the cable never comes back. (Once
+    it is back, a cut scheduler has still taken over 15 s to notice in CI: docs/deploy.md.)
     `tcp_user_timeout` drops a connection whose sent data stays unacknowledged that long;
     keepalives probe a connection waiting for an answer (a peer's kernel acknowledges
     probes even while its backend is busy, so a long statement is never cut)."""

@@ -48,9 +48,11 @@ from interlock.store.transitions import (
 )
 
 _INSERT_RUN = insert(RUNS)
-_RUN_COLUMNS = ("id", "flow_revision_id", "namespace", "flow_id", "revision", "state", "inputs",
-                "trigger", "trace_id", "created_at", "updated_at")  # the others start NULL
-_NODE_COLUMNS = ("run_id", "node_id", "uses", "state", "retry_base", "outputs", "updated_at")
+# The columns a new run's and node's rows leave NULL: set on the rows a start plans from, so
+# reading one of them never loads it from the store.
+_RUN_UNSET = {"reason": None, "finished_at": None, "wake_at": None, "waiting_for": None}
+_NODE_UNSET = {"retry_at": None, "error": None, "reason": None, "skip_cause": None,
+               "waiting_for": None}
 # Where a node may stand behind a gate a policy imposed on it (`approval:` on a rule): its
 # request must be read to know the gate.
 _MAY_HOLD_IMPOSED = frozenset({NodeState.APPROVAL_WAIT.value, NodeState.SLOT_WAIT.value,
@@ -112,8 +114,8 @@ def create_run(session: Session, *, revision: FlowRevision, inputs: dict[str, An
     ``trace_id`` continues a trace (what fired it was part of one)."""
     run, _ = _insert_run(session, revision=revision, inputs=inputs, trigger=trigger,
                          actor=actor, origin=origin, trace_id=trace_id)
-    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run.id))
-    return run.id
+    outbox.add(session, outbox.Work(TaskKind.ADVANCE, run["id"]))
+    return run["id"]
 
 
 def create_run_to_plan(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
@@ -122,8 +124,11 @@ def create_run_to_plan(session: Session, *, revision: FlowRevision, inputs: dict
     """A new run, pending, for the caller to plan in this transaction
     (`dispatch.controller.plan_started`): no ADVANCE work, and its rows as the session's
     own, so the first pass reads nothing back."""
-    run, nodes = _insert_run(session, revision=revision, inputs=inputs, trigger=trigger,
-                             actor=actor, origin=origin, trace_id=None)
+    run_values, node_values = _insert_run(session, revision=revision, inputs=inputs,
+                                          trigger=trigger, actor=actor, origin=origin,
+                                          trace_id=None)
+    run = Run(**run_values, **_RUN_UNSET)
+    nodes = {v["node_id"]: NodeRun(**v, **_NODE_UNSET) for v in node_values}
     for row in (run, *nodes.values()):
         make_transient_to_detached(row)  # as if read: persistent, unchanged, no SQL
         session.add(row)
@@ -132,30 +137,27 @@ def create_run_to_plan(session: Session, *, revision: FlowRevision, inputs: dict
 
 def _insert_run(session: Session, *, revision: FlowRevision, inputs: dict[str, Any],
                 trigger: dict[str, Any], actor: str, origin: str,
-                trace_id: str | None) -> tuple[Run, dict[str, NodeRun]]:
-    """Insert a run, its nodes and its first state event; the rows, as objects no session
-    holds. Core statements: no unit of work to run for rows written once here."""
+                trace_id: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Insert a run, its nodes and its first state event; the values of the run's row and
+    of its nodes' rows. Core statements: no unit of work to run for rows written once."""
     flow = load_flow_of(revision)
     at = clock.now()
-    run = Run(id=new_id(), flow_revision_id=revision.id, namespace=revision.namespace,
-              flow_id=revision.flow_id, revision=revision.revision,
-              state=RunState.PENDING.value, inputs=inputs, trigger=trigger,
-              trace_id=trace_id or uuid.uuid4().hex, reason=None, created_at=at,
-              updated_at=at, finished_at=None, wake_at=None, waiting_for=None)
-    nodes = {nid: NodeRun(run_id=run.id, node_id=nid, uses=node.uses,
-                          state=NodeState.PENDING.value, retry_at=None, retry_base=0,
-                          outputs={}, error=None, reason=None, skip_cause=None,
-                          waiting_for=None, updated_at=at)
-             for nid, node in flow.nodes.items()}
-    session.execute(_INSERT_RUN, {c: getattr(run, c) for c in _RUN_COLUMNS})
-    session.execute(insert(NODE_RUNS), [{c: getattr(n, c) for c in _NODE_COLUMNS}
-                                        for n in nodes.values()])
-    append_event(session, {"run_id": run.id, "entity": Entity.RUN.value, "node_id": None,
+    run_id = new_id()
+    run = {"id": run_id, "flow_revision_id": revision.id, "namespace": revision.namespace,
+           "flow_id": revision.flow_id, "revision": revision.revision,
+           "state": RunState.PENDING.value, "inputs": inputs, "trigger": trigger,
+           "trace_id": trace_id or uuid.uuid4().hex, "created_at": at, "updated_at": at}
+    nodes = [{"run_id": run_id, "node_id": nid, "uses": node.uses,
+              "state": NodeState.PENDING.value, "outputs": {}, "retry_base": 0,
+              "updated_at": at} for nid, node in flow.nodes.items()]
+    session.execute(_INSERT_RUN, run)
+    session.execute(insert(NODE_RUNS), nodes)
+    append_event(session, {"run_id": run_id, "entity": Entity.RUN.value, "node_id": None,
                            "attempt": None, "from_state": None,
                            "to_state": RunState.PENDING.value, "actor": actor,
                            "reason": f"started by {trigger.get('type', 'api')}", "at": at})
     audit.record_at_commit(session, actor=actor, action=audit.Action.RUN_CREATED,
-                           target=f"runs/{run.id}", origin=origin,
+                           target=f"runs/{run_id}", origin=origin,
                            after={"flow": flow.ref, "revision": revision.revision,
                                   # user-supplied: bounded, large parts as facts
                                   "inputs": facts.bounded_each(inputs),
